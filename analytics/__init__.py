@@ -1,0 +1,1 @@
+"""The read side: stats, breakdowns, abuse, the owner and operator APIs."""

@@ -1,0 +1,180 @@
+"""The owner and operator HTTP API (FastAPI): one router per audience."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from analytics.auth import Authenticator
+from analytics.period import parse_period
+from analytics.stats import tour_stats
+from storage.clock import Clock
+from storage.database import Database
+from storage.errors import InvalidValue
+from storage.registry import Principal, Registry, Tour
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the API's routes work with."""
+
+    db: Database
+    registry: Registry
+    clock: Clock
+    authenticator: Authenticator
+
+
+class ApiError(Exception):
+    """An answer other than success, as ``{"error": ..., "field": ...}``."""
+
+    def __init__(self, status: int, error: str, field: str | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.field = field
+
+
+class ErrorBody(BaseModel):
+    error: str
+    field: str | None = None
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "A parameter or the body is malformed; `field` names it",
+        401: "No token, or not a token of this service",
+        403: "The token is not an admin token",
+        404: "No such tour (or not one of the token's organization)",
+    }.items()
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers JSON naming the field; never a traceback."""
+
+    async def api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return JSONResponse({"error": exc.error, "field": exc.field}, exc.status)
+
+    async def invalid_value(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InvalidValue)
+        return JSONResponse({"error": exc.message, "field": exc.field}, 400)
+
+    async def invalid_request(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0]
+        where = [
+            str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")
+        ]
+        field = ".".join(where) or None
+        return JSONResponse(
+            {"error": f"{field or 'body'}: {first.get('msg')}", "field": field}, 400
+        )
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(InvalidValue, invalid_value)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def principal(request: Request, ctx: Ctx) -> Principal:
+    found = ctx.authenticator.principal(request.headers.get("authorization"))
+    if found is None:
+        raise ApiError(401, "a valid token is required: Authorization: Bearer <token>")
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def admin(caller: Caller) -> Principal:
+    if not caller.admin:
+        raise ApiError(403, "this needs an admin token")
+    return caller
+
+
+Admin = Annotated[Principal, Depends(admin)]
+
+
+def visible_tour(ctx: Context, caller: Principal, tour: str) -> Tour:
+    """The tour if the caller may read it; another organization's tour is 'unknown' too."""
+    found = ctx.registry.tours.get(tour)
+    if found is None or not (caller.admin or found.org == caller.org):
+        raise ApiError(404, "unknown tour", "tour")
+    return found
+
+
+owner = APIRouter(prefix="/v1", tags=["owner"], responses=ERRORS)
+
+
+@owner.get("/tours/{tour}/stats", summary="Views, visitors and breakdowns of one tour")
+def stats(
+    ctx: Ctx,
+    caller: Caller,
+    tour: str,
+    start: Annotated[
+        str | None, Query(alias="from", description="first UTC day, YYYY-MM-DD")
+    ] = None,
+    end: Annotated[str | None, Query(alias="to", description="last UTC day, inclusive")] = None,
+    interval: Annotated[str | None, Query(description="day or hour")] = None,
+) -> dict[str, Any]:
+    visible_tour(ctx, caller, tour)
+    period = parse_period(ctx.clock.now().date(), start, end, interval)
+    return tour_stats(ctx.db.cursor(), tour, period)
+
+
+operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=ERRORS)
+
+
+class TourBody(BaseModel):
+    org: str = Field(description="the organization that owns the tour")
+    origins: list[str] = Field(default=[], description="origins allowed to embed it; empty: any")
+
+
+class TourOut(BaseModel):
+    tour: str
+    org: str
+    origins: list[str]
+
+
+def _tour_out(tour: Tour) -> TourOut:
+    return TourOut(tour=tour.tour, org=tour.org, origins=list(tour.origins))
+
+
+@operator.put("/tours/{tour}", summary="Register or update a tour (idempotent)")
+def put_tour(ctx: Ctx, _: Admin, tour: str, body: TourBody) -> TourOut:
+    return _tour_out(ctx.registry.put_tour(tour, body.org, body.origins))
+
+
+@operator.delete("/tours/{tour}", summary="Unregister a tour (its events stay)")
+def delete_tour(ctx: Ctx, _: Admin, tour: str) -> dict[str, bool]:
+    if not ctx.registry.delete_tour(tour):
+        raise ApiError(404, "unknown tour", "tour")
+    return {"deleted": True}
+
+
+@operator.get("/tours", summary="Every registered tour, of every organization")
+def list_tours(ctx: Ctx, _: Admin) -> list[TourOut]:
+    return [_tour_out(tour) for tour in sorted(ctx.registry.tours.values(), key=lambda t: t.tour)]
+
+
+class TokenBody(BaseModel):
+    org: str
+    admin: bool = False
+
+
+@operator.post("/tokens", summary="Create a token; it is shown this once")
+def create_token(ctx: Ctx, _: Admin, body: TokenBody) -> dict[str, str]:
+    return {"token": ctx.registry.create_token(body.org, body.admin)}

@@ -1,0 +1,1 @@
+"""The beacon path: parse, identify, classify, throttle, dedup, group-commit."""

@@ -1,0 +1,179 @@
+"""``POST /v1/beacon`` as a lean ASGI endpoint.
+
+The beacon is the one hot route, so it skips FastAPI's routing and dependency
+machinery (a large share of a request's cost) and speaks ASGI directly: one pass
+over the headers, a body read that stops at the size limit, orjson, and the
+pipeline. Every other route is FastAPI's.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from ingest.beacon import MAX_BYTES, Beacon, BeaconError, parse_beacon
+from ingest.client import ClientAddress
+from ingest.committer import Committer, Overloaded, StorageFailed
+from ingest.pipeline import SILENT_DROPS, Hit, Outcome, Pipeline
+from storage.clock import Clock
+
+log = logging.getLogger("tourviews.beacon")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+JSON_TYPES = (b"application/json", b"text/plain")
+ANY_ORIGIN = [(b"access-control-allow-origin", b"*")]
+PREFLIGHT = [
+    (b"access-control-allow-methods", b"POST, OPTIONS"),
+    (b"access-control-allow-headers", b"Content-Type"),
+    (b"access-control-max-age", b"86400"),
+]
+JSON_HEADER = (b"content-type", b"application/json")
+
+
+class Rejected(Exception):
+    """A beacon answered with an error before the pipeline; counted as ``invalid``."""
+
+    def __init__(self, status: int, error: str, field: str | None = None) -> None:
+        self.status = status
+        self.body = {"error": error, "field": field} if status == 400 else {"error": error}
+
+
+class BeaconEndpoint:
+    def __init__(
+        self, pipeline: Pipeline, committer: Committer, client: ClientAddress, clock: Clock
+    ) -> None:
+        self._pipeline = pipeline
+        self._committer = committer
+        self._client = client
+        self._clock = clock
+        self.outcomes: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._handle(scope, receive, send)
+        except Exception as exc:
+            # Never a traceback: it could carry request data. The type and place are enough.
+            where = exc.__traceback__
+            while where is not None and where.tb_next is not None:
+                where = where.tb_next
+            line = f"{where.tb_frame.f_code.co_filename}:{where.tb_lineno}" if where else "?"
+            log.error("beacon failed with %s at %s", type(exc).__name__, line)
+            await _answer(send, 503, {"error": "temporarily unavailable"}, [(b"retry-after", b"1")])
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope["headers"])  # the few we read are not repeated headers
+        origin = headers.get(b"origin")
+        method = scope["method"]
+        if method == "OPTIONS":
+            allow = ANY_ORIGIN
+            if origin is not None:
+                allow = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+            return await _answer(send, 204, None, allow + PREFLIGHT)
+        if method != "POST":
+            allowed = [(b"allow", b"POST, OPTIONS")]
+            return await _answer(send, 405, {"error": "use POST"}, allowed)
+
+        now = self._clock.now()
+        client = scope.get("client")
+        address = self._client.resolve(
+            client[0] if client else None, headers.get(b"x-forwarded-for")
+        )
+        try:
+            beacon = parse_beacon(await _read_body(headers, receive))
+        except (Rejected, BeaconError) as exc:
+            rejected = exc if isinstance(exc, Rejected) else Rejected(400, exc.message, exc.field)
+            self._drop(Outcome.INVALID, "", self._pipeline.hash_address(address, now), now)
+            return await _answer(send, rejected.status, rejected.body, ANY_ORIGIN)
+
+        user_agent = headers.get(b"user-agent", b"").decode("latin-1")
+        hit = self._pipeline.identify(beacon, address, user_agent, now)
+        outcome = self._pipeline.run(hit)
+        cors = _cors(hit, origin)
+        if outcome is Outcome.UNKNOWN_TOUR:
+            self._drop(outcome, "", hit.ip_hash, now)
+            return await _answer(send, 404, {"error": "unknown tour", "field": "tour"}, cors)
+        if outcome is Outcome.THROTTLED:
+            self._drop(outcome, beacon.tour, hit.ip_hash, now)
+            retry = str(max(1, math.ceil(hit.retry_after)))
+            body: dict[str, Any] = {"error": "rate limited", "retry_after": int(retry)}
+            return await _answer(send, 429, body, [*cors, (b"retry-after", retry.encode())])
+        try:
+            await self._commit(outcome, hit)
+        except (Overloaded, StorageFailed) as exc:
+            self.outcomes["unavailable"] += 1
+            error = "the write queue is full" if isinstance(exc, Overloaded) else "storage failed"
+            return await _answer(send, 503, {"error": error}, [*cors, (b"retry-after", b"1")])
+        self.outcomes[outcome] += 1
+        await _answer(send, 204, None, cors)
+
+    def _commit(self, outcome: Outcome, hit: Hit) -> Awaitable[None]:
+        at = hit.at.replace(tzinfo=None)
+        beacon: Beacon = hit.beacon
+        if outcome is Outcome.COUNTED:
+            agent = hit.agent
+            row = (at, beacon.tour, beacon.kind, beacon.scene, beacon.visitor, hit.ip_hash,
+                   agent.device, agent.browser, agent.os)  # fmt: skip
+            return self._committer.add_row(row)
+        assert outcome in SILENT_DROPS
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        done = self._committer.add_drop((hour, beacon.tour, hit.ip_hash, outcome), wait=True)
+        assert done is not None
+        return done
+
+    def _drop(self, outcome: Outcome, tour: str, ip_hash: bytes, now: Any) -> None:
+        """Count a beacon answered with an error (not waited for: nothing was accepted)."""
+        self.outcomes[outcome] += 1
+        hour = now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        self._committer.add_drop((hour, tour, ip_hash, outcome), wait=False)
+
+
+def _cors(hit: Hit, origin: bytes | None) -> list[tuple[bytes, bytes]]:
+    tour = hit.tour
+    if tour is None or not tour.origins:
+        return ANY_ORIGIN
+    if origin is not None and tour.allows(origin.decode("latin-1")):
+        return [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
+    return [(b"vary", b"Origin")]
+
+
+async def _read_body(headers: dict[bytes, bytes], receive: Receive) -> bytes:
+    """The request body, refused (413) as soon as it would pass the limit."""
+    content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+    if content_type not in JSON_TYPES:
+        raise Rejected(415, "Content-Type must be application/json or text/plain")
+    declared = headers.get(b"content-length")
+    if declared is not None and int(declared) > MAX_BYTES:  # the server checked it is a number
+        raise Rejected(413, f"body must be at most {MAX_BYTES} bytes")
+    body = b""
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise Rejected(400, "the client went away")
+        chunk: bytes = message.get("body", b"")
+        body += chunk
+        if len(body) > MAX_BYTES:
+            raise Rejected(413, f"body must be at most {MAX_BYTES} bytes")
+        if not message.get("more_body", False):
+            return body
+
+
+async def _answer(
+    send: Send, status: int, body: dict[str, Any] | None, headers: list[tuple[bytes, bytes]]
+) -> None:
+    if body is None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    payload = orjson.dumps(body)
+    headers = [*headers, JSON_HEADER, (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

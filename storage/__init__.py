@@ -1,0 +1,1 @@
+"""The data directory: DuckDB schema, the registry of tours and tokens, the clock."""

@@ -1,0 +1,132 @@
+"""The DuckDB file: opening it, its schema, one cursor per thread.
+
+One process writes a DuckDB file and, while it does, no other process can open it
+(even read-only). The service therefore owns the file for as long as it runs, and
+the CLI goes through the service's HTTP API when one is running (see
+``tourviews.control``). Inside the process, every thread takes its own cursor: the
+writer commits batches while queries read a consistent snapshot (MVCC).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import duckdb
+
+from storage.errors import StorageBusy, StorageError
+
+DATABASE_FILE = "tourviews.duckdb"
+SCHEMA_VERSION = 1
+
+# Only what the contract allows is stored: no raw IP address, no raw user-agent.
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key VARCHAR PRIMARY KEY,
+    value VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tours (
+    tour VARCHAR PRIMARY KEY,
+    org VARCHAR NOT NULL,
+    origins VARCHAR[] NOT NULL,
+    created TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash BLOB PRIMARY KEY,       -- SHA-256 of the token, never the token
+    org VARCHAR NOT NULL,
+    admin BOOLEAN NOT NULL,
+    created TIMESTAMP NOT NULL
+);
+-- One row per counted beacon (raw events, kept --raw-retention-days).
+CREATE TABLE IF NOT EXISTS events (
+    ts TIMESTAMP NOT NULL,             -- server time, UTC
+    tour VARCHAR NOT NULL,
+    kind VARCHAR NOT NULL,             -- 'view' | 'scene'
+    scene VARCHAR,                     -- required for 'scene', optional for 'view'
+    visitor UUID NOT NULL,
+    ip_hash BLOB NOT NULL,             -- 16 bytes of HMAC-SHA256 under the day's salt
+    device VARCHAR NOT NULL,           -- desktop | mobile | tablet | bot | other
+    browser VARCHAR NOT NULL,
+    os VARCHAR NOT NULL
+);
+-- Beacons that were not counted, as counters: an attack cannot amplify storage.
+CREATE TABLE IF NOT EXISTS drops (
+    hour TIMESTAMP NOT NULL,
+    tour VARCHAR NOT NULL,             -- '' when the beacon named no valid tour
+    ip_hash BLOB NOT NULL,
+    reason VARCHAR NOT NULL,           -- bot | duplicate | rotation | throttled | invalid | unknown_tour
+    beacons BIGINT NOT NULL,
+    PRIMARY KEY (hour, tour, ip_hash, reason)
+);
+-- Per-day aggregates of counted events, written once a UTC day is complete; they
+-- outlive the raw events. dimension: total | hour | device | browser | os | scene.
+CREATE TABLE IF NOT EXISTS rollups (
+    tour VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    dimension VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,              -- '' for total, '00'..'23' for hour
+    views BIGINT NOT NULL,
+    visitors BIGINT NOT NULL,          -- exact distinct visitors of that day and key
+    PRIMARY KEY (tour, day, dimension, key)
+);
+CREATE TABLE IF NOT EXISTS rolled_days (
+    day DATE PRIMARY KEY
+);
+"""
+
+_LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+class Database:
+    """The open DuckDB file of a data directory."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+        self.path = path
+        self._connection = connection
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's own cursor on the database."""
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is None:
+            cursor = self._connection.cursor()
+            self._local.cursor = cursor
+            with self._lock:
+                self._cursors.append(cursor)
+        return cursor
+
+    def close(self) -> None:
+        """Checkpoint and close; the WAL is folded into the file."""
+        with self._lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        try:
+            self._connection.execute("CHECKPOINT")
+        finally:
+            self._connection.close()
+
+
+def open_database(data_dir: Path) -> Database:
+    """Open (creating if needed) the DuckDB file of ``data_dir`` and bring its schema up."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / DATABASE_FILE
+    try:
+        connection = duckdb.connect(str(path))
+    except duckdb.IOException as exc:
+        message = str(exc)
+        if "lock" in message.lower():
+            holder = _LOCK_HOLDER.search(message)
+            who = f"process {holder.group(1)}" if holder else "another process"
+            raise StorageBusy(f"the data directory {data_dir} is in use by {who}") from None
+        raise StorageError(f"cannot open {path}: {message.splitlines()[0]}") from None
+    except duckdb.Error as exc:
+        raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+    connection.execute(SCHEMA)
+    connection.execute(
+        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+    )
+    return Database(connection, path)

@@ -1,0 +1,142 @@
+"""Registered tours and access tokens.
+
+Tours are read on every beacon, so the registry keeps them in memory as an
+immutable mapping that is swapped whole on each change: readers never lock.
+Tokens are random (256 bits), shown once and stored only as their SHA-256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from urllib.parse import urlsplit
+
+from storage.clock import Clock
+from storage.database import Database
+from storage.errors import InvalidValue
+
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+ORG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+TOKEN_PREFIX = "tv_"
+
+
+@dataclass(frozen=True, slots=True)
+class Tour:
+    tour: str
+    org: str
+    origins: tuple[str, ...]  # empty: any origin may embed the tour
+
+    def allows(self, origin: str) -> bool:
+        return not self.origins or origin in self.origins
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a token speaks for."""
+
+    org: str
+    admin: bool
+
+
+def check_name(field: str, value: object) -> str:
+    """A tour or scene identifier: 1-64 of A-Z a-z 0-9 _ -."""
+    if not isinstance(value, str) or not NAME.fullmatch(value):
+        raise InvalidValue(field, f"{field} must be 1-64 characters of A-Z a-z 0-9 _ -")
+    return value
+
+
+def check_org(value: object) -> str:
+    if not isinstance(value, str) or not ORG.fullmatch(value):
+        raise InvalidValue("org", "org must be 1-64 characters of A-Z a-z 0-9 _ . -")
+    return value
+
+
+def check_origin(value: object) -> str:
+    """An origin as browsers send it: scheme://host[:port], no path."""
+    if not isinstance(value, str) or len(value) > 255:
+        raise InvalidValue("origins", "each origin must be a string like https://tours.example.com")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+        raise InvalidValue("origins", f"{value!r} is not an origin like https://tours.example.com")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+class Registry:
+    """Tours and tokens of one database."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self._tours: Mapping[str, Tour] = MappingProxyType({})
+        self.reload()
+
+    @property
+    def tours(self) -> Mapping[str, Tour]:
+        """Every registered tour by its ID (an immutable snapshot)."""
+        return self._tours
+
+    def reload(self) -> None:
+        rows = self._db.cursor().execute("SELECT tour, org, origins FROM tours").fetchall()
+        self._tours = MappingProxyType(
+            {tour: Tour(tour, org, tuple(origins)) for tour, org, origins in rows}
+        )
+
+    def put_tour(self, tour: str, org: str, origins: Iterable[str] = ()) -> Tour:
+        """Register a tour or update its organization and origins (idempotent)."""
+        entry = Tour(
+            check_name("tour", tour),
+            check_org(org),
+            tuple(sorted({check_origin(origin) for origin in origins})),
+        )
+        self._db.cursor().execute(
+            "INSERT INTO tours VALUES (?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE "
+            "SET org = excluded.org, origins = excluded.origins",
+            [entry.tour, entry.org, list(entry.origins), self._naive_now()],
+        )
+        self.reload()
+        return entry
+
+    def delete_tour(self, tour: str) -> bool:
+        """Unregister a tour; its stored events stay. False when it was not registered."""
+        found = tour in self._tours
+        self._db.cursor().execute("DELETE FROM tours WHERE tour = ?", [tour])
+        self.reload()
+        return found
+
+    def create_token(self, org: str, admin: bool = False) -> str:
+        """A new token for ``org``; only its hash is kept, so this is the one time it is seen."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self._db.cursor().execute(
+            "INSERT INTO tokens VALUES (?, ?, ?, ?)",
+            [hash_token(token), check_org(org), admin, self._naive_now()],
+        )
+        return token
+
+    def has_tokens(self) -> bool:
+        return self._db.cursor().execute("SELECT count(*) FROM tokens").fetchone() != (0,)
+
+    def authenticate(self, token: str) -> Principal | None:
+        """The principal of ``token``, or None when it is not a token of this instance."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
+            return None
+        digest = hash_token(token)
+        row = (
+            self._db.cursor()
+            .execute("SELECT token_hash, org, admin FROM tokens WHERE token_hash = ?", [digest])
+            .fetchone()
+        )
+        if row is None or not hmac.compare_digest(bytes(row[0]), digest):
+            return None
+        return Principal(org=row[1], admin=row[2])
+
+    def _naive_now(self) -> object:
+        return self._clock.now().replace(tzinfo=None)

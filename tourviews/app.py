@@ -1,0 +1,60 @@
+"""The ASGI application: the lean beacon endpoint in front, FastAPI for the rest."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+
+from analytics.api import install_error_handlers, operator, owner
+from ingest.endpoint import Receive, Scope, Send
+from storage.clock import Clock, SystemClock
+from tourviews import __version__
+from tourviews.service import Service
+from tourviews.settings import Settings
+
+BEACON_PATH = "/v1/beacon"
+
+
+class TourviewsApp:
+    """Routes ``/v1/beacon`` straight to the beacon endpoint, everything else to FastAPI."""
+
+    def __init__(self, service: Service, api: FastAPI) -> None:
+        self.service = service
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == BEACON_PATH:
+            await self.service.beacon(scope, receive, send)
+        else:
+            await self.api(scope, receive, send)
+
+
+def create_app(
+    settings: Settings, clock: Clock | None = None, service: Service | None = None
+) -> TourviewsApp:
+    service = service or Service(settings, clock or SystemClock())
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    api = FastAPI(title="tourviews", version=__version__, lifespan=lifespan)
+    api.state.context = service.context
+    install_error_handlers(api)
+    api.include_router(owner)
+    api.include_router(operator)
+
+    @api.get("/healthz", tags=["service"], summary="200 while beacons can be accepted")
+    def healthz() -> JSONResponse:
+        if service.accepting():
+            return JSONResponse({"status": "ok"})
+        return JSONResponse({"status": "unavailable"}, 503, headers={"Retry-After": "1"})
+
+    return TourviewsApp(service, api)

@@ -1,0 +1,142 @@
+"""The ``tourviews`` command."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from storage.errors import InvalidValue, StorageError
+from tourviews.control import Backend, CommandError, connect
+from tourviews.settings import Settings, default_data_dir
+
+FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
+         "origins": "--origin"}  # fmt: skip
+
+
+def _parser() -> argparse.ArgumentParser:
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument(
+        "--data", type=Path, default=argparse.SUPPRESS,
+        help="data directory (default: $TOURVIEWS_DATA or ./data)",
+    )  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="tourviews", parents=[data], description="Privacy-preserving tour view analytics."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", parents=[data], help="run the service")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--trusted-proxy", action="append", default=[], metavar="CIDR",
+        help="a proxy whose X-Forwarded-For is believed (repeatable)",
+    )  # fmt: skip
+    serve.add_argument("--ip-prefix-v4", type=int, metavar="BITS", help="hash only this prefix")
+    serve.add_argument("--ip-prefix-v6", type=int, metavar="BITS", help="hash only this prefix")
+    serve.add_argument("--dedup-window", type=float, default=30, metavar="MINUTES")
+    serve.add_argument("--raw-retention-days", type=int, default=30, metavar="DAYS")
+    serve.add_argument(
+        "--quickstart", action="store_true",
+        help="on an empty data directory, register tour 'demo' and print an admin token",
+    )  # fmt: skip
+
+    tours = commands.add_parser("tours", help="register and list tours").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    add = tours.add_parser("add", parents=[data], help="register or update a tour")
+    add.add_argument("tour")
+    add.add_argument("--org", required=True)
+    add.add_argument("--origin", action="append", default=[], metavar="URL")
+    tours.add_parser("list", parents=[data], help="list every tour")
+
+    tokens = commands.add_parser("tokens", help="issue tokens").add_subparsers(
+        dest="action", required=True, metavar="ACTION"
+    )
+    create = tokens.add_parser("create", parents=[data], help="create a token (printed once)")
+    create.add_argument("--org", required=True)
+    create.add_argument("--admin", action="store_true")
+
+    stats = commands.add_parser("stats", parents=[data], help="views and visitors of a tour")
+    stats.add_argument("tour")
+    stats.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
+    stats.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
+    stats.add_argument("--interval", choices=("day", "hour"))
+    stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    data_dir: Path = getattr(args, "data", None) or default_data_dir()
+    try:
+        if args.command == "serve":
+            from tourviews.server import serve  # uvicorn is needed by this command only
+
+            settings = Settings(
+                data_dir=data_dir,
+                host=args.host,
+                port=args.port,
+                trusted_proxies=Settings.proxies(args.trusted_proxy),
+                ip_prefix_v4=args.ip_prefix_v4,
+                ip_prefix_v6=args.ip_prefix_v6,
+                dedup_window_seconds=args.dedup_window * 60,
+                raw_retention_days=args.raw_retention_days,
+            )
+            serve(settings, quickstart=args.quickstart)
+            return 0
+        backend = connect(data_dir)
+        try:
+            print(_run(backend, args), end="")
+        finally:
+            backend.close()
+        return 0
+    except InvalidValue as exc:
+        flag = FLAGS.get(exc.field, exc.field)
+        print(f"tourviews: error: {flag}: {exc.message}", file=sys.stderr)
+    except (StorageError, CommandError, ValueError) as exc:
+        print(f"tourviews: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+def _run(backend: Backend, args: argparse.Namespace) -> str:
+    if args.command == "tours" and args.action == "add":
+        tour = backend.put_tour(args.tour, args.org, args.origin)
+        return f"registered {tour['tour']} for {tour['org']}\n"
+    if args.command == "tours":
+        rows = backend.list_tours()
+        lines = [f"{t['tour']:<24} {t['org']:<24} {' '.join(t['origins']) or '*'}" for t in rows]
+        return "".join(line + "\n" for line in lines) or "no tours registered\n"
+    if args.command == "tokens":
+        return backend.create_token(args.org, args.admin) + "\n"
+    document = backend.stats(args.tour, args.start, args.end, args.interval)
+    if args.format == "json":
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+    if args.format == "csv":
+        buffer = io.StringIO()
+        pl.DataFrame(document["series"]).write_csv(buffer)
+        return buffer.getvalue()
+    return _table(document)
+
+
+def _table(document: dict[str, Any]) -> str:
+    totals = document["totals"]
+    exact = "exact" if totals["visitors_exact"] else "estimated"
+    lines = [
+        f"{document['tour']}  {document['from']} to {document['to']}  by {document['interval']}",
+        f"views {totals['views']}   visitors {totals['visitors']} ({exact})",
+        "",
+        f"{'start':<22}{'views':>10}{'visitors':>10}",
+    ]
+    for entry in document["series"]:
+        lines.append(f"{entry['start']:<22}{entry['views']:>10}{entry['visitors']:>10}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,170 @@
+"""How commands reach a data directory: through its running server, or directly.
+
+DuckDB lets one process open the file. While ``tourviews serve`` runs, it writes
+``server.json`` (its address and PID) into the data directory, and commands send
+their work to it over HTTP, signed with a key derived from the instance secret.
+With no server running, commands open the DuckDB file themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+import orjson
+
+from analytics.auth import local_credential
+from analytics.period import parse_period
+from analytics.stats import tour_stats
+from storage.clock import SystemClock
+from storage.database import open_database
+from storage.errors import InvalidValue, StorageBusy, StorageError
+from storage.registry import Registry
+from storage.secret import derive_key, load_secret
+
+SERVER_FILE = "server.json"
+BUSY_WAIT_SECONDS = 5.0
+
+
+class CommandError(Exception):
+    """A command could not be carried out; the message is one line for the user."""
+
+
+def write_server_file(data_dir: Path, url: str) -> None:
+    path = data_dir / SERVER_FILE
+    temporary = path.with_suffix(".tmp")
+    temporary.write_bytes(orjson.dumps({"url": url, "pid": os.getpid()}))
+    os.replace(temporary, path)
+
+
+def remove_server_file(data_dir: Path) -> None:
+    path = data_dir / SERVER_FILE
+    try:
+        if orjson.loads(path.read_bytes()).get("pid") == os.getpid():
+            path.unlink()
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        pass
+
+
+def running_server(data_dir: Path) -> str | None:
+    """The URL of the server running on ``data_dir``, if one is."""
+    try:
+        info = orjson.loads((data_dir / SERVER_FILE).read_bytes())
+        os.kill(int(info["pid"]), 0)
+        return str(info["url"])
+    except (FileNotFoundError, orjson.JSONDecodeError, KeyError, ValueError, ProcessLookupError):
+        return None
+    except PermissionError:  # alive, another user's
+        return None
+
+
+class Backend(Protocol):
+    def put_tour(self, tour: str, org: str, origins: list[str]) -> dict[str, Any]: ...
+    def list_tours(self) -> list[dict[str, Any]]: ...
+    def create_token(self, org: str, admin: bool) -> str: ...
+    def stats(
+        self, tour: str, start: str | None, end: str | None, interval: str | None
+    ) -> dict[str, Any]: ...
+    def close(self) -> None: ...
+
+
+class Local:
+    """Works on the DuckDB file directly (no server is running)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.clock = SystemClock()
+        self.db = open_database(data_dir)
+        self.registry = Registry(self.db, self.clock)
+
+    def put_tour(self, tour: str, org: str, origins: list[str]) -> dict[str, Any]:
+        entry = self.registry.put_tour(tour, org, origins)
+        return {"tour": entry.tour, "org": entry.org, "origins": list(entry.origins)}
+
+    def list_tours(self) -> list[dict[str, Any]]:
+        tours = sorted(self.registry.tours.values(), key=lambda t: t.tour)
+        return [{"tour": t.tour, "org": t.org, "origins": list(t.origins)} for t in tours]
+
+    def create_token(self, org: str, admin: bool) -> str:
+        return self.registry.create_token(org, admin)
+
+    def stats(
+        self, tour: str, start: str | None, end: str | None, interval: str | None
+    ) -> dict[str, Any]:
+        if tour not in self.registry.tours:
+            raise InvalidValue("tour", f"unknown tour {tour!r}")
+        period = parse_period(self.clock.now().date(), start, end, interval)
+        return tour_stats(self.db.cursor(), tour, period)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class Remote:
+    """Sends the work to the running server, as the local operator."""
+
+    def __init__(self, url: str, control_key: bytes) -> None:
+        self.url = url
+        self._key = control_key
+        self._client = httpx.Client(base_url=url, timeout=30.0)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        credential = local_credential(self._key, time.time())
+        try:
+            response = self._client.request(
+                method, path, headers={"Authorization": f"Bearer {credential}"}, **kwargs
+            )
+        except httpx.HTTPError as exc:
+            raise CommandError(f"cannot reach the tourviews server at {self.url}: {exc}") from None
+        if response.status_code >= 400:
+            try:
+                error = response.json()
+            except ValueError:
+                error = {"error": response.text[:200]}
+            field = error.get("field")
+            message = str(error.get("error", f"HTTP {response.status_code}"))
+            raise InvalidValue(field, message) if field else CommandError(message)
+        return response.json()
+
+    def put_tour(self, tour: str, org: str, origins: list[str]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call(
+            "PUT", f"/v1/admin/tours/{tour}", json={"org": org, "origins": origins}
+        )
+        return result
+
+    def list_tours(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/admin/tours")
+        return result
+
+    def create_token(self, org: str, admin: bool) -> str:
+        return str(
+            self._call("POST", "/v1/admin/tokens", json={"org": org, "admin": admin})["token"]
+        )
+
+    def stats(
+        self, tour: str, start: str | None, end: str | None, interval: str | None
+    ) -> dict[str, Any]:
+        params = {k: v for k, v in (("from", start), ("to", end), ("interval", interval)) if v}
+        result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/stats", params=params)
+        return result
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def connect(data_dir: Path) -> Backend:
+    """The running server of ``data_dir`` if there is one, else the file itself."""
+    deadline = time.monotonic() + BUSY_WAIT_SECONDS
+    while True:
+        url = running_server(data_dir)
+        if url is not None:
+            return Remote(url, derive_key(load_secret(data_dir, create=False), "control"))
+        try:
+            return Local(data_dir)
+        except StorageBusy as exc:
+            # A server may be starting (it holds the file before it writes server.json).
+            if time.monotonic() > deadline:
+                raise StorageError(f"{exc}, which is not a tourviews server answering") from None
+            time.sleep(0.2)

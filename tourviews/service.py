@@ -1,0 +1,88 @@
+"""One running instance: every part built from the settings, started and stopped together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+
+from analytics.api import Context
+from analytics.auth import Authenticator
+from ingest.client import ClientAddress
+from ingest.committer import Committer
+from ingest.dedup import Deduplicator
+from ingest.endpoint import BeaconEndpoint
+from ingest.pipeline import Pipeline
+from ingest.privacy import SALT_FILE, IpHasher, SaltStore
+from ingest.rotation import RotationGuard
+from ingest.state import restore
+from ingest.throttle import Gcra, Limiter
+from ingest.useragent import AgentClassifier
+from ingest.writer import EventWriter
+from storage.clock import Clock
+from storage.database import Database, open_database
+from storage.registry import Registry
+from storage.secret import derive_key, load_secret
+from tourviews.settings import Settings
+
+log = logging.getLogger("tourviews")
+
+HOUSEKEEPING_SECONDS = 60.0
+
+
+class Service:
+    def __init__(self, settings: Settings, clock: Clock, db: Database | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        secret = load_secret(settings.data_dir)
+        self.db = db or open_database(settings.data_dir)
+        self.registry = Registry(self.db, clock)
+        self.salts = SaltStore(settings.data_dir / SALT_FILE, derive_key(secret, "salts"), clock)
+        self.dedup = Deduplicator(settings.dedup_window_seconds)
+        self.rotation = RotationGuard(settings.dedup_window_seconds, settings.rotation_limit)
+        restore(self.db, self.dedup, self.rotation, clock.now())
+        self.pipeline = Pipeline(
+            tours=lambda: self.registry.tours,
+            hasher=IpHasher(self.salts, settings.ip_prefix_v4, settings.ip_prefix_v6),
+            classifier=AgentClassifier(),
+            limiter=Limiter(
+                Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
+            ),
+            deduplicator=self.dedup,
+            rotation=self.rotation,
+        )
+        self.committer = Committer(
+            EventWriter(self.db).write, settings.max_batch, settings.max_pending
+        )
+        self.beacon = BeaconEndpoint(
+            self.pipeline, self.committer, ClientAddress(settings.trusted_proxies), clock
+        )
+        self.context = Context(
+            self.db, self.registry, clock,
+            Authenticator(self.registry, derive_key(secret, "control"), clock),
+        )  # fmt: skip
+        self.started = time.monotonic()
+        self._housekeeping: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._housekeeping = asyncio.create_task(self._keep_house())
+
+    async def stop(self) -> None:
+        """Commit everything accepted, then close the database (checkpointed)."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+        await self.committer.drain()
+        self.db.close()
+
+    def accepting(self) -> bool:
+        return not self.committer.failed and self.committer.pending < self.settings.max_pending
+
+    async def _keep_house(self) -> None:
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            now = self.clock.now()
+            self.salts.expire()
+            self.rotation.forget_idle(now.timestamp())

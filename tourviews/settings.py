@@ -1,0 +1,55 @@
+"""Everything an instance is configured with, checked once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ingest.client import Network, parse_networks
+from ingest.throttle import Rate
+
+DATA_ENV = "TOURVIEWS_DATA"
+IP_RATE = Rate.per_minute(600, 100)  # many people can share one address
+VISITOR_RATE = Rate.per_minute(120, 30)
+TOUR_RATE = Rate(500, 1000)
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get(DATA_ENV) or "./data")
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 8000
+    trusted_proxies: tuple[Network, ...] = ()
+    ip_prefix_v4: int | None = None
+    ip_prefix_v6: int | None = None
+    dedup_window_seconds: float = 30 * 60
+    rotation_limit: int = 50
+    ip_rate: Rate = IP_RATE
+    visitor_rate: Rate = VISITOR_RATE
+    tour_rate: Rate = TOUR_RATE
+    max_batch: int = 1_000
+    max_pending: int = 50_000
+    raw_retention_days: int = 30
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError("--port must be between 0 and 65535")
+        if self.ip_prefix_v4 is not None and not 8 <= self.ip_prefix_v4 <= 32:
+            raise ValueError("--ip-prefix-v4 must be between 8 and 32")
+        if self.ip_prefix_v6 is not None and not 16 <= self.ip_prefix_v6 <= 128:
+            raise ValueError("--ip-prefix-v6 must be between 16 and 128")
+        if self.dedup_window_seconds <= 0:
+            raise ValueError("--dedup-window must be positive")
+        if self.rotation_limit < 1:
+            raise ValueError("--rotation-limit must be at least 1")
+        if self.raw_retention_days < 1:
+            raise ValueError("--raw-retention-days must be at least 1")
+
+    @staticmethod
+    def proxies(values: list[str]) -> tuple[Network, ...]:
+        return parse_networks(values)
