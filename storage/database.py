@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS drops (
     hour TIMESTAMP NOT NULL,
     tour VARCHAR NOT NULL,             -- '' when the beacon named no valid tour
     ip_hash BLOB NOT NULL,
-    reason VARCHAR NOT NULL,           -- bot | duplicate | rotation | throttled | invalid | unknown_tour
+    reason VARCHAR NOT NULL,           -- an ingest.pipeline.Outcome other than counted
     beacons BIGINT NOT NULL,
     PRIMARY KEY (hour, tour, ip_hash, reason)
 );
