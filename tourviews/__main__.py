@@ -1,0 +1,5 @@
+import sys
+
+from tourviews.cli import main
+
+sys.exit(main())
