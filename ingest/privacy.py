@@ -21,7 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.clock import Clock
-from storage.errors import SecretError
+from storage.errors import SecretError, StorageError
 
 SALT_FILE = "salts.json"
 SALT_LIFETIME = timedelta(hours=48)
@@ -81,6 +81,8 @@ class SaltStore:
             sealed = orjson.loads(self._path.read_bytes())
         except FileNotFoundError:
             return {}
+        except orjson.JSONDecodeError:
+            raise StorageError(f"{self._path} is unreadable; move it away to start anew") from None
         salts = {}
         for day_text, blob_hex in sealed.items():
             blob = bytes.fromhex(blob_hex)

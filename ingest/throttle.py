@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
+EPSILON = 1e-9
+
 
 @dataclass(frozen=True, slots=True)
 class Rate:
@@ -37,7 +39,9 @@ class Gcra:
     def wait(self, key: Hashable, now: float) -> tuple[float, float]:
         """(seconds until ``key`` may pass, its TAT if it passes now)."""
         tat = max(self._tat.get(key, now), now)
-        return max(0.0, tat - now - self.tolerance), tat + self.interval
+        wait = tat - now - self.tolerance
+        # Sums of float intervals drift by ulps; that must not cost a request its place.
+        return (wait if wait > EPSILON else 0.0), tat + self.interval
 
     def take(self, key: Hashable, tat: float, now: float) -> None:
         if len(self._tat) >= self._max_keys and key not in self._tat:

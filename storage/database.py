@@ -106,6 +106,8 @@ class Database:
             self._cursors.clear()
         try:
             self._connection.execute("CHECKPOINT")
+        except duckdb.Error:
+            pass  # closed already, or failing storage: DuckDB replays the WAL on next open
         finally:
             self._connection.close()
 

@@ -53,7 +53,7 @@ def app(settings: Settings, clock: ManualClock) -> TourviewsApp:
 
 @pytest.fixture
 def client(app: TourviewsApp) -> Iterator[TestClient]:
-    with TestClient(app, headers={"User-Agent": CHROME}) as client:
+    with TestClient(app, headers={"user-agent": CHROME}) as client:
         yield client
 
 

@@ -1,0 +1,127 @@
+"""Group commit: many events per transaction, each released only after its commit."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ingest.committer import Committer, Overloaded, StorageFailed
+from ingest.writer import EventRow, EventWriter
+from storage.database import Database, open_database
+
+AT = datetime(2026, 11, 24, 12, 0)
+
+
+def row(tour: str = "t1") -> EventRow:
+    return (AT, tour, "view", None, str(uuid.uuid4()), os.urandom(16), "desktop", "Chrome", "Linux")
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    return open_database(tmp_path)
+
+
+def count(db: Database) -> int:
+    found = db.cursor().execute("SELECT count(*) FROM events").fetchone()
+    assert found is not None
+    return int(found[0])
+
+
+def test_concurrent_events_share_few_commits(db: Database) -> None:
+    batches: list[int] = []
+
+    async def scenario() -> None:
+        committer = Committer(EventWriter(db).write, max_batch=1_000)
+        committer.on_commit = lambda size, seconds: batches.append(size)
+        await asyncio.gather(*(committer.add_row(row()) for _ in range(2_500)))
+        await committer.drain()
+
+    asyncio.run(scenario())
+    assert count(db) == 2_500
+    assert sum(batches) == 2_500
+    assert max(batches) <= 1_000
+    assert len(batches) <= 4  # 2,500 events, at most 1,000 per commit
+
+
+def test_event_is_on_disk_when_its_wait_ends(db: Database) -> None:
+    async def scenario() -> int:
+        committer = Committer(EventWriter(db).write)
+        await committer.add_row(row())
+        seen = count(db)  # read through another cursor: only committed data is visible
+        await committer.drain()
+        return seen
+
+    assert asyncio.run(scenario()) == 1
+
+
+def test_dropped_beacons_become_counters_not_rows(db: Database) -> None:
+    key = (AT.replace(minute=0), "t1", b"\x01" * 16, "duplicate")
+
+    async def scenario() -> None:
+        committer = Committer(EventWriter(db).write)
+        waits = [committer.add_drop(key, wait=True) for _ in range(5)]
+        committer.add_drop(key, wait=False)
+        await asyncio.gather(*(w for w in waits if w is not None))
+        await committer.drain()
+
+    asyncio.run(scenario())
+    assert count(db) == 0
+    assert db.cursor().execute("SELECT beacons FROM drops").fetchall() == [(6,)]
+
+
+def test_failed_commit_fails_every_waiter_and_keeps_nothing(db: Database) -> None:
+    def broken(rows: object, drops: object) -> None:
+        raise OSError("disk full")
+
+    async def scenario() -> list[BaseException | None]:
+        committer = Committer(broken)
+        results = await asyncio.gather(
+            *(committer.add_row(row()) for _ in range(3)), return_exceptions=True
+        )
+        return list(results)  # type: ignore[arg-type]
+
+    results = asyncio.run(scenario())
+    assert all(isinstance(result, StorageFailed) for result in results)
+
+
+def test_full_queue_refuses_more_events(db: Database) -> None:
+    async def scenario() -> None:
+        committer = Committer(EventWriter(db).write, max_pending=2)
+        waits = [committer.add_row(row()), committer.add_row(row())]
+        with pytest.raises(Overloaded):
+            committer.add_row(row())
+        await asyncio.gather(*waits)
+        committer.add_row(row())  # room again once committed
+        await committer.drain()
+
+    asyncio.run(scenario())
+    assert count(db) == 3
+
+
+def test_drain_commits_everything_queued_then_refuses(db: Database) -> None:
+    async def scenario() -> None:
+        committer = Committer(EventWriter(db).write)
+        for _ in range(10):
+            committer.add_row(row())
+        await committer.drain()
+        with pytest.raises(Overloaded):
+            committer.add_row(row())
+
+    asyncio.run(scenario())
+    assert count(db) == 10
+
+
+def test_stored_timestamp_is_the_server_time_in_utc(db: Database) -> None:
+    async def scenario() -> None:
+        committer = Committer(EventWriter(db).write)
+        await committer.add_row(row())
+        await committer.drain()
+
+    asyncio.run(scenario())
+    found = db.cursor().execute("SELECT ts FROM events").fetchone()
+    assert found is not None and found[0] == AT
