@@ -1,0 +1,158 @@
+"""Run every benchmark and write BENCHMARKS.md.
+
+Each figure is a ratio of two things measured alternately in the same run, because
+this machine is shared and absolute times drift.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+
+import duckdb
+from user_agents import parse as legacy_parse
+
+from ingest.useragent import AgentClassifier
+from ingest.writer import EVENTS, EventRow, EventWriter, _table
+from storage.database import open_database
+
+TEMPLATES = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{a}.0.{b}.{c} Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_{a} like Mac OS X) AppleWebKit/605.1.{b} "
+    "(KHTML, like Gecko) Version/17.{c} Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_{a}) AppleWebKit/605.1.{b} "
+    "(KHTML, like Gecko) Version/17.{c} Safari/605.1.15",
+    "Mozilla/5.0 (Linux; Android 14; SM-S9{a}1B) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/{b}.0.0.{c} Mobile Safari/537.36",
+    "Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:1{a}.0) Gecko/20100101 Firefox/1{b}.{c}",
+]
+
+
+def fresh_agents(count: int, seed: int) -> list[str]:
+    """User-agents of real shapes that no cache has seen (version numbers vary)."""
+    return [
+        TEMPLATES[i % len(TEMPLATES)].format(a=seed % 97 + i % 7, b=i, c=seed) for i in range(count)
+    ]
+
+
+def per_call_us(function: Callable[[str], object], agents: list[str]) -> float:
+    """Median microseconds of one call, each on a string not seen before."""
+    times = []
+    for agent in agents:
+        start = time.perf_counter_ns()
+        function(agent)
+        times.append(time.perf_counter_ns() - start)
+    return statistics.median(times) / 1_000
+
+
+def bench_classification() -> dict[str, float]:
+    classifier = AgentClassifier()
+    ours, legacy = [], []
+    for round_ in range(5):  # alternate, so both see the same machine
+        ours.append(per_call_us(classifier, fresh_agents(2_000, round_ * 2)))
+        legacy.append(per_call_us(legacy_parse, fresh_agents(300, round_ * 2 + 1)))
+    return {"ours_us": statistics.median(ours), "legacy_us": statistics.median(legacy)}
+
+
+def rows(count: int, batch: int) -> list[EventRow]:
+    at = datetime(2026, 11, 24, 12, 0)
+    return [
+        (at, f"t{i % 1000}", "view", None, f"{batch:08x}-0000-4000-8000-{i:012x}",
+         os.urandom(16), "desktop", "Chrome", "Windows")
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def bench_writer(batches: int = 40, size: int = 1_000) -> dict[str, float]:
+    """EventWriter (events + drops, one transaction) against DuckDB's raw Arrow insert."""
+    with tempfile.TemporaryDirectory() as folder:
+        ours_db = open_database(Path(folder) / "ours")
+        raw_db = open_database(Path(folder) / "raw")
+        writer = EventWriter(ours_db)
+        raw = raw_db.cursor()
+        ours_s = raw_s = 0.0
+        for n in range(batches):
+            batch = rows(size, n)
+            drops = {(batch[0][0], "t1", b"\x00" * 16, "duplicate"): 3}
+            start = time.perf_counter()
+            writer.write(batch, drops)
+            ours_s += time.perf_counter() - start
+            start = time.perf_counter()
+            table = _table(EVENTS, batch)
+            raw.begin()
+            raw.register("raw_batch", table)
+            raw.execute(
+                "INSERT INTO events SELECT ts, tour, kind, scene, visitor::UUID, ip_hash, "
+                "device, browser, os FROM raw_batch"
+            )
+            raw.unregister("raw_batch")
+            raw.commit()
+            raw_s += time.perf_counter() - start
+        ours_db.close()
+        raw_db.close()
+    total = batches * size
+    return {"ours_per_s": total / ours_s, "raw_per_s": total / raw_s}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as info:
+        for line in info:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    libraries = ", ".join(
+        f"{name} {version(name)}"
+        for name in ("duckdb", "fastapi", "uvicorn", "ua-parser", "ua-parser-rs", "orjson")
+    )
+    return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; {libraries}"
+
+
+def main() -> int:
+    print("classifying never-seen user-agents ...", flush=True)
+    ua = bench_classification()
+    print("writing batches ...", flush=True)
+    writer = bench_writer()
+    rows_ = [
+        ("User-agent classification, never-seen strings (median per call)",
+         f"{ua['ours_us']:.1f} µs", f"user_agents.parse {ua['legacy_us']:.0f} µs",
+         f"{ua['legacy_us'] / ua['ours_us']:.0f}× faster", "≤ 20 µs"),
+        ("Writer: events committed with drop counters, 1,000-event batches",
+         f"{writer['ours_per_s']:,.0f} events/s", f"raw Arrow insert {writer['raw_per_s']:,.0f}/s",
+         f"{writer['ours_per_s'] / writer['raw_per_s']:.2f}×", "≥ 0.8×"),
+    ]  # fmt: skip
+    table = ["| measurement | tourviews | baseline (same run) | ratio | goal |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    table += [f"| {' | '.join(row)} |" for row in rows_]
+    report = "\n".join(
+        [
+            "# Benchmarks",
+            "",
+            f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC with `make bench` "
+            f"(`python -m benchmarks`).",
+            f"Machine: {machine()}.",
+            "",
+            *table,
+            "",
+            "Ratios are measured side by side in one run; absolute figures drift on a "
+            "shared machine. The HTTP ingest, flood, read and memory benchmarks come with "
+            "issue 6.",
+            "",
+        ]
+    )
+    print(report)
+    Path("BENCHMARKS.md").write_text(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
