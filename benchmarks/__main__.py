@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from importlib.metadata import version
 from pathlib import Path
 
-import duckdb
 from user_agents import parse as legacy_parse
 
 from ingest.useragent import AgentClassifier
