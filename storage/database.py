@@ -68,6 +68,7 @@ CREATE TABLE IF NOT EXISTS rollups (
     key VARCHAR NOT NULL,              -- '' for total, '00'..'23' for hour
     views BIGINT NOT NULL,
     visitors BIGINT NOT NULL,          -- exact distinct visitors of that day and key
+    sketch BLOB,                       -- mergeable sketch of those visitors (owner API)
     PRIMARY KEY (tour, day, dimension, key)
 );
 CREATE TABLE IF NOT EXISTS rolled_days (

@@ -9,6 +9,7 @@ import time
 
 from analytics.api import Context
 from analytics.auth import Authenticator
+from analytics.rollup import roll_up_completed
 from ingest.client import ClientAddress
 from ingest.committer import Committer
 from ingest.dedup import Deduplicator
@@ -83,6 +84,13 @@ class Service:
     async def _keep_house(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            now = self.clock.now()
-            self.salts.expire()
-            self.rotation.forget_idle(now.timestamp())
+            self.rotation.forget_idle(self.clock.now().timestamp())  # loop-thread state
+            try:
+                await asyncio.to_thread(self.keep_house)
+            except Exception as exc:  # keep the service up; the next round tries again
+                log.error("housekeeping failed: %s", type(exc).__name__)
+
+    def keep_house(self) -> None:
+        """Destroy salts past their lifetime and roll up completed days (thread-safe)."""
+        self.salts.expire()
+        roll_up_completed(self.db.cursor(), self.clock.now().date())
