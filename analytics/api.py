@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from analytics.abuse import abuse_report
 from analytics.auth import Authenticator
 from analytics.period import parse_period
 from analytics.stats import tour_stats
@@ -136,6 +137,19 @@ def stats(
 
 
 operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=ERRORS)
+
+
+@operator.get("/abuse", summary="What was not counted, by reason, and who sent it")
+def abuse(
+    ctx: Ctx,
+    _: Admin,
+    start: Annotated[
+        str | None, Query(alias="from", description="first UTC day, YYYY-MM-DD")
+    ] = None,
+    end: Annotated[str | None, Query(alias="to", description="last UTC day, inclusive")] = None,
+) -> dict[str, Any]:
+    period = parse_period(ctx.clock.now().date(), start, end, None)
+    return abuse_report(ctx.db.cursor(), period)
 
 
 class TourBody(BaseModel):

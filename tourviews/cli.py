@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     stats.add_argument("--interval", choices=("day", "hour"))
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    abuse = commands.add_parser(
+        "abuse", parents=[data], help="what was not counted, and who sent it"
+    )
+    abuse.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
+    abuse.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
+    abuse.add_argument("--format", choices=("table", "json"), default="table")
     return parser
 
 
@@ -118,14 +125,37 @@ def _run(backend: Backend, args: argparse.Namespace) -> str:
         return "".join(line + "\n" for line in lines) or "no tours registered\n"
     if args.command == "tokens":
         return backend.create_token(args.org, args.admin) + "\n"
+    if args.command == "abuse":
+        report = backend.abuse(args.start, args.end)
+        return _json(report) if args.format == "json" else _abuse_table(report)
     document = backend.stats(args.tour, args.start, args.end, args.interval)
     if args.format == "json":
-        return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+        return _json(document)
     if args.format == "csv":
         buffer = io.StringIO()
         pl.DataFrame(document["series"]).write_csv(buffer)
         return buffer.getvalue()
     return _table(document)
+
+
+def _json(document: dict[str, Any]) -> str:
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
+
+
+def _abuse_table(report: dict[str, Any]) -> str:
+    totals = report["totals"]
+    lines = [f"abuse  {report['from']} to {report['to']}", ""]
+    lines += [f"{reason:<14}{count:>10}" for reason, count in totals.items()]
+    lines += ["", f"{'top sources (IP hash)':<34}{'events':>10}{'throttled':>11}{'visitors':>10}"]
+    lines += [
+        f"{s['ip_hash']:<34}{s['events']:>10}{s['throttled']:>11}{s['visitors']:>10}"
+        for s in report["top_sources"]
+    ] or ["(none)"]
+    lines += ["", f"{'top tours':<34}{'events':>10}{'not counted':>13}"]
+    lines += [
+        f"{t['tour']:<34}{t['events']:>10}{t['not_counted']:>13}" for t in report["top_tours"]
+    ] or ["(none)"]
+    return "\n".join(lines) + "\n"
 
 
 def _table(document: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
+from analytics.abuse import abuse_report
 from analytics.auth import local_credential
 from analytics.period import parse_period
 from analytics.stats import tour_stats
@@ -68,6 +69,7 @@ class Backend(Protocol):
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None
     ) -> dict[str, Any]: ...
+    def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
     def close(self) -> None: ...
 
 
@@ -97,6 +99,10 @@ class Local:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
         period = parse_period(self.clock.now().date(), start, end, interval)
         return tour_stats(self.db.cursor(), tour, period)
+
+    def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
+        period = parse_period(self.clock.now().date(), start, end, None)
+        return abuse_report(self.db.cursor(), period)
 
     def close(self) -> None:
         self.db.close()
@@ -148,6 +154,11 @@ class Remote:
     ) -> dict[str, Any]:
         params = {k: v for k, v in (("from", start), ("to", end), ("interval", interval)) if v}
         result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/stats", params=params)
+        return result
+
+    def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
+        params = {k: v for k, v in (("from", start), ("to", end)) if v}
+        result: dict[str, Any] = self._call("GET", "/v1/admin/abuse", params=params)
         return result
 
     def close(self) -> None:

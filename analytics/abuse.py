@@ -1,0 +1,67 @@
+"""What was not counted, and who sent it: the operators' abuse document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import duckdb
+
+from analytics.period import Period
+
+REASONS = ("bot", "duplicate", "rotation", "throttled", "invalid", "unknown_tour")
+TOP = 10
+
+# Every beacon of the period as (tour, ip_hash, reason, beacons, visitor): counted ones
+# from the events (one row each), the others from the drop counters.
+BEACONS = """
+WITH beacons AS (
+    SELECT tour, ip_hash, 'counted' AS reason, 1 AS beacons, visitor
+    FROM events WHERE ts >= $start AND ts < $end
+    UNION ALL
+    SELECT tour, ip_hash, reason, beacons, NULL
+    FROM drops WHERE hour >= $start AND hour < $end
+)
+"""
+
+
+def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str, Any]:
+    """The contract's abuse document over ``period`` (alerts come with the operator API)."""
+    bounds = {"start": period.start.replace(tzinfo=None), "end": period.end.replace(tzinfo=None)}
+    totals = dict.fromkeys(("counted", *REASONS), 0)
+    totals |= dict(
+        cursor.execute(BEACONS + "SELECT reason, sum(beacons) FROM beacons GROUP BY 1", bounds)
+        .fetchall()
+    )  # fmt: skip
+    sources = cursor.execute(
+        BEACONS
+        + """SELECT hex(ip_hash), sum(beacons),
+                    sum(beacons) FILTER (reason = 'throttled'), count(DISTINCT visitor)
+             FROM beacons WHERE octet_length(ip_hash) = 16 GROUP BY 1
+             ORDER BY 2 DESC, 1 LIMIT $top""",
+        bounds | {"top": TOP},
+    ).fetchall()
+    tours = cursor.execute(
+        BEACONS
+        + """SELECT tour, sum(beacons), sum(beacons) FILTER (reason != 'counted')
+             FROM beacons WHERE tour != '' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $top""",
+        bounds | {"top": TOP},
+    ).fetchall()
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "totals": {key: int(value) for key, value in totals.items()},
+        "top_sources": [
+            {
+                "ip_hash": ip.lower(),
+                "events": int(events),
+                "throttled": int(throttled or 0),
+                "visitors": int(visitors),
+            }
+            for ip, events, throttled, visitors in sources
+        ],
+        "top_tours": [
+            {"tour": tour, "events": int(events), "not_counted": int(not_counted or 0)}
+            for tour, events, not_counted in tours
+        ],
+        "alerts": [],
+    }
