@@ -4,40 +4,52 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
+# A key is kept as its 64-bit hash: about 100 bytes of state per key instead of ~230
+# for the tuple and its strings. Two keys collide with odds of ~n²/2⁶⁵ (3 in 10⁸ at a
+# million keys); a collision makes one beacon a duplicate. The hashes are salted per
+# process, which is fine: the state is rebuilt from the stored events at start.
+BYTES_PER_KEY = 100
+MAX_KEYS = 1_000_000
+
 
 class Deduplicator:
     """The last counted time per key ((tour, visitor) or (tour, scene, visitor))."""
 
-    def __init__(self, window_seconds: float, max_keys: int = 1_000_000) -> None:
+    def __init__(self, window_seconds: float, max_keys: int = MAX_KEYS) -> None:
         self.window = window_seconds
-        self._counted: dict[Hashable, float] = {}
+        self._counted: dict[int, float] = {}
         self._max_keys = max_keys
 
     def is_duplicate(self, key: Hashable, now: float) -> bool:
         """True within the window after the key's last counted beacon; else counts it now."""
-        last = self._counted.get(key)
+        digest = hash(key)
+        last = self._counted.get(digest)
         if last is not None and now - last < self.window:
             return True
-        self.remember(key, now)
+        self._remember(digest, now)
         return False
 
     def remember(self, key: Hashable, at: float) -> None:
-        if len(self._counted) >= self._max_keys and key not in self._counted:
-            self._forget_expired(at)
-        self._counted.pop(key, None)  # keep the dict ordered by last counted time
-        self._counted[key] = at
+        """Record ``key`` as counted at ``at`` (in time order, as after a restart)."""
+        self._remember(hash(key), at)
 
-    def _forget_expired(self, now: float) -> None:
+    def _remember(self, digest: int, at: float) -> None:
+        if len(self._counted) >= self._max_keys and digest not in self._counted:
+            self._forget_oldest(at)
+        self._counted.pop(digest, None)  # keep the dict ordered by last counted time
+        self._counted[digest] = at
+
+    def _forget_oldest(self, now: float) -> None:
+        # Expired keys sit at the front. When none has expired (a flood of fresh
+        # visitor IDs), the oldest tenth goes: those visitors could count once more.
         horizon = now - self.window
         expired = 0
         for last in self._counted.values():
             if last >= horizon:
                 break
             expired += 1
-        if expired == 0:  # all live: evict the oldest tenth to stay bounded
-            expired = max(1, self._max_keys // 10)
-        for key in list(self._counted)[:expired]:
-            del self._counted[key]
+        for digest in list(self._counted)[: expired or max(1, self._max_keys // 10)]:
+            del self._counted[digest]
 
     def __len__(self) -> int:
         return len(self._counted)

@@ -20,6 +20,10 @@ class Rate:
     per_second: float
     burst: int
 
+    def __post_init__(self) -> None:
+        if not self.per_second > 0 or self.burst < 1:
+            raise ValueError("a rate limit needs a positive rate and a burst of at least 1")
+
     @classmethod
     def per_minute(cls, count: float, burst: int) -> Rate:
         return cls(count / 60.0, burst)
@@ -29,8 +33,6 @@ class Gcra:
     """GCRA state of many keys under one rate; keys idle long enough are forgotten."""
 
     def __init__(self, rate: Rate, max_keys: int = 200_000) -> None:
-        if rate.per_second <= 0 or rate.burst < 1:
-            raise ValueError("a rate needs a positive count and a burst of at least 1")
         self.interval = 1.0 / rate.per_second
         self.tolerance = self.interval * (rate.burst - 1)
         self._tat: dict[Hashable, float] = {}

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from ingest.throttle import Rate
 from storage.errors import InvalidValue, StorageError
 from tourviews.control import Backend, CommandError, connect
 from tourviews.settings import Settings, default_data_dir
@@ -42,6 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--ip-prefix-v6", type=int, metavar="BITS", help="hash only this prefix")
     serve.add_argument("--dedup-window", type=float, default=30, metavar="MINUTES")
     serve.add_argument("--raw-retention-days", type=int, default=30, metavar="DAYS")
+    serve.add_argument(
+        "--rotation-limit",
+        type=int,
+        default=50,
+        metavar="K",
+        help="visitor IDs one address may present to one tour per window",
+    )
+    limits = serve.add_argument_group("rate limits (429 beyond them)")
+    limits.add_argument("--ip-rate", type=float, default=600, metavar="PER_MINUTE")
+    limits.add_argument("--ip-burst", type=int, default=100, metavar="N")
+    limits.add_argument("--visitor-rate", type=float, default=120, metavar="PER_MINUTE")
+    limits.add_argument("--visitor-burst", type=int, default=30, metavar="N")
+    limits.add_argument("--tour-rate", type=float, default=500, metavar="PER_SECOND")
+    limits.add_argument("--tour-burst", type=int, default=1000, metavar="N")
     serve.add_argument(
         "--quickstart", action="store_true",
         help="on an empty data directory, register tour 'demo' and print an admin token",
@@ -95,6 +110,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 ip_prefix_v4=args.ip_prefix_v4,
                 ip_prefix_v6=args.ip_prefix_v6,
                 dedup_window_seconds=args.dedup_window * 60,
+                rotation_limit=args.rotation_limit,
+                ip_rate=_rate("ip", args.ip_rate / 60, args.ip_burst),
+                visitor_rate=_rate("visitor", args.visitor_rate / 60, args.visitor_burst),
+                tour_rate=_rate("tour", args.tour_rate, args.tour_burst),
                 raw_retention_days=args.raw_retention_days,
             )
             serve(settings, quickstart=args.quickstart)
@@ -113,6 +132,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _rate(name: str, per_second: float, burst: int) -> Rate:
+    if not per_second > 0 or burst < 1:
+        raise ValueError(f"--{name}-rate must be positive and --{name}-burst at least 1")
+    return Rate(per_second, burst)
 
 
 def _run(backend: Backend, args: argparse.Namespace) -> str:

@@ -56,3 +56,25 @@ def test_rotation_limit_frees_up_after_the_window() -> None:
     guard.is_rotating(b"ip", "t1", "b", 0.0)
     assert guard.is_rotating(b"ip", "t1", "c", 10.0)
     assert not guard.is_rotating(b"ip", "t1", "c", WINDOW + 1)
+
+
+def test_rotation_state_stays_bounded_under_a_flood_of_sources() -> None:
+    guard = RotationGuard(WINDOW, limit=50, max_entries=1_000)
+    for i in range(20_000):
+        guard.is_rotating(i.to_bytes(16, "big"), "t1", f"v{i}", float(i))
+    assert guard.entries <= 1_000
+
+
+def test_idle_sources_are_forgotten_after_the_window() -> None:
+    guard = RotationGuard(WINDOW, limit=50)
+    guard.is_rotating(b"ip", "t1", "a", 0.0)
+    guard.forget_idle(WINDOW + 1)
+    assert guard.entries == 0
+
+
+def test_dedup_counts_again_once_its_key_was_evicted() -> None:
+    dedup = Deduplicator(WINDOW, max_keys=10)
+    dedup.is_duplicate(("t1", None, "first"), 0.0)
+    for i in range(20):
+        dedup.is_duplicate(("t1", None, f"v{i}"), 1.0)
+    assert not dedup.is_duplicate(("t1", None, "first"), 2.0)  # lenient when flooded, but bounded
