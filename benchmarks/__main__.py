@@ -12,6 +12,8 @@ import statistics
 import sys
 import tempfile
 import time
+import tracemalloc
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -19,7 +21,9 @@ from pathlib import Path
 
 from user_agents import parse as legacy_parse
 
-from ingest.useragent import AgentClassifier
+from ingest.dedup import MAX_KEYS, Deduplicator
+from ingest.rotation import MAX_ENTRIES, RotationGuard
+from ingest.useragent import CACHE_ENTRIES, MAX_LENGTH, AgentClassifier
 from ingest.writer import EVENTS, EventRow, EventWriter, _table
 from storage.database import open_database
 
@@ -102,6 +106,44 @@ def bench_writer(batches: int = 40, size: int = 1_000) -> dict[str, float]:
     return {"ours_per_s": total / ours_s, "raw_per_s": total / raw_s}
 
 
+def bytes_per_entry(fill: Callable[[int], None], count: int) -> float:
+    """Bytes of Python memory that ``fill(count)`` keeps, per entry."""
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    fill(count)
+    kept = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    return kept / count
+
+
+def bench_state() -> dict[str, float]:
+    """Memory per entry of the in-process ingest state, keys included."""
+    count = 100_000
+    dedup = Deduplicator(1800.0, max_keys=count)
+    rotation = RotationGuard(1800.0, limit=50, max_entries=count)
+    classifier = AgentClassifier(entries=10_000)
+    agents = fresh_agents(10_000, 7)
+
+    def fill_dedup(n: int) -> None:
+        for i in range(n):
+            dedup.is_duplicate(("tour-0001", None, str(uuid.uuid4())), float(i))
+
+    def fill_rotation(n: int) -> None:
+        for i in range(n):
+            rotation.is_rotating(os.urandom(16), "tour-0001", str(uuid.uuid4()), float(i))
+
+    def fill_classifier(n: int) -> None:
+        for agent in agents[:n]:
+            classifier(agent)
+
+    return {
+        "dedup": bytes_per_entry(fill_dedup, count),
+        "rotation": bytes_per_entry(fill_rotation, count),
+        "agents": bytes_per_entry(fill_classifier, 10_000),
+        "agent_length": statistics.mean(len(agent) for agent in agents),
+    }
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     with open("/proc/cpuinfo") as info:
@@ -121,6 +163,8 @@ def main() -> int:
     ua = bench_classification()
     print("writing batches ...", flush=True)
     writer = bench_writer()
+    print("measuring state memory ...", flush=True)
+    state = bench_state()
     rows_ = [
         ("User-agent classification, never-seen strings (median per call)",
          f"{ua['ours_us']:.1f} µs", f"user_agents.parse {ua['legacy_us']:.0f} µs",
@@ -132,6 +176,18 @@ def main() -> int:
     table = ["| measurement | tourviews | baseline (same run) | ratio | goal |",
              "|---|---|---|---|---|"]  # fmt: skip
     table += [f"| {' | '.join(row)} |" for row in rows_]
+    memory = [
+        "| state | bytes per entry (measured) | cap | worst case |",
+        "|---|---|---|---|",
+        f"| dedup window, per (tour, scene, visitor) | {state['dedup']:.0f} | "
+        f"{MAX_KEYS:,} keys | {state['dedup'] * MAX_KEYS / 2**20:.0f} MiB |",
+        f"| rotation guard, per source of one visitor (worst case) | {state['rotation']:.0f} | "
+        f"{MAX_ENTRIES:,} entries | {state['rotation'] * MAX_ENTRIES / 2**20:.0f} MiB |",
+        f"| user-agent cache, per {state['agent_length']:.0f}-character user-agent | "
+        f"{state['agents']:.0f} | {CACHE_ENTRIES:,} entries | "
+        f"{(state['agents'] + MAX_LENGTH - state['agent_length']) * CACHE_ENTRIES / 2**20:.0f} MiB "
+        f"(at {MAX_LENGTH} characters each) |",
+    ]
     report = "\n".join(
         [
             "# Benchmarks",
@@ -141,6 +197,8 @@ def main() -> int:
             f"Machine: {machine()}.",
             "",
             *table,
+            "",
+            *memory,
             "",
             "Ratios are measured side by side in one run; absolute figures drift on a "
             "shared machine. The HTTP ingest, flood, read and memory benchmarks come with "

@@ -8,7 +8,6 @@ from collections.abc import Hashable
 # for the tuple and its strings. Two keys collide with odds of ~n²/2⁶⁵ (3 in 10⁸ at a
 # million keys); a collision makes one beacon a duplicate. The hashes are salted per
 # process, which is fine: the state is rebuilt from the stored events at start.
-BYTES_PER_KEY = 100
 MAX_KEYS = 1_000_000
 
 
