@@ -62,8 +62,8 @@ def test_device_classes_agree_with_the_labelled_browsers(classifier: AgentClassi
         for row in rows
         if classifier(row["useragent"]).device != row["type"]
     ]
-    # Labels come from another parser; a few borderline devices may differ.
-    assert len(wrong) / len(rows) <= 0.03, wrong[:10]
+    # Labels come from another parser: Android WebViews without "Mobile" differ (2 of 839).
+    assert len(wrong) / len(rows) <= 0.01, wrong[:10]
 
 
 @pytest.mark.parametrize(
