@@ -10,6 +10,7 @@ import contextlib
 import logging.config
 import shlex
 import shutil
+import signal
 import sys
 import time
 import uuid
@@ -109,6 +110,9 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
         if token is not None:
             print(_quickstart(url, settings.data_dir, token), flush=True)
 
+    # uvicorn drains on SIGTERM, then raises the signal again for the previous
+    # handler: with this one, a drained shutdown ends with exit code 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     Server(config, settings.data_dir, ready).run()
 
 

@@ -1,0 +1,204 @@
+"""A real ``tourviews serve`` process: durability under SIGKILL, draining on SIGTERM,
+privacy of everything it writes and prints, the trusted-proxy rule on real sockets."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import httpx
+import orjson
+
+from tests.conftest import CHROME, StartServer, counted_views, visitor
+
+PROXY = ("--trusted-proxy", "127.0.0.1/32")
+
+
+def register(data_dir: Path, tour: str = "t1") -> None:
+    command = [sys.executable, "-m", "tourviews", "tours", "add", tour, "--org", "acme",
+               "--data", str(data_dir)]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+
+
+class Load:
+    """Beacons from many threads, each from its own forwarded address, until stopped."""
+
+    def __init__(self, url: str, workers: int = 12) -> None:
+        self.url = url
+        self.workers = workers
+        self.acknowledged: set[str] = set()
+        self.refused: list[int] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(workers)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+
+    def _run(self, worker: int) -> None:
+        sent = 0
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set() and sent < 2_000:
+                sent += 1
+                address = f"198.51.{worker}.{sent % 250 + 1}"  # a string in a header only
+                headers = {"Content-Type": "text/plain", "User-Agent": CHROME,
+                           "X-Forwarded-For": address}  # fmt: skip
+                who = visitor()
+                body = orjson.dumps({"tour": "t1", "visitor": who})
+                try:
+                    status = client.post(f"{self.url}/v1/beacon", content=body, headers=headers)
+                except httpx.HTTPError:
+                    return  # the server is gone: this beacon was not acknowledged
+                with self._lock:
+                    if status.status_code == 204:
+                        self.acknowledged.add(who)
+                    else:
+                        self.refused.append(status.status_code)
+
+
+def stored_visitors(data_dir: Path) -> dict[str, int]:
+    """Counted view events per visitor ID (the server must be stopped)."""
+    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT visitor::VARCHAR, count(*) FROM events WHERE kind = 'view' GROUP BY 1"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_views_acknowledged_before_sigkill_survive_restart(
+    data_dir: Path, start: StartServer
+) -> None:
+    register(data_dir)
+    acknowledged: set[str] = set()
+    in_flight_at_kills = 0
+    for _ in range(3):
+        server = start(data_dir, *PROXY)
+        with Load(server.url) as load:
+            time.sleep(random.uniform(0.5, 1.2))
+            server.kill()  # while requests are in flight
+        assert load.refused == [], "a refusal means this test measures limits, not durability"
+        assert load.acknowledged
+        acknowledged |= load.acknowledged
+        in_flight_at_kills += load.workers
+    assert start(data_dir, *PROXY).terminate() == 0  # restarts fine after the last kill
+    stored = stored_visitors(data_dir)
+    assert acknowledged - stored.keys() == set()  # no acknowledged view is lost
+    assert max(stored.values()) == 1  # none is counted twice
+    # A view committed in the instant before a kill may not have been answered yet:
+    # at most one per request in flight.
+    assert len(stored) - len(acknowledged) <= in_flight_at_kills
+
+
+def test_sigterm_commits_every_acknowledged_beacon_then_exits_cleanly(
+    data_dir: Path, start: StartServer
+) -> None:
+    register(data_dir)
+    server = start(data_dir, *PROXY)
+    with Load(server.url, workers=8) as load:
+        time.sleep(0.5)
+        code = server.terminate()
+    assert code == 0
+    assert not (data_dir / "server.json").exists()
+    assert load.acknowledged
+    assert stored_visitors(data_dir) == dict.fromkeys(load.acknowledged, 1)
+
+
+MARK_V4 = "203.0.113.77"
+MARK_V6 = "2001:db8:dead:beef::77"
+MARK_UA = "MarkerAgent7f3q"
+
+
+def markers() -> list[bytes]:
+    """Every spelling of the marker address and user-agent that could land in a file."""
+    found = [MARK_UA.encode(), MARK_UA.encode("utf-16-le")]
+    for address in (MARK_V4, MARK_V6):
+        ip = ipaddress.ip_address(address)
+        found += [address.encode(), ip.exploded.encode(), ip.packed, address.encode("utf-16-le")]
+    return found
+
+
+def leaks(blobs: Iterable[tuple[str, bytes]]) -> list[str]:
+    return [f"{name}: {marker!r}" for name, blob in blobs for marker in markers() if marker in blob]
+
+
+def test_marker_scan_finds_a_planted_marker(tmp_path: Path) -> None:
+    (tmp_path / "planted").write_bytes(b"..." + ipaddress.ip_address(MARK_V6).packed + b"...")
+    assert leaks([("planted", (tmp_path / "planted").read_bytes())]) != []
+
+
+def test_no_raw_address_or_user_agent_reaches_disk_or_output(
+    data_dir: Path, start: StartServer
+) -> None:
+    register(data_dir)
+    server = start(data_dir, *PROXY)
+    agent = f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 {MARK_UA} Chrome/131.0"
+    bot = f"Mozilla/5.0 (compatible; Googlebot/2.1; {MARK_UA})"
+    url = f"{server.url}/v1/beacon"
+    with httpx.Client() as client:
+        for address in (MARK_V4, MARK_V6, f"{MARK_V6}, 127.0.0.1"):
+            for user_agent in (agent, bot):
+                headers = {"X-Forwarded-For": address, "User-Agent": user_agent,
+                           "Content-Type": "text/plain"}  # fmt: skip
+                good = orjson.dumps({"tour": "t1", "visitor": visitor()})
+                assert client.post(url, content=good, headers=headers).status_code == 204
+                scene = orjson.dumps({"tour": "t1", "visitor": visitor(), "event": "scene",
+                                      "scene": "lobby"})  # fmt: skip
+                assert client.post(url, content=scene, headers=headers).status_code == 204
+                for body, content_type in (
+                    (b"{bad json " + MARK_UA.encode(), "text/plain"),
+                    (orjson.dumps({"tour": "nosuch", "visitor": visitor()}), "text/plain"),
+                    (orjson.dumps({"tour": MARK_UA, "visitor": MARK_V4}), "text/plain"),
+                    (good, "application/xml"),
+                    (b"x" * 4_000, "text/plain"),
+                ):
+                    answer = client.post(
+                        url, content=body, headers=headers | {"Content-Type": content_type}
+                    )
+                    assert 400 <= answer.status_code < 500
+    assert server.terminate() == 0
+    files = [(str(path), path.read_bytes()) for path in data_dir.rglob("*") if path.is_file()]
+    assert any(name.endswith(".duckdb") for name, _ in files)
+    assert counted_views(data_dir, "t1") == 3  # the events are there, the markers are not
+    assert leaks(files) == []
+    assert leaks([("server output", server.output())]) == []
+
+
+def test_forwarded_for_from_an_untrusted_peer_does_not_split_one_address(
+    data_dir: Path, start: StartServer
+) -> None:
+    register(data_dir)
+    frozen = ("--ip-rate", "0.001")  # the per-address bucket does not refill during the test
+    untrusted = start(data_dir, *frozen)  # no --trusted-proxy: X-Forwarded-For is ignored
+    statuses = send_forged(untrusted.url, 101)
+    assert statuses.count(204) == 100  # one address: its burst of 100, then 429
+    assert statuses[-1] == 429
+    untrusted.terminate()
+
+    trusted = start(data_dir, *frozen, *PROXY)  # behind a trusted proxy: 101 addresses
+    assert send_forged(trusted.url, 101) == [204] * 101
+
+
+def send_forged(url: str, count: int) -> list[int]:
+    def one(n: int) -> int:
+        headers = {"Content-Type": "text/plain", "User-Agent": CHROME,
+                   "X-Forwarded-For": f"198.51.100.{n % 250}, 192.0.2.{n % 250}"}  # fmt: skip
+        body = orjson.dumps({"tour": "t1", "visitor": visitor()})
+        return httpx.post(f"{url}/v1/beacon", content=body, headers=headers).status_code
+
+    with ThreadPoolExecutor(max_workers=1) as pool:  # in order: the last one is the 101st
+        return list(pool.map(one, range(count)))
