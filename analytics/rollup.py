@@ -12,30 +12,18 @@ from datetime import date, datetime, time, timedelta
 
 import duckdb
 
-ROLL_UP = """
+from analytics.stats import BREAKDOWNS, groupings
+
+ROLL_UP = f"""
 INSERT INTO rollups (tour, day, dimension, key, views, visitors)
 WITH hits AS MATERIALIZED (
     SELECT tour, ts, kind, scene, visitor, device, browser, os
     FROM events WHERE ts >= $start AND ts < $end
 )
-SELECT tour, $day, 'total', '', count(*), count(DISTINCT visitor)
-FROM hits WHERE kind = 'view' GROUP BY tour
-UNION ALL
-SELECT tour, $day, 'hour', strftime(ts, '%H'), count(*), count(DISTINCT visitor)
-FROM hits WHERE kind = 'view' GROUP BY tour, 4
-UNION ALL
-SELECT tour, $day, 'device', device, count(*), count(DISTINCT visitor)
-FROM hits WHERE kind = 'view' GROUP BY tour, 4
-UNION ALL
-SELECT tour, $day, 'browser', browser, count(*), count(DISTINCT visitor)
-FROM hits WHERE kind = 'view' GROUP BY tour, 4
-UNION ALL
-SELECT tour, $day, 'os', os, count(*), count(DISTINCT visitor)
-FROM hits WHERE kind = 'view' GROUP BY tour, 4
-UNION ALL
-SELECT tour, $day, 'scene', scene, count(*), count(DISTINCT visitor)
-FROM hits WHERE kind = 'scene' GROUP BY tour, 4
-"""
+SELECT tour, $day, * EXCLUDE (tour) FROM (
+{groupings([("total", "''", "view"), ("hour", "strftime(ts, '%H')", "view"), *BREAKDOWNS], "tour")}
+)
+"""  # fmt: skip
 
 
 def roll_up_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:

@@ -9,6 +9,7 @@ whole range, never a sum of daily counts), and the scene breakdown counts
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import duckdb
@@ -17,28 +18,38 @@ from analytics.period import Period
 
 DIMENSIONS = ("device", "browser", "os", "scene")
 
+# (part of the document, key expression, event kind counted)
+BREAKDOWNS = (
+    ("device", "device", "view"),
+    ("browser", "browser", "view"),
+    ("os", "os", "view"),
+    ("scene", "scene", "scene"),
+)
+
+
+def groupings(parts: Iterable[tuple[str, str, str]], by: str = "") -> str:
+    """One grouping of ``hits`` per part, unioned: rows of (by..., part, key, views, visitors)."""
+    columns = f"{by}, " if by else ""
+    return "\nUNION ALL\n".join(
+        f"SELECT {columns}'{part}', {key}, count(*), count(DISTINCT visitor) "
+        f"FROM hits WHERE kind = '{kind}' GROUP BY ALL"
+        for part, key, kind in parts
+    )
+
+
 # One scan of the tour's events in the period; each part of the document is one
-# grouping of it. Rows: (part, key, views, visitors).
-QUERY = """
+# grouping of it.
+QUERY = f"""
 WITH hits AS MATERIALIZED (
     SELECT ts, kind, scene, visitor, device, browser, os
     FROM events WHERE tour = $tour AND ts >= $start AND ts < $end
 )
-SELECT 'total', '', count(*), count(DISTINCT visitor) FROM hits WHERE kind = 'view'
-UNION ALL
-SELECT 'series', strftime(date_trunc($interval, ts), '%Y-%m-%dT%H:%M:%SZ'),
-       count(*), count(DISTINCT visitor)
-FROM hits WHERE kind = 'view' GROUP BY 2
-UNION ALL
-SELECT 'device', device, count(*), count(DISTINCT visitor) FROM hits WHERE kind = 'view' GROUP BY 2
-UNION ALL
-SELECT 'browser', browser, count(*), count(DISTINCT visitor) FROM hits WHERE kind = 'view'
-GROUP BY 2
-UNION ALL
-SELECT 'os', os, count(*), count(DISTINCT visitor) FROM hits WHERE kind = 'view' GROUP BY 2
-UNION ALL
-SELECT 'scene', scene, count(*), count(DISTINCT visitor) FROM hits WHERE kind = 'scene' GROUP BY 2
-"""
+{groupings([
+    ("total", "''", "view"),
+    ("series", "strftime(date_trunc($interval, ts), '%Y-%m-%dT%H:%M:%SZ')", "view"),
+    *BREAKDOWNS,
+])}
+"""  # fmt: skip
 
 
 def tour_stats(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
