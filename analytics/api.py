@@ -12,8 +12,10 @@ from pydantic import BaseModel, Field
 
 from analytics.abuse import abuse_report
 from analytics.auth import Authenticator
+from analytics.erasure import forget
 from analytics.period import parse_period
-from analytics.stats import tour_stats
+from analytics.retention import purge
+from analytics.stats import series_csv, tour_stats, tour_totals
 from storage.clock import Clock
 from storage.database import Database
 from storage.errors import InvalidValue
@@ -28,6 +30,7 @@ class Context:
     registry: Registry
     clock: Clock
     authenticator: Authenticator
+    raw_retention_days: int
 
 
 class ApiError(Exception):
@@ -120,20 +123,58 @@ def visible_tour(ctx: Context, caller: Principal, tour: str) -> Tour:
 owner = APIRouter(prefix="/v1", tags=["owner"], responses=ERRORS)
 
 
-@owner.get("/tours/{tour}/stats", summary="Views, visitors and breakdowns of one tour")
+FromDay = Annotated[
+    str | None, Query(alias="from", description="first UTC day, YYYY-MM-DD (default: 29 days ago)")
+]
+ToDay = Annotated[
+    str | None, Query(alias="to", description="last UTC day, inclusive (default: today)")
+]
+
+
+@owner.get(
+    "/tours/{tour}/stats",
+    summary="Views, visitors and breakdowns of one tour",
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or the series as CSV"}},
+)
 def stats(
     ctx: Ctx,
     caller: Caller,
     tour: str,
-    start: Annotated[
-        str | None, Query(alias="from", description="first UTC day, YYYY-MM-DD")
-    ] = None,
-    end: Annotated[str | None, Query(alias="to", description="last UTC day, inclusive")] = None,
-    interval: Annotated[str | None, Query(description="day or hour")] = None,
-) -> dict[str, Any]:
+    start: FromDay = None,
+    end: ToDay = None,
+    interval: Annotated[str | None, Query(description="day (default) or hour")] = None,
+    format: Annotated[str, Query(description="json (default) or csv")] = "json",
+) -> Any:
     visible_tour(ctx, caller, tour)
+    if format not in ("json", "csv"):
+        raise ApiError(400, "format must be 'json' or 'csv'", "format")
     period = parse_period(ctx.clock.now().date(), start, end, interval)
-    return tour_stats(ctx.db.cursor(), tour, period)
+    document = tour_stats(ctx.db.cursor(), tour, period)
+    if format == "json":
+        return document
+    filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
+    return Response(
+        series_csv(document),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@owner.get("/tours", summary="The organization's tours with their totals")
+def tours(ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
+    period = parse_period(ctx.clock.now().date(), start, end, None)
+    mine = sorted(
+        t.tour for t in ctx.registry.tours.values() if caller.admin or t.org == caller.org
+    )
+    totals = tour_totals(ctx.db.cursor(), mine, period)
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "tours": [
+            {"tour": tour, "org": ctx.registry.tours[tour].org, "totals": totals[tour]}
+            for tour in mine
+        ],
+    }
 
 
 operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=ERRORS)
@@ -192,3 +233,13 @@ class TokenBody(BaseModel):
 @operator.post("/tokens", summary="Create a token; it is shown this once")
 def create_token(ctx: Ctx, _: Admin, body: TokenBody) -> dict[str, str]:
     return {"token": ctx.registry.create_token(body.org, body.admin)}
+
+
+@operator.delete("/visitors/{visitor}", summary="Erase every stored event of a visitor")
+def forget_visitor(ctx: Ctx, _: Admin, visitor: str) -> dict[str, int]:
+    return {"deleted": forget(ctx.db.cursor(), visitor)}
+
+
+@operator.post("/purge", summary="Apply retention now (the service also does daily)")
+def purge_now(ctx: Ctx, _: Admin) -> dict[str, int]:
+    return {"deleted": purge(ctx.db.cursor(), ctx.clock.now().date(), ctx.raw_retention_days)}

@@ -3,7 +3,8 @@
 They outlive the raw events (retention deletes raw events only once their day is
 rolled up) and answer for days whose raw events are gone. One row per tour, day,
 dimension and key: the day's total, each hour, each device class, browser, OS and
-scene, with views and the exact distinct visitors of that day and key.
+scene, with views, the exact distinct visitors of that day and key, and (but for
+hours) a sketch of those visitors so that days can be merged.
 """
 
 from __future__ import annotations
@@ -11,28 +12,53 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import duckdb
+import pyarrow as pa
 
+from analytics.sketch import sketch_of
 from analytics.stats import BREAKDOWNS, groupings
 
-ROLL_UP = f"""
-INSERT INTO rollups (tour, day, dimension, key, views, visitors)
+VISITOR_LISTS = f"""
 WITH hits AS MATERIALIZED (
-    SELECT tour, ts, kind, scene, visitor, device, browser, os
+    SELECT tour, ts, kind, scene, visitor::VARCHAR AS visitor, device, browser, os
     FROM events WHERE ts >= $start AND ts < $end
 )
-SELECT tour, $day, * EXCLUDE (tour) FROM (
-{groupings([("total", "''", "view"), ("hour", "strftime(ts, '%H')", "view"), *BREAKDOWNS], "tour")}
-)
+{groupings(
+    [("total", "''", "view"), ("hour", "strftime(ts, '%H')", "view"), *BREAKDOWNS],
+    by="tour", visitors="list(DISTINCT visitor)",
+)}
 """  # fmt: skip
+
+ROLLUPS = pa.schema(
+    [
+        ("tour", pa.string()),
+        ("day", pa.date32()),
+        ("dimension", pa.string()),
+        ("key", pa.string()),
+        ("views", pa.int64()),
+        ("visitors", pa.int64()),
+        ("sketch", pa.binary()),
+    ]
+)
 
 
 def roll_up_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
     """(Re)compute the aggregates of ``day`` from its raw events, in one transaction."""
     start = datetime.combine(day, time())
+    groups = cursor.execute(VISITOR_LISTS, {"start": start, "end": start + timedelta(days=1)})
+    rows = [
+        (tour, day, part, key, views, len(visitors),
+         None if part == "hour" else sketch_of(visitors))
+        for tour, part, key, views, visitors in groups.fetchall()
+    ]  # fmt: skip
+    table = pa.Table.from_pylist(
+        [dict(zip(ROLLUPS.names, row, strict=True)) for row in rows], ROLLUPS
+    )
     cursor.begin()
     try:
         cursor.execute("DELETE FROM rollups WHERE day = ?", [day])
-        cursor.execute(ROLL_UP, {"day": day, "start": start, "end": start + timedelta(days=1)})
+        cursor.register("day_rollups", table)
+        cursor.execute("INSERT INTO rollups SELECT * FROM day_rollups")
+        cursor.unregister("day_rollups")
         cursor.execute("INSERT OR IGNORE INTO rolled_days VALUES (?)", [day])
         cursor.commit()
     except BaseException:

@@ -10,11 +10,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
+import polars as pl
 
 from analytics.period import Period
+from analytics.sketch import union_estimate
+from storage.database import read_meta
 
 DIMENSIONS = ("device", "browser", "os", "scene")
 
@@ -27,64 +32,185 @@ BREAKDOWNS = (
 )
 
 
-def groupings(parts: Iterable[tuple[str, str, str]], by: str = "") -> str:
+def groupings(
+    parts: Iterable[tuple[str, str, str]], by: str = "", visitors: str = "count(DISTINCT visitor)"
+) -> str:
     """One grouping of ``hits`` per part, unioned: rows of (by..., part, key, views, visitors)."""
     columns = f"{by}, " if by else ""
     return "\nUNION ALL\n".join(
-        f"SELECT {columns}'{part}', {key}, count(*), count(DISTINCT visitor) "
+        f"SELECT {columns}'{part}', {key}, count(*), {visitors} "
         f"FROM hits WHERE kind = '{kind}' GROUP BY ALL"
         for part, key, kind in parts
     )
 
 
 # One scan of the tour's events in the period; each part of the document is one
-# grouping of it.
-QUERY = f"""
+# grouping of it. QUERY_IDS lists the visitor IDs, to be merged with sketches.
+HITS = """
 WITH hits AS MATERIALIZED (
-    SELECT ts, kind, scene, visitor, device, browser, os
+    SELECT ts, kind, scene, visitor::VARCHAR AS visitor, device, browser, os
     FROM events WHERE tour = $tour AND ts >= $start AND ts < $end
 )
-{groupings([
+"""
+PARTS = [
     ("total", "''", "view"),
     ("series", "strftime(date_trunc($interval, ts), '%Y-%m-%dT%H:%M:%SZ')", "view"),
     *BREAKDOWNS,
-])}
-"""  # fmt: skip
+]
+QUERY = HITS + groupings(PARTS)
+QUERY_IDS = HITS + groupings(PARTS, visitors="list(DISTINCT visitor)")
+
+
+RAW_FROM = "raw_from"  # meta key: the first day whose raw events are all kept
+EPOCH = date(1970, 1, 1)
+
+
+def raw_from(cursor: duckdb.DuckDBPyConnection) -> date:
+    """Days before this one have had their raw events purged: only rollups answer for them."""
+    value = read_meta(cursor, RAW_FROM)
+    return date.fromisoformat(value) if value else EPOCH
+
+
+@dataclass
+class Cell:
+    """Views and visitors of one key, gathered from raw events and from rollups."""
+
+    views: int = 0
+    visitors: int = 0  # exact while the cell has a single source
+    sources: int = 0
+    sketches: list[bytes] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
+
+    def add(self, views: int, visitors: int, sketch: bytes | None, ids: list[str]) -> None:
+        self.views += views
+        self.visitors = visitors
+        self.sources += 1
+        self.ids += ids
+        if sketch is not None:
+            self.sketches.append(sketch)
+
+    @property
+    def exact(self) -> bool:
+        return self.sources <= 1
+
+    def distinct(self) -> int:
+        return self.visitors if self.exact else union_estimate(self.sketches, self.ids)
+
+
+def _day_key(day: date, hour: str = "00") -> str:
+    return f"{day.isoformat()}T{hour}:00:00Z"
 
 
 def tour_stats(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
-    """The contract's stats document for ``tour`` over ``period``."""
-    rows = cursor.execute(
-        QUERY,
-        {
-            "tour": tour,
-            "start": period.start.replace(tzinfo=None),
-            "end": period.end.replace(tzinfo=None),
-            "interval": period.interval,
-        },
-    ).fetchall()
-    parts: dict[str, dict[str, tuple[int, int]]] = defaultdict(dict)
-    for part, key, views, visitors in rows:
-        parts[part][key] = (views, visitors)
-    views, visitors = parts["total"].get("", (0, 0))
-    series = []
-    for start in period.buckets():
-        key = start.strftime("%Y-%m-%dT%H:%M:%SZ")
-        bucket_views, bucket_visitors = parts["series"].get(key, (0, 0))
-        series.append({"start": key, "views": bucket_views, "visitors": bucket_visitors})
-    breakdown = {
-        dimension: [
-            {"key": key, "views": v, "visitors": u}
-            for key, (v, u) in sorted(parts[dimension].items(), key=lambda kv: (-kv[1][0], kv[0]))
-        ]
-        for dimension in DIMENSIONS
-    }
+    """The contract's stats document for ``tour`` over ``period``.
+
+    Days with raw events are counted from them, exactly. Days whose raw events were
+    purged come from the rollups: per day and hour still exact, but over several
+    days the visitors are a union of sketches, and ``visitors_exact`` says so.
+    """
+    horizon = raw_from(cursor)
+    series: dict[str, tuple[int, int]] = {}
+    cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
+    rolled_last = min(period.last, horizon - timedelta(days=1))
+    if period.last >= horizon:
+        mixed = period.first <= rolled_last
+        first = max(period.first, horizon)
+        query = QUERY_IDS if mixed else QUERY
+        rows = cursor.execute(
+            query,
+            {
+                "tour": tour,
+                "start": datetime.combine(first, time()),
+                "end": period.end.replace(tzinfo=None),
+                "interval": period.interval,
+            },
+        ).fetchall()
+        for part, key, views, visitors in rows:
+            ids = visitors if mixed else []
+            if part == "series":
+                series[key] = (views, len(ids) if mixed else visitors)
+            else:
+                cells[part, key].add(views, len(ids) if mixed else visitors, None, ids)
+    if period.first <= rolled_last:
+        rows = cursor.execute(
+            "SELECT day, dimension, key, views, visitors, sketch FROM rollups "
+            "WHERE tour = ? AND day BETWEEN ? AND ?",
+            [tour, period.first, rolled_last],
+        ).fetchall()
+        for day, dimension, key, views, visitors, sketch in rows:
+            if dimension == "hour":
+                if period.interval == "hour":
+                    series[_day_key(day, key)] = (views, visitors)
+                continue
+            if dimension == "total" and period.interval == "day":
+                series[_day_key(day)] = (views, visitors)
+            cells[dimension, key].add(views, visitors, sketch, [])
+    total = cells.get(("total", ""), Cell())
     return {
         "tour": tour,
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
         "interval": period.interval,
-        "totals": {"views": views, "visitors": visitors, "visitors_exact": True},
-        "series": series,
-        "breakdown": breakdown,
+        "totals": {
+            "views": total.views,
+            "visitors": total.distinct(),
+            "visitors_exact": total.exact,
+        },
+        "series": [
+            {"start": key, "views": views, "visitors": visitors}
+            for key in (start.strftime("%Y-%m-%dT%H:%M:%SZ") for start in period.buckets())
+            for views, visitors in [series.get(key, (0, 0))]
+        ],
+        "breakdown": {
+            dimension: [
+                {"key": key, "views": cell.views, "visitors": cell.distinct()}
+                for (part, key), cell in sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
+                if part == dimension
+            ]
+            for dimension in DIMENSIONS
+        },
     }
+
+
+def tour_totals(
+    cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period
+) -> dict[str, dict[str, Any]]:
+    """Views and visitors of each tour over ``period`` (the totals of its stats document)."""
+    horizon = raw_from(cursor)
+    rolled_last = min(period.last, horizon - timedelta(days=1))
+    mixed = period.first <= rolled_last and period.last >= horizon
+    cells: dict[str, Cell] = defaultdict(Cell)
+    if period.last >= horizon:
+        visitors = "list(DISTINCT visitor::VARCHAR)" if mixed else "count(DISTINCT visitor)"
+        rows = cursor.execute(
+            f"SELECT tour, count(*), {visitors} FROM events WHERE kind = 'view' "
+            "AND tour IN (SELECT unnest($tours)) AND ts >= $start AND ts < $end GROUP BY tour",
+            {
+                "tours": tours,
+                "start": datetime.combine(max(period.first, horizon), time()),
+                "end": period.end.replace(tzinfo=None),
+            },
+        ).fetchall()
+        for tour, views, found in rows:
+            ids = found if mixed else []
+            cells[tour].add(views, len(ids) if mixed else found, None, ids)
+    if period.first <= rolled_last:
+        rows = cursor.execute(
+            "SELECT tour, views, visitors, sketch FROM rollups WHERE dimension = 'total' "
+            "AND tour IN (SELECT unnest($tours)) AND day BETWEEN $first AND $last",
+            {"tours": tours, "first": period.first, "last": rolled_last},
+        ).fetchall()
+        for tour, views, visitors, sketch in rows:
+            cells[tour].add(views, visitors, sketch, [])
+    return {
+        tour: {"views": cell.views, "visitors": cell.distinct(), "visitors_exact": cell.exact}
+        for tour in tours
+        for cell in [cells.get(tour, Cell())]
+    }
+
+
+def series_csv(document: dict[str, Any]) -> str:
+    """The series of a stats document as CSV: start,views,visitors."""
+    return pl.DataFrame(
+        document["series"], schema={"start": pl.String, "views": pl.Int64, "visitors": pl.Int64}
+    ).write_csv()

@@ -5,14 +5,13 @@ This is the only place a beacon is validated; nothing downstream checks again.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import orjson
 
+from storage.registry import NAME, UUID
+
 MAX_BYTES = 2_048
-NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class BeaconError(ValueError):

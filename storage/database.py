@@ -133,3 +133,15 @@ def open_database(data_dir: Path) -> Database:
         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )
     return Database(connection, path)
+
+
+def read_meta(cursor: duckdb.DuckDBPyConnection, key: str) -> str | None:
+    row = cursor.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    return None if row is None else str(row[0])
+
+
+def write_meta(cursor: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
+    cursor.execute(
+        "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )

@@ -21,6 +21,7 @@ from storage.database import Database
 from storage.errors import InvalidValue
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 ORG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOKEN_PREFIX = "tv_"
 

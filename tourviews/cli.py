@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
-import polars as pl
 
+from analytics.stats import series_csv
 from ingest.throttle import Rate
 from storage.errors import InvalidValue, StorageError
 from tourviews.control import Backend, CommandError, connect
 from tourviews.settings import Settings, default_data_dir
 
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
-         "origins": "--origin"}  # fmt: skip
+         "origins": "--origin", "visitor": "VISITOR"}  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -91,6 +90,10 @@ def _parser() -> argparse.ArgumentParser:
     abuse.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
     abuse.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     abuse.add_argument("--format", choices=("table", "json"), default="table")
+
+    forget = commands.add_parser("forget", parents=[data], help="erase every event of a visitor")
+    forget.add_argument("visitor", metavar="VISITOR")
+    commands.add_parser("purge", parents=[data], help="apply retention now")
     return parser
 
 
@@ -150,6 +153,10 @@ def _run(backend: Backend, args: argparse.Namespace) -> str:
         return "".join(line + "\n" for line in lines) or "no tours registered\n"
     if args.command == "tokens":
         return backend.create_token(args.org, args.admin) + "\n"
+    if args.command == "forget":
+        return f"deleted {backend.forget(args.visitor)} events of {args.visitor}\n"
+    if args.command == "purge":
+        return f"deleted {backend.purge()} raw events past retention\n"
     if args.command == "abuse":
         report = backend.abuse(args.start, args.end)
         return _json(report) if args.format == "json" else _abuse_table(report)
@@ -157,9 +164,7 @@ def _run(backend: Backend, args: argparse.Namespace) -> str:
     if args.format == "json":
         return _json(document)
     if args.format == "csv":
-        buffer = io.StringIO()
-        pl.DataFrame(document["series"]).write_csv(buffer)
-        return buffer.getvalue()
+        return series_csv(document)
     return _table(document)
 
 
@@ -183,15 +188,35 @@ def _abuse_table(report: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+SPARKS = " ▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[int]) -> str:
+    """One character per value, scaled to the largest; zero is a blank."""
+    top = max(values, default=0)
+    return "".join(SPARKS[0 if v == 0 else max(1, round(v / top * 8))] for v in values)
+
+
 def _table(document: dict[str, Any]) -> str:
     totals = document["totals"]
-    exact = "exact" if totals["visitors_exact"] else "estimated"
+    exact = "exact" if totals["visitors_exact"] else "estimated from sketches"
+    series = document["series"]
+    hourly = document["interval"] == "hour"
     lines = [
         f"{document['tour']}  {document['from']} to {document['to']}  by {document['interval']}",
         f"views {totals['views']}   visitors {totals['visitors']} ({exact})",
+        f"views    |{sparkline([entry['views'] for entry in series])}|",
+        f"visitors |{sparkline([entry['visitors'] for entry in series])}|",
         "",
         f"{'start':<22}{'views':>10}{'visitors':>10}",
     ]
-    for entry in document["series"]:
-        lines.append(f"{entry['start']:<22}{entry['views']:>10}{entry['visitors']:>10}")
+    for entry in series:
+        start = entry["start"][:16].replace("T", " ") if hourly else entry["start"][:10]
+        lines.append(f"{start:<22}{entry['views']:>10}{entry['visitors']:>10}")
+    for dimension, rows in document["breakdown"].items():
+        if rows:
+            lines += ["", f"{dimension:<22}{'views':>10}{'visitors':>10}"]
+            lines += [
+                f"{row['key'][:21]:<22}{row['views']:>10}{row['visitors']:>10}" for row in rows
+            ]
     return "\n".join(lines) + "\n"

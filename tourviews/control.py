@@ -18,7 +18,9 @@ import orjson
 
 from analytics.abuse import abuse_report
 from analytics.auth import local_credential
+from analytics.erasure import forget
 from analytics.period import parse_period
+from analytics.retention import purge, retention_days
 from analytics.stats import tour_stats
 from storage.clock import SystemClock
 from storage.database import open_database
@@ -70,6 +72,8 @@ class Backend(Protocol):
         self, tour: str, start: str | None, end: str | None, interval: str | None
     ) -> dict[str, Any]: ...
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
+    def forget(self, visitor: str) -> int: ...
+    def purge(self) -> int: ...
     def close(self) -> None: ...
 
 
@@ -103,6 +107,13 @@ class Local:
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         period = parse_period(self.clock.now().date(), start, end, None)
         return abuse_report(self.db.cursor(), period)
+
+    def forget(self, visitor: str) -> int:
+        return forget(self.db.cursor(), visitor)
+
+    def purge(self) -> int:
+        cursor = self.db.cursor()
+        return purge(cursor, self.clock.now().date(), retention_days(cursor))
 
     def close(self) -> None:
         self.db.close()
@@ -160,6 +171,12 @@ class Remote:
         params = {k: v for k, v in (("from", start), ("to", end)) if v}
         result: dict[str, Any] = self._call("GET", "/v1/admin/abuse", params=params)
         return result
+
+    def forget(self, visitor: str) -> int:
+        return int(self._call("DELETE", f"/v1/admin/visitors/{visitor}")["deleted"])
+
+    def purge(self) -> int:
+        return int(self._call("POST", "/v1/admin/purge")["deleted"])
 
     def close(self) -> None:
         self._client.close()

@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import date
 
 from analytics.api import Context
 from analytics.auth import Authenticator
+from analytics.retention import RETENTION, purge
 from analytics.rollup import roll_up_completed
 from ingest.client import ClientAddress
 from ingest.committer import Committer
@@ -22,7 +24,7 @@ from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
 from ingest.writer import EventWriter
 from storage.clock import Clock
-from storage.database import Database, open_database
+from storage.database import Database, open_database, write_meta
 from storage.registry import Registry
 from storage.secret import derive_key, load_secret
 from tourviews.settings import Settings
@@ -62,7 +64,10 @@ class Service:
         self.context = Context(
             self.db, self.registry, clock,
             Authenticator(self.registry, derive_key(secret, "control"), clock),
+            settings.raw_retention_days,
         )  # fmt: skip
+        write_meta(self.db.cursor(), RETENTION, str(settings.raw_retention_days))
+        self._purged_on: date | None = None
         self.started = time.monotonic()
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -91,6 +96,12 @@ class Service:
                 log.error("housekeeping failed: %s", type(exc).__name__)
 
     def keep_house(self) -> None:
-        """Destroy salts past their lifetime and roll up completed days (thread-safe)."""
+        """Destroy salts past their lifetime, roll up completed days, purge once a day."""
         self.salts.expire()
-        roll_up_completed(self.db.cursor(), self.clock.now().date())
+        today = self.clock.now().date()
+        if self._purged_on != today:
+            deleted = purge(self.db.cursor(), today, self.settings.raw_retention_days)
+            self._purged_on = today
+            log.info("retention applied: %d raw events deleted", deleted)
+        else:
+            roll_up_completed(self.db.cursor(), today)

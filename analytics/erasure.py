@@ -1,0 +1,42 @@
+"""Erasure of one visitor (withdrawal of consent): their events, and what was made of them.
+
+The raw events go, and every rolled-up day that held them is rolled up again without
+them. Days past raw retention hold no visitor ID at all: their sketches keep only a
+few bits derived from hashes of all visitors, which cannot be traced to one.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from analytics.rollup import roll_up_day
+from storage.errors import InvalidValue
+from storage.registry import UUID
+
+
+def forget(cursor: duckdb.DuckDBPyConnection, visitor: str) -> int:
+    """Erase every stored event of ``visitor`` and re-make the rollups that counted them."""
+    if not UUID.fullmatch(visitor):
+        raise InvalidValue("visitor", "visitor must be a UUID in 8-4-4-4-12 hex form")
+    visitor = visitor.lower()
+    cursor.begin()
+    try:
+        days = [
+            day
+            for (day,) in cursor.execute(
+                "SELECT DISTINCT ts::DATE AS day FROM events WHERE visitor = ?::UUID "
+                "AND day IN (SELECT day FROM rolled_days)",
+                [visitor],
+            ).fetchall()
+        ]
+        row = cursor.execute("DELETE FROM events WHERE visitor = ?::UUID", [visitor]).fetchone()
+        # Until rolled up again, these days answer from their remaining raw events.
+        cursor.execute("DELETE FROM rolled_days WHERE day IN (SELECT unnest(?::DATE[]))", [days])
+        cursor.execute("DELETE FROM rollups WHERE day IN (SELECT unnest(?::DATE[]))", [days])
+        cursor.commit()
+    except BaseException:
+        cursor.rollback()
+        raise
+    for day in days:
+        roll_up_day(cursor, day)
+    return int(row[0]) if row else 0
