@@ -1,0 +1,142 @@
+"""Purge and erasure with an injected clock, including days answered by sketches."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from analytics.rollup import roll_up_completed
+from storage.clock import ManualClock
+from tests.conftest import visitor
+from tourviews.app import TourviewsApp
+
+
+def send(client: TestClient, who: str, **fields: str) -> None:
+    body = orjson.dumps({"tour": "t1", "visitor": who, **fields})
+    assert (
+        client.post("/v1/beacon", content=body, headers={"Content-Type": "text/plain"}).status_code
+        == 204
+    )
+
+
+def stats(client: TestClient, token: str, first: str, last: str, **params: str) -> Any:
+    response = client.get(
+        "/v1/tours/t1/stats",
+        params={"from": first, "to": last, **params},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def admin(client: TestClient, token: str, method: str, path: str) -> Any:
+    response = client.request(method, path, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@pytest.fixture
+def forty_days(client: TestClient, clock: ManualClock) -> list[str]:
+    """40 days of traffic: 3 regulars every day, one newcomer a day, a scene view a day."""
+    regulars = [visitor() for _ in range(3)]
+    clock.advance(timedelta(days=-39))
+    for _ in range(40):
+        for person in regulars:
+            send(client, person)
+        newcomer = visitor()
+        send(client, newcomer)
+        send(client, newcomer, event="scene", scene="lobby")
+        clock.advance(timedelta(days=1))
+    clock.advance(timedelta(days=-1))  # back to the last day: today, 2026-11-24
+    return regulars
+
+
+def test_purge_deletes_old_raw_events_and_the_numbers_stay(
+    client: TestClient, admin_token: str, forty_days: list[str]
+) -> None:
+    before = stats(client, admin_token, "2026-10-16", "2026-11-24")
+    assert before["totals"] == {"views": 160, "visitors": 43, "visitors_exact": True}
+    deleted = admin(client, admin_token, "POST", "/v1/admin/purge")["deleted"]
+    assert deleted == 9 * 5  # the 9 days before 2026-10-25 (30 days back), 5 events a day
+    assert admin(client, admin_token, "POST", "/v1/admin/purge")["deleted"] == 0
+    after = stats(client, admin_token, "2026-10-16", "2026-11-24")
+    assert after["totals"]["views"] == 160
+    assert after["totals"]["visitors_exact"] is False
+    assert abs(after["totals"]["visitors"] - 43) <= 1  # a sketch union, ~1.6% error
+    assert after["series"] == before["series"]  # each day is still exact
+    assert after["breakdown"]["scene"][0]["views"] == 40
+
+
+def test_one_day_past_retention_is_still_exact(
+    client: TestClient, admin_token: str, forty_days: list[str]
+) -> None:
+    admin(client, admin_token, "POST", "/v1/admin/purge")
+    day = stats(client, admin_token, "2026-10-17", "2026-10-17")
+    assert day["totals"] == {"views": 4, "visitors": 4, "visitors_exact": True}
+    hourly = stats(client, admin_token, "2026-10-17", "2026-10-17", interval="hour")
+    assert [e["views"] for e in hourly["series"] if e["views"]] == [4]
+
+
+def test_ranges_within_retention_stay_exact_after_purge(
+    client: TestClient, admin_token: str, forty_days: list[str]
+) -> None:
+    admin(client, admin_token, "POST", "/v1/admin/purge")
+    recent = stats(client, admin_token, "2026-11-01", "2026-11-24")
+    assert recent["totals"] == {"views": 96, "visitors": 27, "visitors_exact": True}
+
+
+def test_erasure_removes_a_visitor_everywhere_and_corrects_the_rollups(
+    app: TourviewsApp, client: TestClient, admin_token: str, forty_days: list[str]
+) -> None:
+    gone = forty_days[0]
+    roll_up_completed(app.service.db.cursor(), date(2026, 11, 24))
+    assert admin(client, admin_token, "DELETE", f"/v1/admin/visitors/{gone}") == {"deleted": 40}
+    document = stats(client, admin_token, "2026-10-16", "2026-11-24")
+    assert document["totals"] == {"views": 120, "visitors": 42, "visitors_exact": True}
+    rolled = (
+        app.service.db.cursor()
+        .execute(
+            "SELECT sum(views), sum(visitors) FROM rollups WHERE dimension = 'total' AND tour = 't1'"
+        )
+        .fetchone()
+    )
+    assert rolled == (39 * 3, 39 * 3)  # 39 completed days, 3 views by 3 visitors each
+    assert admin(client, admin_token, "DELETE", f"/v1/admin/visitors/{gone}") == {"deleted": 0}
+
+
+def test_erasure_refuses_a_malformed_visitor(client: TestClient, admin_token: str) -> None:
+    response = client.delete(
+        "/v1/admin/visitors/not-a-uuid", headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert response.status_code == 400
+    assert response.json()["field"] == "visitor"
+
+
+def test_the_service_applies_retention_by_itself_once_a_day(
+    app: TourviewsApp, client: TestClient, forty_days: list[str]
+) -> None:
+    app.service.keep_house()
+    cursor = app.service.db.cursor()
+    oldest = cursor.execute("SELECT min(ts)::DATE::VARCHAR FROM events").fetchone()
+    assert oldest == ("2026-10-25",)
+
+
+def test_source_hashes_of_drops_are_dropped_after_7_days(
+    app: TourviewsApp, client: TestClient, clock: ManualClock, admin_token: str
+) -> None:
+    same = visitor()
+    clock.advance(timedelta(days=-10))
+    send(client, same)
+    send(client, same)  # a duplicate: a drop counter with the source's hash
+    clock.advance(timedelta(days=10))
+    admin(client, admin_token, "POST", "/v1/admin/purge")
+    rows = app.service.db.cursor().execute("SELECT ip_hash, beacons FROM drops").fetchall()
+    assert rows == [(b"", 1)]
+    report = admin(client, admin_token, "GET", "/v1/admin/abuse?from=2026-11-01&to=2026-11-24")
+    assert report["totals"]["duplicate"] == 1
+    # The source now shows only its counted view (raw events keep their hash 30 days).
+    assert [source["events"] for source in report["top_sources"]] == [1]
