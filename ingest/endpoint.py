@@ -177,3 +177,59 @@ async def _answer(
     headers = [*headers, JSON_HEADER, (b"content-length", str(len(payload)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
+
+
+def _error(description: str, *required: str) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "error": {"type": "string"},
+        "field": {"type": ["string", "null"]},
+        "retry_after": {"type": "integer"},
+    }
+    schema = {"type": "object", "required": ["error", *required], "properties": properties}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_BEACON_SCHEMA = {
+    "type": "object",
+    "required": ["tour", "visitor"],
+    "properties": {
+        "tour": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        "visitor": {"type": "string", "format": "uuid"},
+        "event": {"type": "string", "enum": ["view", "scene"], "default": "view"},
+        "scene": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+    },
+}
+_RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "whole seconds"}}
+
+# The route is served outside FastAPI; this is its entry in the OpenAPI document.
+OPENAPI: dict[str, Any] = {
+    "post": {
+        "tags": ["beacon"],
+        "summary": "Accept a beacon from a tour page",
+        "description": "At most 2,048 bytes. 204 once the event is committed to disk, "
+        "whether or not it was counted.",
+        "operationId": "beacon",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": _BEACON_SCHEMA},
+                "text/plain": {"schema": _BEACON_SCHEMA},
+            },
+        },
+        "responses": {
+            "204": {"description": "Accepted and committed"},
+            "400": _error("Not JSON, not an object, or a field missing or malformed", "field"),
+            "404": _error("The tour is not registered", "field"),
+            "413": _error("The body is over 2,048 bytes"),
+            "415": _error("Another content type"),
+            "429": {**_error("A rate limit is exceeded", "retry_after"), "headers": _RETRY},
+            "503": {**_error("The write queue is full or storage failed"), "headers": _RETRY},
+        },
+    },
+    "options": {
+        "tags": ["beacon"],
+        "summary": "CORS preflight",
+        "operationId": "beacon_preflight",
+        "responses": {"204": {"description": "Allowed methods and headers"}},
+    },
+}

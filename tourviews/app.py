@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
 
 from analytics.api import install_error_handlers, operator, owner
+from ingest.endpoint import OPENAPI as BEACON_OPENAPI
 from ingest.endpoint import Receive, Scope, Send
 from storage.clock import Clock, SystemClock
 from tourviews import __version__
+from tourviews.metrics import CONTENT_TYPE, Metrics
 from tourviews.service import Service
 from tourviews.settings import Settings
 
@@ -51,10 +55,30 @@ def create_app(
     api.include_router(owner)
     api.include_router(operator)
 
+    metrics = Metrics(service.beacon, service.committer, service.started)
+
+    @api.get(
+        "/metrics",
+        tags=["service"],
+        summary="Prometheus metrics: beacons by outcome, commits, queue depth, uptime",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE: {}}}},
+    )
+    def prometheus() -> Response:
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
+
     @api.get("/healthz", tags=["service"], summary="200 while beacons can be accepted")
     def healthz() -> JSONResponse:
         if service.accepting():
             return JSONResponse({"status": "ok"})
         return JSONResponse({"status": "unavailable"}, 503, headers={"Retry-After": "1"})
 
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            schema = get_openapi(title=api.title, version=api.version, routes=api.routes)
+            schema["paths"] = {BEACON_PATH: BEACON_OPENAPI, **schema["paths"]}
+            api.openapi_schema = schema
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
     return TourviewsApp(service, api)

@@ -1,0 +1,65 @@
+"""``GET /metrics``: Prometheus text, read from the live counters (nothing on the hot path)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ingest.committer import Committer
+from ingest.endpoint import BeaconEndpoint
+from ingest.pipeline import Outcome
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServiceCollector(Collector):
+    def __init__(self, endpoint: BeaconEndpoint, committer: Committer, started: float) -> None:
+        self._endpoint = endpoint
+        self._committer = committer
+        self._started = started
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        beacons = CounterMetricFamily(
+            "tourviews_beacons", "Beacons answered, by outcome", labels=["outcome"]
+        )
+        outcomes = self._endpoint.outcomes
+        for outcome in [*Outcome, "unavailable"]:
+            beacons.add_metric([str(outcome)], outcomes.get(outcome, 0))
+        yield beacons
+        yield GaugeMetricFamily(
+            "tourviews_queue_depth", "Events accepted and not yet committed",
+            value=self._committer.pending,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "tourviews_uptime_seconds", "Seconds since the service started",
+            value=time.monotonic() - self._started,
+        )  # fmt: skip
+
+
+class Metrics:
+    """The service's metrics registry; the committer reports each commit to it."""
+
+    def __init__(self, endpoint: BeaconEndpoint, committer: Committer, started: float) -> None:
+        self.registry = CollectorRegistry()
+        self.registry.register(ServiceCollector(endpoint, committer, started))
+        self.batch_size = Histogram(
+            "tourviews_commit_batch_size", "Events per committed batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000), registry=self.registry,
+        )  # fmt: skip
+        self.commit_seconds = Histogram(
+            "tourviews_commit_seconds", "Time to commit one batch (fsync included)",
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )  # fmt: skip
+        committer.on_commit = self.committed
+
+    def committed(self, size: int, seconds: float) -> None:
+        self.batch_size.observe(size)
+        self.commit_seconds.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
