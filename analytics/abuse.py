@@ -6,6 +6,7 @@ from typing import Any
 
 import duckdb
 
+from analytics.alerts import alerts
 from analytics.period import Period
 
 REASONS = ("bot", "duplicate", "rotation", "throttled", "invalid", "unknown_tour")
@@ -25,7 +26,7 @@ WITH beacons AS (
 
 
 def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str, Any]:
-    """The contract's abuse document over ``period`` (alerts come with the operator API)."""
+    """The contract's abuse document over ``period``."""
     bounds = {"start": period.start.replace(tzinfo=None), "end": period.end.replace(tzinfo=None)}
     totals = dict.fromkeys(("counted", *REASONS), 0)
     totals |= dict(
@@ -63,5 +64,5 @@ def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str,
             {"tour": tour, "events": int(events), "not_counted": int(not_counted or 0)}
             for tour, events, not_counted in tours
         ],
-        "alerts": [],
+        "alerts": alerts(cursor, period),
     }

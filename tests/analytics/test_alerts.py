@@ -1,0 +1,83 @@
+"""Alerts: a tour far above its usual hourly level, a source stopped hour after hour."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from storage.clock import ManualClock
+from tests.conftest import visitor
+from tourviews.settings import Settings
+
+
+@pytest.fixture
+def settings(data_dir: Path) -> Settings:
+    """All test traffic comes from one address: let it present many visitor IDs."""
+    return Settings(data_dir=data_dir, rotation_limit=10_000)
+
+
+def send(client: TestClient, who: str) -> int:
+    body = orjson.dumps({"tour": "t1", "visitor": who})
+    return client.post(
+        "/v1/beacon", content=body, headers={"Content-Type": "text/plain"}
+    ).status_code
+
+
+def report(client: TestClient, token: str) -> Any:
+    response = client.get(
+        "/v1/admin/abuse",
+        params={"from": "2026-11-24", "to": "2026-11-24"},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    return response.json()
+
+
+def test_hour_far_above_the_usual_level_is_a_spike(
+    client: TestClient, clock: ManualClock, admin_token: str
+) -> None:
+    clock.advance(timedelta(days=-7))
+    for _ in range(7 * 24):  # a quiet week: one view an hour
+        send(client, visitor())
+        clock.advance(timedelta(hours=1))
+    quiet = report(client, admin_token)["alerts"]
+    for _ in range(60):
+        assert send(client, visitor()) == 204
+    alerts = report(client, admin_token)["alerts"]
+    assert quiet == []
+    assert alerts == [
+        {"kind": "spike", "tour": "t1", "hour": "2026-11-24T12:00:00Z", "views": 60, "usual": 1.0}
+    ]
+
+
+def test_usual_busy_traffic_is_no_spike(
+    client: TestClient, clock: ManualClock, admin_token: str
+) -> None:
+    clock.advance(timedelta(days=-7))
+    for _ in range(7 * 24):
+        for _ in range(5):
+            send(client, visitor())
+        clock.advance(timedelta(hours=1))
+    for _ in range(20):  # four times the usual: busy, not a spike
+        send(client, visitor())
+    assert report(client, admin_token)["alerts"] == []
+
+
+def test_source_throttled_in_three_hours_is_flagged(
+    client: TestClient, clock: ManualClock, admin_token: str
+) -> None:
+    clock.advance(timedelta(hours=-3))
+    same = visitor()
+    for _ in range(3):
+        statuses = [send(client, same) for _ in range(31)]
+        assert statuses[-1] == 429
+        clock.advance(timedelta(hours=1))
+    send(client, visitor())  # an acknowledged beacon: the refused ones are committed by then
+    [alert] = report(client, admin_token)["alerts"]
+    assert alert["kind"] == "throttled"
+    assert (alert["hours"], alert["beacons"]) == (3, 3)
+    assert len(alert["ip_hash"]) == 32
