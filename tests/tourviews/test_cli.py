@@ -146,3 +146,34 @@ def test_quickstart_does_nothing_on_a_data_directory_in_use(
     server = start(data_dir, "--quickstart")
     assert "tv_" not in server.output().decode()
     assert "demo" not in ok(data_dir, "tours", "list")
+
+
+def test_forget_and_purge_work_offline_and_through_a_server(
+    data_dir: Path, start: StartServer
+) -> None:
+    ok(data_dir, "tours", "add", "t1", "--org", "acme")
+    server = start(data_dir)
+    who = visitor()
+    body = orjson.dumps({"tour": "t1", "visitor": who})
+    headers = {"Content-Type": "text/plain", "User-Agent": CHROME}
+    assert httpx.post(f"{server.url}/v1/beacon", content=body, headers=headers).status_code == 204
+    assert ok(data_dir, "forget", who) == f"deleted 1 events of {who}\n"
+    assert ok(data_dir, "purge") == "deleted 0 raw events past retention\n"
+    assert server.terminate() == 0
+    assert ok(data_dir, "forget", who) == f"deleted 0 events of {who}\n"
+    assert ok(data_dir, "purge") == "deleted 0 raw events past retention\n"
+    result = run(data_dir, "forget", "not-a-uuid")
+    assert result.returncode == 1
+    assert (
+        result.stderr
+        == "tourviews: error: VISITOR: visitor must be a UUID in 8-4-4-4-12 hex form\n"
+    )
+
+
+def test_stats_table_has_sparklines_and_breakdowns(data_dir: Path, start: StartServer) -> None:
+    ok(data_dir, "tours", "add", "t1", "--org", "acme")
+    server = start(data_dir)
+    assert beacon(server, "t1") == 204
+    table = ok(data_dir, "stats", "t1")
+    assert "views    |" in table and "█" in table
+    assert "device" in table and "desktop" in table
