@@ -147,3 +147,17 @@ def start() -> Iterator[StartServer]:
         if server.process.poll() is None:
             server.process.kill()
             server.process.wait(10)
+
+
+def send(
+    client: TestClient, who: str, tour: str = "t1", agent: str | None = None, **fields: str
+) -> int:
+    """POST a beacon as ``navigator.sendBeacon`` does (text/plain); the answer's status."""
+    headers = {"Content-Type": "text/plain"} | ({"User-Agent": agent} if agent else {})
+    body = orjson.dumps({"tour": tour, "visitor": who, **fields})
+    return client.post("/v1/beacon", content=body, headers=headers).status_code
+
+
+def view(client: TestClient, who: str, agent: str | None = None, **fields: str) -> None:
+    """Send a beacon for tour t1 that must be acknowledged."""
+    assert send(client, who, "t1", agent, **fields) == 204

@@ -6,12 +6,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from storage.clock import ManualClock
-from tests.conftest import visitor
+from tests.conftest import send, visitor
 from tourviews.settings import Settings
 
 
@@ -19,13 +18,6 @@ from tourviews.settings import Settings
 def settings(data_dir: Path) -> Settings:
     """All test traffic comes from one address: let it present many visitor IDs."""
     return Settings(data_dir=data_dir, rotation_limit=10_000)
-
-
-def send(client: TestClient, who: str) -> int:
-    body = orjson.dumps({"tour": "t1", "visitor": who})
-    return client.post(
-        "/v1/beacon", content=body, headers={"Content-Type": "text/plain"}
-    ).status_code
 
 
 def report(client: TestClient, token: str) -> Any:

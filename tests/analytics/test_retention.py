@@ -5,22 +5,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-import orjson
 import pytest
 from starlette.testclient import TestClient
 
 from analytics.rollup import roll_up_completed
 from storage.clock import ManualClock
-from tests.conftest import visitor
+from tests.conftest import view, visitor
 from tourviews.app import TourviewsApp
-
-
-def send(client: TestClient, who: str, **fields: str) -> None:
-    body = orjson.dumps({"tour": "t1", "visitor": who, **fields})
-    assert (
-        client.post("/v1/beacon", content=body, headers={"Content-Type": "text/plain"}).status_code
-        == 204
-    )
 
 
 def stats(client: TestClient, token: str, first: str, last: str, **params: str) -> Any:
@@ -46,10 +37,10 @@ def forty_days(client: TestClient, clock: ManualClock) -> list[str]:
     clock.advance(timedelta(days=-39))
     for _ in range(40):
         for person in regulars:
-            send(client, person)
+            view(client, person)
         newcomer = visitor()
-        send(client, newcomer)
-        send(client, newcomer, event="scene", scene="lobby")
+        view(client, newcomer)
+        view(client, newcomer, event="scene", scene="lobby")
         clock.advance(timedelta(days=1))
     clock.advance(timedelta(days=-1))  # back to the last day: today, 2026-11-24
     return regulars
@@ -130,8 +121,8 @@ def test_source_hashes_of_drops_are_dropped_after_7_days(
 ) -> None:
     same = visitor()
     clock.advance(timedelta(days=-10))
-    send(client, same)
-    send(client, same)  # a duplicate: a drop counter with the source's hash
+    view(client, same)
+    view(client, same)  # a duplicate: a drop counter with the source's hash
     clock.advance(timedelta(days=10))
     admin(client, admin_token, "POST", "/v1/admin/purge")
     rows = app.service.db.cursor().execute("SELECT ip_hash, beacons FROM drops").fetchall()

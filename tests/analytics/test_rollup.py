@@ -4,24 +4,17 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import orjson
 from starlette.testclient import TestClient
 
 from analytics.rollup import roll_up_completed
 from storage.clock import ManualClock
-from tests.conftest import visitor
+from tests.conftest import view, visitor
 from tourviews.app import TourviewsApp
 
 IPAD = (
     "Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/16.0 Mobile/15E148 Safari/604.1"
 )
-
-
-def send(client: TestClient, who: str, agent: str | None = None, **fields: str) -> None:
-    headers = {"Content-Type": "text/plain"} | ({"User-Agent": agent} if agent else {})
-    body = orjson.dumps({"tour": "t1", "visitor": who, **fields})
-    assert client.post("/v1/beacon", content=body, headers=headers).status_code == 204
 
 
 def rollups(app: TourviewsApp, day: date) -> dict[tuple[str, str], tuple[int, int]]:
@@ -42,12 +35,12 @@ def test_completed_day_is_rolled_up_once_with_every_dimension(
     yesterday = clock.now().date() - timedelta(days=1)
     clock.advance(timedelta(days=-1))
     one, two = visitor(), visitor()
-    send(client, one)
+    view(client, one)
     clock.advance(timedelta(hours=2))
-    send(client, two, IPAD)
-    send(client, two, IPAD, event="scene", scene="lobby")
+    view(client, two, IPAD)
+    view(client, two, IPAD, event="scene", scene="lobby")
     clock.advance(timedelta(days=1, hours=-2))
-    send(client, one)  # today: not rolled up yet
+    view(client, one)  # today: not rolled up yet
     cursor = app.service.db.cursor()
     assert roll_up_completed(cursor, clock.now().date()) == [yesterday]
     assert roll_up_completed(cursor, clock.now().date()) == []
@@ -73,7 +66,7 @@ def test_rolled_up_totals_equal_the_stats_from_raw_events(
     people = [visitor() for _ in range(7)]
     for person in people * 2:
         clock.advance(timedelta(minutes=31))  # past the dedup window: each is a view
-        send(client, person)
+        view(client, person)
     clock.advance(timedelta(days=1))
     day = (clock.now() - timedelta(days=1)).date()
     roll_up_completed(app.service.db.cursor(), clock.now().date())

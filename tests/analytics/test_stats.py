@@ -9,19 +9,13 @@ import pytest
 from starlette.testclient import TestClient
 
 from storage.clock import ManualClock
-from tests.conftest import visitor
+from tests.conftest import view, visitor
 from tourviews.app import TourviewsApp
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
-
-
-def send(client: TestClient, who: str, agent: str | None = None, **fields: str) -> None:
-    headers = {"Content-Type": "text/plain"} | ({"User-Agent": agent} if agent else {})
-    body = orjson.dumps({"tour": "t1", "visitor": who, **fields})
-    assert client.post("/v1/beacon", content=body, headers=headers).status_code == 204
 
 
 def stats(client: TestClient, token: str, **params: str) -> dict[str, object]:
@@ -38,14 +32,14 @@ def traffic(client: TestClient, clock: ManualClock) -> dict[str, str]:
     """One visitor on three days, two more on the last day (one on an iPhone), a scene."""
     loyal, second, phone = visitor(), visitor(), visitor()
     clock.advance(timedelta(days=-2))
-    send(client, loyal)
+    view(client, loyal)
     clock.advance(timedelta(days=1))
-    send(client, loyal)
+    view(client, loyal)
     clock.advance(timedelta(days=1))
-    send(client, loyal)
-    send(client, second)
-    send(client, phone, IPHONE)
-    send(client, phone, IPHONE, event="scene", scene="lobby")
+    view(client, loyal)
+    view(client, second)
+    view(client, phone, IPHONE)
+    view(client, phone, IPHONE, event="scene", scene="lobby")
     return {"loyal": loyal}
 
 
