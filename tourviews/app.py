@@ -6,11 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 
 from analytics.api import install_error_handlers, operator, owner
+from ingest import script
 from ingest.endpoint import OPENAPI as BEACON_OPENAPI
 from ingest.endpoint import Receive, Scope, Send
 from storage.clock import Clock, SystemClock
@@ -66,6 +67,19 @@ def create_app(
     )
     def prometheus() -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    @api.get(
+        "/beacon.js",
+        tags=["service"],
+        summary="The script tour pages embed",
+        response_class=Response,
+        responses={200: {"content": {script.CONTENT_TYPE: {}}}},
+    )
+    def beacon_js(request: Request) -> Response:
+        headers = {"Cache-Control": script.CACHE_CONTROL, "ETag": script.ETAG}
+        if request.headers.get("if-none-match") == script.ETAG:
+            return Response(status_code=304, headers=headers)
+        return Response(script.BEACON_JS, media_type=script.CONTENT_TYPE, headers=headers)
 
     @api.get("/healthz", tags=["service"], summary="200 while beacons can be accepted")
     def healthz() -> JSONResponse:

@@ -1,0 +1,36 @@
+/* tourviews beacon: <script src=".../beacon.js" data-tour="TOUR_ID" defer></script> */
+(function () {
+  try {
+    var me = document.currentScript, tour = me && me.getAttribute("data-tour");
+    if (!tour) return;
+    var url = new URL("/v1/beacon", me.src).href, nav = navigator, key = "tourviews.visitor", mem;
+    var quiet = me.getAttribute("data-respect-dnt") == "true" &&
+      (nav.doNotTrack == "1" || window.doNotTrack == "1" || nav.globalPrivacyControl === true);
+    var uuid = function () {
+      if (crypto.randomUUID) return crypto.randomUUID();
+      var b = crypto.getRandomValues(new Uint8Array(16)), h = "";
+      b[6] = b[6] & 15 | 64; b[8] = b[8] & 63 | 128;
+      for (var i = 0; i < 16; i++) h += (b[i] + 256).toString(16).slice(1) + ([3, 5, 7, 9].indexOf(i) < 0 ? "" : "-");
+      return h;
+    };
+    var visitor = function () {
+      try {
+        mem = localStorage.getItem(key) || mem || uuid();
+        localStorage.setItem(key, mem);
+      } catch (e) { mem = mem || uuid(); } // storage blocked: one visitor for this page view
+      return mem;
+    };
+    var send = function (event, scene) {
+      try {
+        if (quiet) return;
+        var body = JSON.stringify({ tour: tour, visitor: visitor(), event: event, scene: scene });
+        if (!(nav.sendBeacon && nav.sendBeacon(url, body)))
+          fetch(url, { method: "POST", body: body, keepalive: true, headers: { "Content-Type": "text/plain" } })
+            ["catch"](function () {});
+      } catch (e) {}
+    };
+    window.tourviews = { scene: function (id) { send("scene", String(id)); } };
+    if (document.readyState == "complete") send("view");
+    else addEventListener("load", function () { send("view"); });
+  } catch (e) {}
+})();
