@@ -1,0 +1,156 @@
+"""beacon.js in a real Chromium, embedded by a page on another origin."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from tests.browser.conftest import desktop_agent
+from tests.conftest import ServerProcess, StartServer
+
+PAGE = """<!doctype html><html><head><title>A tour</title>
+<script src="{service}/beacon.js" data-tour="t1" {extra} defer></script></head>
+<body><h1>A 3D tour</h1></body></html>"""
+
+
+def command(data_dir: Path, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "tourviews", *args, "--data", str(data_dir)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def service(data_dir: Path, start: StartServer) -> tuple[ServerProcess, str]:
+    command(data_dir, "tours", "add", "t1", "--org", "acme")
+    token = command(data_dir, "tokens", "create", "--org", "acme")
+    return start(data_dir), token
+
+
+def stats(service: tuple[ServerProcess, str]) -> Any:
+    server, token = service
+    response = httpx.get(
+        f"{server.url}/v1/tours/t1/stats", headers={"Authorization": f"Bearer {token}"}
+    )
+    return response.json()
+
+
+def settle(service: tuple[ServerProcess, str], views: int, seconds: float = 10) -> Any:
+    """The stats once ``views`` are counted (beacons are sent in the background)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        document = stats(service)
+        if document["totals"]["views"] >= views or time.monotonic() > deadline:
+            return document
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(user_agent=desktop_agent(browser))
+    yield context
+    context.close()
+
+
+def open_page(context: BrowserContext, url: str, errors: list[str]) -> Page:
+    page = context.new_page()
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(url)
+    page.wait_for_load_state("load")
+    return page
+
+
+def test_view_reload_second_visitor_and_scene_are_counted_right(
+    browser: Browser,
+    context: BrowserContext,
+    service: tuple[ServerProcess, str],
+    host_site: tuple[str, Path],
+) -> None:
+    site, folder = host_site
+    (folder / "tour.html").write_text(PAGE.format(service=service[0].url, extra=""))
+    errors: list[str] = []
+    page = open_page(context, f"{site}/tour.html", errors)
+    assert settle(service, 1)["totals"]["views"] == 1
+
+    page.reload()
+    page.wait_for_load_state("load")
+    time.sleep(0.5)  # the reload's beacon is a duplicate: nothing more to wait for
+    assert stats(service)["totals"] == {"views": 1, "visitors": 1, "visitors_exact": True}
+    first = page.evaluate("localStorage.getItem('tourviews.visitor')")
+    assert len(first) == 36
+
+    other = browser.new_context(user_agent=desktop_agent(browser))
+    open_page(other, f"{site}/tour.html", errors)
+    assert settle(service, 2)["totals"] == {"views": 2, "visitors": 2, "visitors_exact": True}
+    other.close()
+
+    page.evaluate("window.tourviews.scene('lobby')")
+    deadline = time.monotonic() + 10
+    while not stats(service)["breakdown"]["scene"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stats(service)["breakdown"]["scene"] == [{"key": "lobby", "views": 1, "visitors": 1}]
+    assert errors == []
+
+
+def test_headless_chromium_is_not_counted(
+    browser: Browser, service: tuple[ServerProcess, str], host_site: tuple[str, Path]
+) -> None:
+    site, folder = host_site
+    (folder / "tour.html").write_text(PAGE.format(service=service[0].url, extra=""))
+    headless = browser.new_context()  # its own user-agent says HeadlessChrome
+    errors: list[str] = []
+    open_page(headless, f"{site}/tour.html", errors)
+    time.sleep(1)
+    assert stats(service)["totals"]["views"] == 0
+    assert errors == []
+    headless.close()
+
+
+def test_do_not_track_is_respected_when_the_page_asks(
+    browser: Browser, service: tuple[ServerProcess, str], host_site: tuple[str, Path]
+) -> None:
+    site, folder = host_site
+    extra = 'data-respect-dnt="true"'
+    (folder / "dnt.html").write_text(PAGE.format(service=service[0].url, extra=extra))
+    (folder / "plain.html").write_text(PAGE.format(service=service[0].url, extra=""))
+    context = browser.new_context(
+        user_agent=desktop_agent(browser), extra_http_headers={"DNT": "1"}
+    )
+    context.add_init_script("Object.defineProperty(navigator, 'doNotTrack', {get: () => '1'})")
+    errors: list[str] = []
+    page = open_page(context, f"{site}/dnt.html", errors)
+    page.evaluate("window.tourviews.scene('lobby')")
+    time.sleep(1)
+    assert stats(service)["totals"]["views"] == 0
+    open_page(context, f"{site}/plain.html", errors)  # a page that does not ask: counted
+    assert settle(service, 1)["totals"]["views"] == 1
+    assert errors == []
+    context.close()
+
+
+def test_script_never_throws_into_the_page_without_storage(
+    browser: Browser, service: tuple[ServerProcess, str], host_site: tuple[str, Path]
+) -> None:
+    site, folder = host_site
+    (folder / "tour.html").write_text(PAGE.format(service=service[0].url, extra=""))
+    context = browser.new_context(user_agent=desktop_agent(browser))
+    # Storage that throws, as with blocked cookies, and no sendBeacon: the fetch fallback.
+    context.add_init_script(
+        "Object.defineProperty(window, 'localStorage', {get() { throw new Error('blocked'); }});"
+        "Object.defineProperty(navigator, 'sendBeacon', {value: undefined});"
+    )
+    errors: list[str] = []
+    page = open_page(context, f"{site}/tour.html", errors)
+    assert settle(service, 1)["totals"]["views"] == 1
+    page.evaluate("window.tourviews.scene('hall')")
+    assert errors == []
+    context.close()
