@@ -12,14 +12,14 @@ from analytics.period import Period
 REASONS = ("bot", "duplicate", "rotation", "throttled", "invalid", "unknown_tour")
 TOP = 10
 
-# Every beacon of the period as (tour, ip_hash, reason, beacons, visitor): counted ones
-# from the events (one row each), the others from the drop counters.
+# Every beacon of the period as (moment, tour, ip_hash, reason, beacons, visitor): counted
+# ones from the events (one row each), the others from the hourly drop counters.
 BEACONS = """
 WITH beacons AS (
-    SELECT tour, ip_hash, 'counted' AS reason, 1 AS beacons, visitor
+    SELECT ts AS moment, tour, ip_hash, 'counted' AS reason, 1 AS beacons, visitor
     FROM events WHERE ts >= $start AND ts < $end
     UNION ALL
-    SELECT tour, ip_hash, reason, beacons, NULL
+    SELECT hour, tour, ip_hash, reason, beacons, NULL
     FROM drops WHERE hour >= $start AND hour < $end
 )
 """
@@ -28,14 +28,17 @@ WITH beacons AS (
 def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str, Any]:
     """The contract's abuse document over ``period``."""
     bounds = {"start": period.start.replace(tzinfo=None), "end": period.end.replace(tzinfo=None)}
-    totals = dict.fromkeys(("counted", *REASONS), 0)
-    totals |= dict(
-        cursor.execute(BEACONS + "SELECT reason, sum(beacons) FROM beacons GROUP BY 1", bounds)
-        .fetchall()
-    )  # fmt: skip
+    daily = cursor.execute(
+        BEACONS + "SELECT strftime(moment, '%Y-%m-%d'), reason, sum(beacons) FROM beacons GROUP BY ALL",
+        bounds,
+    ).fetchall()
+    by_day: dict[str, dict[str, int]] = {}
+    for day, reason, count in daily:
+        by_day.setdefault(day, {})[reason] = int(count)
+    empty = dict.fromkeys(("counted", *REASONS), 0)
     sources = cursor.execute(
         BEACONS
-        + """SELECT hex(ip_hash), sum(beacons),
+        + """SELECT lower(hex(ip_hash)), sum(beacons),
                     sum(beacons) FILTER (reason = 'throttled'), count(DISTINCT visitor)
              FROM beacons WHERE octet_length(ip_hash) = 16 GROUP BY 1
              ORDER BY 2 DESC, 1 LIMIT $top""",
@@ -50,16 +53,20 @@ def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str,
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
-        "totals": {key: int(value) for key, value in totals.items()},
+        "totals": empty | {r: sum(day.get(r, 0) for day in by_day.values()) for r in empty},
+        "series": [
+            {"start": f"{day}T00:00:00Z"} | empty | by_day.get(day, {})
+            for day in (start.strftime("%Y-%m-%d") for start in period.buckets())
+        ],
         "top_sources": [
             {
-                "ip_hash": ip.lower(),
+                "ip_hash": ip,
                 "events": int(events),
                 "throttled": int(throttled or 0),
                 "visitors": int(visitors),
             }
             for ip, events, throttled, visitors in sources
-        ],
+        ],  # fmt: skip
         "top_tours": [
             {"tour": tour, "events": int(events), "not_counted": int(not_counted or 0)}
             for tour, events, not_counted in tours

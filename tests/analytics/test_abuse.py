@@ -63,6 +63,8 @@ def test_abuse_totals_match_what_was_sent(guarded: tuple[TourviewsApp, TestClien
     assert (source["events"], source["throttled"], source["visitors"]) == (42, 2, 3)
     assert len(source["ip_hash"]) == 32
     assert report["top_tours"] == [{"tour": "t1", "events": 39, "not_counted": 36}]
+    [day] = report["series"]  # one day asked, one entry: the same counts
+    assert day == {"start": "2026-11-24T00:00:00Z"} | report["totals"]
     assert report["alerts"] == []
 
 
