@@ -63,8 +63,11 @@ def test_abuse_totals_match_what_was_sent(guarded: tuple[TourviewsApp, TestClien
     assert (source["events"], source["throttled"], source["visitors"]) == (42, 2, 3)
     assert len(source["ip_hash"]) == 32
     assert report["top_tours"] == [{"tour": "t1", "events": 39, "not_counted": 36}]
-    [day] = report["series"]  # one day asked, one entry: the same counts
-    assert day == {"start": "2026-11-24T00:00:00Z"} | report["totals"]
+    *before, today = report["series"]  # the default: 30 days up to today
+    assert today == {"start": "2026-11-24T00:00:00Z"} | report["totals"]
+    assert len(before) == 29 and all(
+        count == 0 for day in before for key, count in day.items() if key != "start"
+    )
     assert report["alerts"] == []
 
 
