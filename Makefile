@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench screenshot clean
 
 install: $(STAMP)
 
@@ -29,6 +29,9 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+screenshot: $(STAMP)  ## docs/dashboard.png, taken by the dashboard test in Chromium
+	TOURVIEWS_SCREENSHOT=docs/dashboard.png $(BIN)/python -m pytest tests/browser/test_dashboard.py -k totals
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

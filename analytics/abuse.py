@@ -29,7 +29,8 @@ def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str,
     """The contract's abuse document over ``period``."""
     bounds = {"start": period.start.replace(tzinfo=None), "end": period.end.replace(tzinfo=None)}
     daily = cursor.execute(
-        BEACONS + "SELECT strftime(moment, '%Y-%m-%d'), reason, sum(beacons) FROM beacons GROUP BY ALL",
+        BEACONS
+        + "SELECT strftime(moment, '%Y-%m-%d'), reason, sum(beacons) FROM beacons GROUP BY ALL",
         bounds,
     ).fetchall()
     by_day: dict[str, dict[str, int]] = {}
@@ -66,7 +67,7 @@ def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str,
                 "visitors": int(visitors),
             }
             for ip, events, throttled, visitors in sources
-        ],  # fmt: skip
+        ],
         "top_tours": [
             {"tour": tour, "events": int(events), "not_counted": int(not_counted or 0)}
             for tour, events, not_counted in tours

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.resources
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from analytics.api import install_error_handlers, operator, owner
 from ingest import script
@@ -21,6 +22,14 @@ from tourviews.service import Service
 from tourviews.settings import Settings
 
 BEACON_PATH = "/v1/beacon"
+# The page talks to this service only; its token lives in sessionStorage.
+DASHBOARD_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
+    "style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 class TourviewsApp:
@@ -80,6 +89,14 @@ def create_app(
         if request.headers.get("if-none-match") == script.ETAG:
             return Response(status_code=304, headers=headers)
         return Response(script.BEACON_JS, media_type=script.CONTENT_TYPE, headers=headers)
+
+    dashboard_page = importlib.resources.files("analytics").joinpath("static/dashboard.html")
+    page = dashboard_page.read_bytes()
+
+    @api.get("/dashboard", tags=["service"], summary="The owners' dashboard page",
+             response_class=HTMLResponse)  # fmt: skip
+    def dashboard() -> Response:
+        return HTMLResponse(page, headers=DASHBOARD_HEADERS)
 
     @api.get("/healthz", tags=["service"], summary="200 while beacons can be accepted")
     def healthz() -> JSONResponse:
