@@ -31,7 +31,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 screenshot: $(STAMP)  ## docs/dashboard.png, taken by the dashboard test in Chromium
-	TOURVIEWS_SCREENSHOT=docs/dashboard.png $(BIN)/python -m pytest tests/browser/test_dashboard.py -k totals
+	TOURVIEWS_SCREENSHOT=docs/dashboard.png $(BIN)/python -m pytest tests/browser/test_demo.py
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

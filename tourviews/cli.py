@@ -91,6 +91,11 @@ def _parser() -> argparse.ArgumentParser:
     abuse.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     abuse.add_argument("--format", choices=("table", "json"), default="table")
 
+    demo = commands.add_parser("demo", parents=[data], help="a demo tour with a week of traffic")
+    demo.add_argument("--days", type=int, default=7, help="days of traffic to simulate")
+    demo.add_argument("--serve", action="store_true", help="then serve, to open the dashboard")
+    demo.add_argument("--port", type=int, default=8000)
+
     forget = commands.add_parser("forget", parents=[data], help="erase every event of a visitor")
     forget.add_argument("visitor", metavar="VISITOR")
     commands.add_parser("purge", parents=[data], help="apply retention now")
@@ -121,6 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             serve(settings, quickstart=args.quickstart)
             return 0
+        if args.command == "demo":
+            return _demo(data_dir, args)
         backend = connect(data_dir)
         try:
             print(_run(backend, args), end="")
@@ -135,6 +142,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+def _demo(data_dir: Path, args: argparse.Namespace) -> int:
+    from tourviews.control import running_server
+    from tourviews.demo import TOUR, run_demo
+
+    if running_server(data_dir):
+        raise CommandError(f"a server is running on {data_dir}: stop it, or use another --data")
+    if not 1 <= args.days <= 30:
+        raise ValueError("--days must be between 1 and 30")
+    settings = Settings(data_dir=data_dir, port=args.port)
+    token, sent = run_demo(settings, days=args.days)
+    backend = connect(data_dir)
+    try:
+        print(_table(backend.stats(TOUR, None, None, None)))
+        print(_abuse_table(backend.abuse(None, None)))
+    finally:
+        backend.close()
+    url = f"http://127.0.0.1:{args.port}/dashboard#token={token}"
+    print(f"{sent} beacons sent through the pipeline. The token of organization 'demo' "
+          f"(shown once):\n\n    {token}\n\nThe dashboard, while the service runs:\n\n"
+          f"    {url}\n")  # fmt: skip
+    if args.serve:
+        from tourviews.server import serve
+
+        serve(settings)
+    else:
+        print(f"Serve it with: tourviews serve --data {data_dir}   (or: tourviews demo --serve)")
+    return 0
 
 
 def _rate(name: str, per_second: float, burst: int) -> Rate:

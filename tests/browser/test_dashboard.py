@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +18,6 @@ IPHONE = (
     "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
 )
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
-SCREENSHOT = os.environ.get("TOURVIEWS_SCREENSHOT")  # e.g. docs/dashboard.png (make screenshot)
 
 
 def command(data_dir: Path, *args: str) -> str:
@@ -79,10 +77,6 @@ def test_dashboard_shows_the_tours_a_chart_and_the_right_totals(
     page.locator("#tours tr[data-tour=rooftop]").click()
     expect(page.locator("#views")).to_have_text("1")
     assert errors == []
-    if SCREENSHOT:
-        page.locator("#tours tr[data-tour=museum-hall]").click()
-        expect(page.locator("#views")).to_have_text("12")
-        page.screenshot(path=SCREENSHOT, full_page=True)
     page.close()
 
 
