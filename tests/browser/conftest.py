@@ -19,8 +19,10 @@ FLAGS = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    # Per module: Playwright's sync API keeps an event loop on this thread while it
+    # runs, and the tests of other modules start loops of their own.
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
     with sync_playwright() as playwright:
