@@ -1,0 +1,41 @@
+-- Realistic beacons for wrk: every request a new visitor, 50 tours, addresses forwarded
+-- by a trusted proxy, real browser user-agents. FRESH_AGENTS=1 makes every user-agent
+-- new (a cache-busting flood).
+local agents = {
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+  "Mozilla/5.0 (Linux; Android 14; SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+  "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+  "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
+}
+local fresh = os.getenv("FRESH_AGENTS") == "1"
+local counter = 0
+local threads = 0
+thread_id = 0 -- a global: setup() sets it in each thread's own Lua state
+
+setup = function(thread)
+  thread:set("thread_id", threads)
+  threads = threads + 1
+end
+
+init = function()
+  math.randomseed(os.time() * 1000 + thread_id)
+end
+
+request = function()
+  counter = counter + 1
+  local n = counter * 2 + thread_id
+  local visitor = string.format("%08x-%04x-4%03x-8%03x-%012x",
+    math.random(0, 0x7fffffff), math.random(0, 0xffff), math.random(0, 0xfff),
+    math.random(0, 0xfff), n)
+  local agent = agents[n % #agents + 1]
+  if fresh then
+    agent = agent .. " Build/" .. thread_id .. "." .. counter
+  end
+  local body = '{"tour":"t' .. (n % 50) .. '","visitor":"' .. visitor .. '"}'
+  return wrk.format("POST", "/v1/beacon", {
+    ["Content-Type"] = "text/plain;charset=UTF-8",
+    ["User-Agent"] = agent,
+    ["X-Forwarded-For"] = "198.51." .. (n % 250) .. "." .. (math.floor(n / 250) % 250),
+  }, body)
+end
