@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import orjson
 
 LUA = Path(__file__).with_name("beacons.lua")
@@ -61,6 +62,20 @@ def wrk(url: str, seconds: int, fresh_agents: bool = False) -> Run:
         p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
         p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
     )
+
+
+def commit_metrics(url: str) -> dict[str, float]:
+    """Mean events per commit and mean commit time, from the server's own /metrics."""
+    text = httpx.get(f"{url}/metrics").text
+
+    def value(name: str) -> float:
+        return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+
+    commits = value("tourviews_commit_batch_size_count")
+    return {
+        "batch_mean": value("tourviews_commit_batch_size_sum") / commits,
+        "commit_ms": value("tourviews_commit_seconds_sum") / commits * 1000,
+    }
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -127,6 +142,7 @@ def bench_ingest(seconds: int = 8, rounds: int = 2) -> dict[str, float] | None:
                 ours.append(wrk("http://127.0.0.1:18401", seconds))
                 flood.append(wrk("http://127.0.0.1:18401", seconds, fresh_agents=True))
             ours_rss = peak_rss_mib(ours_process.pid)
+            commits = commit_metrics("http://127.0.0.1:18401")
             noop_rss = peak_rss_mib(noop_process.pid)
         finally:
             stop(noop_process)
@@ -151,5 +167,6 @@ def bench_ingest(seconds: int = 8, rounds: int = 2) -> dict[str, float] | None:
         "acknowledged": acknowledged,
         "stored": stored,
         "ours_rss": ours_rss,
+        **commits,
         "noop_rss": noop_rss,
     }
