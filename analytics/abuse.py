@@ -20,7 +20,7 @@ WITH beacons AS (
     FROM events WHERE ts >= $start AND ts < $end
     UNION ALL
     SELECT hour, tour, ip_hash, reason, beacons, NULL
-    FROM drops WHERE hour >= $start AND hour < $end
+    FROM drop_counters WHERE hour >= $start AND hour < $end
 )
 """
 

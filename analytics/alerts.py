@@ -62,7 +62,7 @@ def spikes(cursor: duckdb.DuckDBPyConnection, period: Period) -> list[dict[str, 
 def persistent_sources(cursor: duckdb.DuckDBPyConnection, period: Period) -> list[dict[str, Any]]:
     rows = cursor.execute(
         "SELECT reason, lower(hex(ip_hash)), count(DISTINCT hour), sum(beacons), "
-        "min(hour), max(hour) FROM drops "
+        "min(hour), max(hour) FROM drop_counters "
         "WHERE reason IN ('throttled', 'rotation') AND octet_length(ip_hash) = 16 "
         "AND hour >= ? AND hour < ? GROUP BY ALL HAVING count(DISTINCT hour) >= ? "
         "ORDER BY 4 DESC, 2",

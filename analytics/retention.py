@@ -13,6 +13,7 @@ import duckdb
 
 from analytics.rollup import roll_up_completed
 from analytics.stats import RAW_FROM, raw_from
+from ingest.writer import fold_drop_log
 from storage.database import read_meta, write_meta
 
 SOURCE_DAYS = 7
@@ -29,6 +30,7 @@ def retention_days(cursor: duckdb.DuckDBPyConnection) -> int:
 def purge(cursor: duckdb.DuckDBPyConnection, today: date, days: int) -> int:
     """Apply retention as of ``today``; returns how many raw events were deleted."""
     roll_up_completed(cursor, today)
+    fold_drop_log(cursor)
     horizon = today - timedelta(days=days)
     cut = datetime.combine(today - timedelta(days=SOURCE_DAYS), time())
     cursor.begin()

@@ -35,10 +35,10 @@ class StorageFailed(Exception):
 
 @dataclass(eq=False)
 class Batch:
-    done: asyncio.Future[None]
+    committed: asyncio.Future[None]  # resolved after the commit, failed or not (for drain)
     rows: list[EventRow] = field(default_factory=list)
     drops: Counter[DropKey] = field(default_factory=Counter)
-    waiters: int = 0
+    waiters: list[asyncio.Future[None]] = field(default_factory=list)  # one per request
 
 
 class Committer:
@@ -79,14 +79,14 @@ class Committer:
         self._closed = True
         while self._in_flight is not None or self._waiting:
             batch = self._in_flight or self._waiting[-1]
-            await asyncio.wait([batch.done])
+            await batch.committed
         self._executor.shutdown(wait=True)
 
     def _open_batch(self) -> Batch:
         if self._closed or self.pending >= self._max_pending:
             raise Overloaded("the write queue is full")
         batch = self._waiting[-1] if self._waiting else None
-        if batch is None or batch.waiters >= self._max_batch:
+        if batch is None or len(batch.waiters) >= self._max_batch:
             batch = self._new_batch()
         return batch
 
@@ -96,11 +96,12 @@ class Committer:
         return batch
 
     def _wait(self, batch: Batch) -> asyncio.Future[None]:
-        batch.waiters += 1
+        # Its own future: a cancelled request cannot cancel the batch its neighbours wait on.
+        waiter: asyncio.Future[None] = batch.committed.get_loop().create_future()
+        batch.waiters.append(waiter)
         self.pending += 1
         self._schedule()
-        # Shielded: one cancelled request must not cancel the batch its neighbours wait on.
-        return asyncio.shield(batch.done)
+        return waiter
 
     def _schedule(self) -> None:
         if self._in_flight is None and not self._scheduled:
@@ -115,19 +116,26 @@ class Committer:
         loop = asyncio.get_running_loop()
         started = loop.time()
         future = loop.run_in_executor(self._executor, self._write, batch.rows, batch.drops)
-        future.add_done_callback(lambda f: self._finished(batch, f, loop.time() - started))
+        future.add_done_callback(lambda f: self._finished(batch, f, started))
 
-    def _finished(self, batch: Batch, future: asyncio.Future[None], seconds: float) -> None:
+    def _finished(self, batch: Batch, future: asyncio.Future[None], started: float) -> None:
         self._in_flight = None
-        self.pending -= batch.waiters
+        self.pending -= len(batch.waiters)
         error = future.exception()
         self.failed = error is not None
-        if error is not None:
-            log.error("commit of %d events failed: %s", batch.waiters, type(error).__name__)
-            batch.done.set_exception(StorageFailed(str(type(error).__name__)))
-            batch.done.exception()  # retrieved: no "never retrieved" warning when nobody waits
-        else:
-            batch.done.set_result(None)
+        if error is None:
+            seconds = asyncio.get_running_loop().time() - started
             self.on_commit(len(batch.rows) + sum(batch.drops.values()), seconds)
+        else:
+            log.error("commit of %d events failed: %s", len(batch.waiters), type(error).__name__)
+        for waiter in batch.waiters:
+            if waiter.done():  # the request was cancelled
+                continue
+            if error is None:
+                waiter.set_result(None)
+            else:
+                waiter.set_exception(StorageFailed(type(error).__name__))
+                waiter.exception()  # retrieved: no warning about a request that went away
+        batch.committed.set_result(None)
         if self._waiting:
             self._schedule()

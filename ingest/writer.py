@@ -1,8 +1,8 @@
 """One batch of accepted beacons into DuckDB, in one transaction.
 
-Counted beacons become rows of ``events``; the others become increments of the
-``drops`` counters. Rows travel as one Arrow table, so a batch of 1,000 costs
-one insert, not 1,000.
+Counted beacons become rows of ``events``; the others become counter rows of
+``drop_log`` (appended, folded into ``drops`` by housekeeping). Rows travel as
+one Arrow table per table, so a batch of 1,000 costs one insert, not 1,000.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+import duckdb
 import pyarrow as pa
 
 from storage.database import Database
@@ -61,21 +62,30 @@ class EventWriter:
         cursor.begin()
         try:
             if rows:
-                cursor.register("batch_events", _table(EVENTS, rows))
-                cursor.execute(
-                    "INSERT INTO events SELECT ts, tour, kind, scene, visitor::UUID, ip_hash, "
-                    "device, browser, os FROM batch_events"
-                )
-                cursor.unregister("batch_events")
+                cursor.from_arrow(_table(EVENTS, rows)).insert_into("events")
             if drops:
-                table = _table(DROPS, [(*key, count) for key, count in drops.items()])
-                cursor.register("batch_drops", table)
-                cursor.execute(
-                    "INSERT INTO drops SELECT * FROM batch_drops ON CONFLICT DO UPDATE "
-                    "SET beacons = drops.beacons + excluded.beacons"
-                )
-                cursor.unregister("batch_drops")
+                counts = [(*key, count) for key, count in drops.items()]
+                cursor.from_arrow(_table(DROPS, counts)).insert_into("drop_log")
             cursor.commit()
         except BaseException:
             cursor.rollback()
             raise
+
+
+def fold_drop_log(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Fold the appended drop counters into one row per key of ``drops``.
+
+    Rows the writer appends meanwhile are not in this transaction's snapshot: they
+    stay in the log for the next fold.
+    """
+    cursor.begin()
+    try:
+        cursor.execute(
+            "INSERT INTO drops SELECT hour, tour, ip_hash, reason, sum(beacons) FROM drop_log "
+            "GROUP BY ALL ON CONFLICT DO UPDATE SET beacons = drops.beacons + excluded.beacons"
+        )
+        cursor.execute("DELETE FROM drop_log")
+        cursor.commit()
+    except BaseException:
+        cursor.rollback()
+        raise

@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS events (
     os VARCHAR NOT NULL
 );
 -- Beacons that were not counted, as counters: an attack cannot amplify storage.
+-- The writer appends one row per key per commit to drop_log (an append is far
+-- cheaper than an upsert on the hot path); housekeeping folds drop_log into drops
+-- every minute. Readers sum over drop_counters, which is both.
 CREATE TABLE IF NOT EXISTS drops (
     hour TIMESTAMP NOT NULL,
     tour VARCHAR NOT NULL,             -- '' when the beacon named no valid tour
@@ -59,6 +62,15 @@ CREATE TABLE IF NOT EXISTS drops (
     beacons BIGINT NOT NULL,
     PRIMARY KEY (hour, tour, ip_hash, reason)
 );
+CREATE TABLE IF NOT EXISTS drop_log (
+    hour TIMESTAMP NOT NULL,
+    tour VARCHAR NOT NULL,
+    ip_hash BLOB NOT NULL,
+    reason VARCHAR NOT NULL,
+    beacons BIGINT NOT NULL
+);
+CREATE VIEW IF NOT EXISTS drop_counters AS
+    SELECT * FROM drops UNION ALL SELECT * FROM drop_log;
 -- Per-day aggregates of counted events, written once a UTC day is complete; they
 -- outlive the raw events. dimension: total | hour | device | browser | os | scene.
 CREATE TABLE IF NOT EXISTS rollups (

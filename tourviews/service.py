@@ -22,7 +22,7 @@ from ingest.rotation import RotationGuard
 from ingest.state import restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
-from ingest.writer import EventWriter
+from ingest.writer import EventWriter, fold_drop_log
 from storage.clock import Clock
 from storage.database import Database, open_database, write_meta
 from storage.registry import Registry
@@ -96,8 +96,9 @@ class Service:
                 log.error("housekeeping failed: %s", type(exc).__name__)
 
     def keep_house(self) -> None:
-        """Destroy salts past their lifetime, roll up completed days, purge once a day."""
+        """Destroy salts past their lifetime, fold the drop log, roll up, purge once a day."""
         self.salts.expire()
+        fold_drop_log(self.db.cursor())
         today = self.clock.now().date()
         if self._purged_on != today:
             deleted = purge(self.db.cursor(), today, self.settings.raw_retention_days)

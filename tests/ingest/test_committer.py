@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.committer import Committer, Overloaded, StorageFailed
-from ingest.writer import EventRow, EventWriter
+from ingest.writer import EventRow, EventWriter, fold_drop_log
 from storage.database import Database, open_database
 
 AT = datetime(2026, 11, 24, 12, 0)
@@ -59,6 +60,24 @@ def test_event_is_on_disk_when_its_wait_ends(db: Database) -> None:
     assert asyncio.run(scenario()) == 1
 
 
+def test_a_cancelled_request_does_not_cancel_its_neighbours(db: Database) -> None:
+    async def request(done: asyncio.Future[None]) -> None:
+        await done
+
+    async def scenario() -> bool:
+        committer = Committer(EventWriter(db).write)
+        gone = asyncio.create_task(request(committer.add_row(row())))
+        stays = committer.add_row(row())  # the same batch
+        await asyncio.sleep(0)
+        gone.cancel()
+        await stays
+        await committer.drain()
+        return gone.cancelled()
+
+    assert asyncio.run(scenario())
+    assert count(db) == 2  # the cancelled request's event was committed all the same
+
+
 def test_dropped_beacons_become_counters_not_rows(db: Database) -> None:
     key = (AT.replace(minute=0), "t1", b"\x01" * 16, "duplicate")
 
@@ -71,7 +90,34 @@ def test_dropped_beacons_become_counters_not_rows(db: Database) -> None:
 
     asyncio.run(scenario())
     assert count(db) == 0
-    assert db.cursor().execute("SELECT beacons FROM drops").fetchall() == [(6,)]
+    cursor = db.cursor()
+    assert cursor.execute("SELECT sum(beacons) FROM drop_counters").fetchall() == [(6,)]
+    fold_drop_log(cursor)
+    assert cursor.execute("SELECT beacons FROM drops").fetchall() == [(6,)]
+    assert cursor.execute("SELECT count(*) FROM drop_log").fetchall() == [(0,)]
+
+
+def test_folding_while_the_writer_appends_loses_no_count(db: Database) -> None:
+    writer = EventWriter(db)
+    keys = [(AT.replace(minute=0), "t1", bytes([n]) * 16, "throttled") for n in range(3)]
+    done = threading.Event()
+
+    def fold_until_done() -> None:
+        while not done.is_set():
+            fold_drop_log(db.cursor())
+
+    folder = threading.Thread(target=fold_until_done)
+    folder.start()
+    try:
+        for _ in range(300):
+            writer.write([], dict.fromkeys(keys, 2))
+    finally:
+        done.set()
+        folder.join()
+    cursor = db.cursor()
+    fold_drop_log(cursor)
+    rows = cursor.execute("SELECT ip_hash, beacons FROM drops ORDER BY 1").fetchall()
+    assert rows == [(key[2], 600) for key in keys]
 
 
 def test_failed_commit_fails_every_waiter_and_keeps_nothing(db: Database) -> None:

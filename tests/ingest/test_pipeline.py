@@ -62,7 +62,9 @@ def test_dropped_beacons_are_counted_by_reason(app: TourviewsApp, client: TestCl
 
     path = app.service.settings.data_dir / "tourviews.duckdb"
     with duckdb.connect(str(path), read_only=True) as con:
-        reasons = dict(con.execute("SELECT reason, sum(beacons) FROM drops GROUP BY 1").fetchall())
+        reasons = dict(
+            con.execute("SELECT reason, sum(beacons) FROM drop_counters GROUP BY 1").fetchall()
+        )
     assert reasons == {"duplicate": 1, "unknown_tour": 1, "invalid": 1}
 
 
