@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+MAPPED = bytes(10) + b"\xff\xff"  # the prefix of an IPv4-mapped IPv6 address
+
+
+def pack(address: str) -> bytes | None:
+    """The address as 4 or 16 bytes (an IPv4-mapped IPv6 address as IPv4), None if not one.
+
+    ``inet_pton`` first: it is ~30 times faster than ``ipaddress``, which is kept
+    for what it alone accepts (e.g. a zone index, ``fe80::1%eth0``).
+    """
+    try:
+        packed = socket.inet_pton(socket.AF_INET, address)
+    except OSError:
+        try:
+            packed = socket.inet_pton(socket.AF_INET6, address)
+        except OSError:
+            try:
+                packed = ipaddress.ip_address(address).packed
+            except ValueError:
+                return None
+    return packed[12:] if packed[:12] == MAPPED else packed
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
@@ -24,6 +45,11 @@ class ClientAddress:
 
     def __init__(self, trusted: tuple[Network, ...]) -> None:
         self._trusted = trusted
+        # (length of the packed address, network bits, mask) per trusted network
+        self._masks = [
+            (network.max_prefixlen // 8, int(network.network_address), int(network.netmask))
+            for network in trusted
+        ]
 
     def resolve(self, peer: str | None, forwarded_for: bytes | None) -> str | None:
         if not self._trusted or forwarded_for is None or not self._is_trusted(peer):
@@ -39,10 +65,9 @@ class ClientAddress:
         return client
 
     def _is_trusted(self, address: str | None) -> bool:
-        if address is None:
+        packed = None if address is None else pack(address)
+        if packed is None:
             return False
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        return any(ip in network for network in self._trusted)
+        ip = int.from_bytes(packed)
+        size = len(packed)
+        return any(size == length and ip & mask == bits for length, bits, mask in self._masks)

@@ -9,7 +9,6 @@ gone, nobody, the operator included, can link that day's hashes back to addresse
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import secrets
 import threading
@@ -20,6 +19,7 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from ingest.client import pack
 from storage.clock import Clock
 from storage.errors import SecretError, StorageError
 
@@ -144,12 +144,10 @@ class IpHasher:
         """The packed (and, if configured, truncated) address: one spelling per address."""
         if address is None:
             return b""
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
+        packed = pack(address)
+        if packed is None:
             return b"?" + address.encode(errors="replace")
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if isinstance(ip, ipaddress.IPv4Address):
-            return ((int(ip) >> self._drop_v4) << self._drop_v4).to_bytes(4, "big")
-        return ((int(ip) >> self._drop_v6) << self._drop_v6).to_bytes(16, "big")
+        drop = self._drop_v4 if len(packed) == 4 else self._drop_v6
+        if not drop:
+            return packed
+        return ((int.from_bytes(packed) >> drop) << drop).to_bytes(len(packed))
