@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test lint format bench screenshot clean
+.PHONY: install run test soak lint format bench screenshot clean
 
 install: $(STAMP)
 
@@ -20,6 +20,9 @@ run: $(STAMP)  ## serve on 127.0.0.1:8000 with ./data
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+soak: $(STAMP)  ## the crash suite at full length: 20 SIGKILL cycles, a kill mid-checkpoint
+	TOURVIEWS_CRASH_CYCLES=20 $(BIN)/python -m pytest tests/crash -s
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

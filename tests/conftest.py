@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -161,3 +164,107 @@ def send(
 def view(client: TestClient, who: str, agent: str | None = None, **fields: str) -> None:
     """Send a beacon for tour t1 that must be acknowledged."""
     assert send(client, who, "t1", agent, **fields) == 204
+
+
+# A real server under load: the crash suite (tests/crash) and the SIGTERM test share these.
+
+PROXY = ("--trusted-proxy", "127.0.0.1/32")
+
+
+def register(data_dir: Path, tour: str = "t1") -> None:
+    command = [sys.executable, "-m", "tourviews", "tours", "add", tour, "--org", "acme",
+               "--data", str(data_dir)]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
+
+
+class Load:
+    """Beacons over ``workers`` keep-alive connections, one new visitor each, until stopped.
+
+    Each beacon comes through the trusted proxy from an address of its own, so no
+    rate limit per address and no rotation guard stands in the way. A plain asyncio
+    HTTP/1.1 client in a thread of its own: httpx costs about 1 ms of CPU a request,
+    which on two shared cores slows the server it is meant to load by a factor of ten.
+    """
+
+    def __init__(
+        self, url: str, workers: int = 12, tour: str = "t1", scene: str | None = None
+    ) -> None:
+        address = urlsplit(url)
+        self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
+        self.workers = workers
+        self.fields = {"tour": tour} | ({"scene": scene} if scene else {})
+        self.acknowledged: set[str] = set()  # answered 204
+        self.refused: list[int] = []  # answered with another status
+        self.in_flight: set[str] = set()  # sent, but no answer came
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._main, name="load")
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+        assert not self._thread.is_alive(), "the load did not stop"
+        if self._error is not None:
+            raise self._error
+
+    def _main(self) -> None:
+        async def run() -> None:
+            await asyncio.gather(*(self._connection() for _ in range(self.workers)))
+
+        try:
+            asyncio.run(run())
+        except BaseException as exc:  # the test thread raises it on exit
+            self._error = exc
+
+    async def _connection(self) -> None:
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            return  # the server is gone already
+        try:
+            while not self._stop.is_set():
+                who = uuid.uuid4()
+                address = "10.{}.{}.{}".format(*who.bytes[:3])  # a string in a header only
+                body = orjson.dumps({**self.fields, "visitor": str(who)})
+                request = (
+                    f"POST /v1/beacon HTTP/1.1\r\nHost: {self.host}\r\n"
+                    f"Content-Type: text/plain\r\nUser-Agent: {CHROME}\r\n"
+                    f"X-Forwarded-For: {address}\r\nContent-Length: {len(body)}\r\n\r\n"
+                )
+                self.in_flight.add(str(who))
+                writer.write(request.encode() + body)
+                status = await _read_answer(reader)
+                self.in_flight.discard(str(who))
+                if status == 204:
+                    self.acknowledged.add(str(who))
+                else:
+                    self.refused.append(status)
+        except (OSError, asyncio.IncompleteReadError):
+            return  # the server is gone: the beacon in flight was not acknowledged
+        finally:
+            writer.close()
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> int:
+    """The status of one HTTP/1.1 answer, its body read past."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            await reader.readexactly(int(value))
+    return int(head.split(b" ", 2)[1])
+
+
+def stored_visitors(data_dir: Path) -> dict[str, int]:
+    """Counted view events per visitor ID (the server must be stopped)."""
+    import duckdb
+
+    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "SELECT visitor::VARCHAR, count(*) FROM events WHERE kind = 'view' GROUP BY 1"
+        ).fetchall()
+    return dict(rows)

@@ -1,107 +1,27 @@
-"""A real ``tourviews serve`` process: durability under SIGKILL, draining on SIGTERM,
-privacy of everything it writes and prints, the trusted-proxy rule on real sockets."""
+"""A real ``tourviews serve`` process: draining on SIGTERM, privacy of everything it
+writes and prints, the trusted-proxy rule on real sockets (SIGKILL: tests/crash)."""
 
 from __future__ import annotations
 
 import ipaddress
-import random
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import duckdb
 import httpx
 import orjson
 
-from tests.conftest import CHROME, StartServer, counted_views, visitor
-
-PROXY = ("--trusted-proxy", "127.0.0.1/32")
-
-
-def register(data_dir: Path, tour: str = "t1") -> None:
-    command = [sys.executable, "-m", "tourviews", "tours", "add", tour, "--org", "acme",
-               "--data", str(data_dir)]  # fmt: skip
-    subprocess.run(command, check=True, capture_output=True)
-
-
-class Load:
-    """Beacons from many threads, each from its own forwarded address, until stopped."""
-
-    def __init__(self, url: str, workers: int = 12) -> None:
-        self.url = url
-        self.workers = workers
-        self.acknowledged: set[str] = set()
-        self.refused: list[int] = []
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(n,)) for n in range(workers)]
-
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(30)
-
-    def _run(self, worker: int) -> None:
-        sent = 0
-        with httpx.Client(timeout=10) as client:
-            while not self._stop.is_set() and sent < 2_000:
-                sent += 1
-                address = f"198.51.{worker}.{sent % 250 + 1}"  # a string in a header only
-                headers = {"Content-Type": "text/plain", "User-Agent": CHROME,
-                           "X-Forwarded-For": address}  # fmt: skip
-                who = visitor()
-                body = orjson.dumps({"tour": "t1", "visitor": who})
-                try:
-                    status = client.post(f"{self.url}/v1/beacon", content=body, headers=headers)
-                except httpx.HTTPError:
-                    return  # the server is gone: this beacon was not acknowledged
-                with self._lock:
-                    if status.status_code == 204:
-                        self.acknowledged.add(who)
-                    else:
-                        self.refused.append(status.status_code)
-
-
-def stored_visitors(data_dir: Path) -> dict[str, int]:
-    """Counted view events per visitor ID (the server must be stopped)."""
-    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
-        rows = con.execute(
-            "SELECT visitor::VARCHAR, count(*) FROM events WHERE kind = 'view' GROUP BY 1"
-        ).fetchall()
-    return dict(rows)
-
-
-def test_views_acknowledged_before_sigkill_survive_restart(
-    data_dir: Path, start: StartServer
-) -> None:
-    register(data_dir)
-    acknowledged: set[str] = set()
-    in_flight_at_kills = 0
-    for _ in range(3):
-        server = start(data_dir, *PROXY)
-        with Load(server.url) as load:
-            time.sleep(random.uniform(0.5, 1.2))
-            server.kill()  # while requests are in flight
-        assert load.refused == [], "a refusal means this test measures limits, not durability"
-        assert load.acknowledged
-        acknowledged |= load.acknowledged
-        in_flight_at_kills += load.workers
-    assert start(data_dir, *PROXY).terminate() == 0  # restarts fine after the last kill
-    stored = stored_visitors(data_dir)
-    assert acknowledged - stored.keys() == set()  # no acknowledged view is lost
-    assert max(stored.values()) == 1  # none is counted twice
-    # A view committed in the instant before a kill may not have been answered yet:
-    # at most one per request in flight.
-    assert len(stored) - len(acknowledged) <= in_flight_at_kills
+from tests.conftest import (
+    CHROME,
+    PROXY,
+    Load,
+    StartServer,
+    counted_views,
+    register,
+    stored_visitors,
+    visitor,
+)
 
 
 def test_sigterm_commits_every_acknowledged_beacon_then_exits_cleanly(
