@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
 
 from analytics.abuse import abuse_report
 from analytics.auth import Authenticator
@@ -19,7 +20,7 @@ from analytics.stats import series_csv, tour_stats, tour_totals
 from storage.clock import Clock
 from storage.database import Database
 from storage.errors import InvalidValue
-from storage.registry import Principal, Registry, Tour
+from storage.registry import NAME, ORG, UUID, Principal, Registry, Tour
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,30 @@ class ErrorBody(BaseModel):
     field: str | None = None
 
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in {
+def _errors(texts: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody, "description": text} for code, text in texts.items()}
+
+
+OWNER_ERRORS = _errors(
+    {
         400: "A parameter or the body is malformed; `field` names it",
         401: "No token, or not a token of this service",
-        403: "The token is not an admin token",
         404: "No such tour (or not one of the token's organization)",
-    }.items()
-}
+    }
+)
+OPERATOR_ERRORS = {**OWNER_ERRORS, **_errors({403: "The token is not an admin token"})}
+
+
+def _shape(pattern: str) -> dict[str, Any]:
+    """What the document says a value looks like; the domain code is what checks it."""
+    return {"pattern": f"^{pattern}$"}
+
+
+# Empty means the default, as absent does (the dashboard sends ``from=&to=``).
+DATE = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
+INTERVALS = {"enum": ["day", "hour"]}
+FORMATS = {"enum": ["json", "csv"]}
+ORIGIN = r"https?://[^/?#\[\]]{1,200}"  # storage.registry.check_origin is the real rule
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -72,6 +88,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0]
+        if first.get("type") == "json_invalid":  # its location is a character offset
+            return JSONResponse({"error": "body is not valid JSON", "field": None}, 400)
         where = [
             str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")
         ]
@@ -80,9 +98,17 @@ def install_error_handlers(app: FastAPI) -> None:
             {"error": f"{field or 'body'}: {first.get('msg')}", "field": field}, 400
         )
 
+    async def http_error(_: Request, exc: Exception) -> Response:
+        # Starlette's own answers (unknown path, wrong method, unreadable body) in our shape.
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"error": str(exc.detail), "field": None}, exc.status_code, headers=exc.headers
+        )
+
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(InvalidValue, invalid_value)
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
 
 
 def context(request: Request) -> Context:
@@ -120,15 +146,24 @@ def visible_tour(ctx: Context, caller: Principal, tour: str) -> Tour:
     return found
 
 
-owner = APIRouter(prefix="/v1", tags=["owner"], responses=ERRORS)
+owner = APIRouter(prefix="/v1", tags=["owner"], responses=OWNER_ERRORS)
 
 
 FromDay = Annotated[
-    str | None, Query(alias="from", description="first UTC day, YYYY-MM-DD (default: 29 days ago)")
+    str | None,
+    Query(
+        alias="from",
+        description="first UTC day, YYYY-MM-DD (default: 29 days before `to`)",
+        json_schema_extra=DATE,
+    ),
 ]
 ToDay = Annotated[
-    str | None, Query(alias="to", description="last UTC day, inclusive (default: today)")
+    str | None,
+    Query(
+        alias="to", description="last UTC day, inclusive (default: today)", json_schema_extra=DATE
+    ),
 ]
+TourName = Annotated[str, Path(json_schema_extra=_shape(NAME.pattern))]
 
 
 @owner.get(
@@ -139,11 +174,15 @@ ToDay = Annotated[
 def stats(
     ctx: Ctx,
     caller: Caller,
-    tour: str,
+    tour: TourName,
     start: FromDay = None,
     end: ToDay = None,
-    interval: Annotated[str | None, Query(description="day (default) or hour")] = None,
-    format: Annotated[str, Query(description="json (default) or csv")] = "json",
+    interval: Annotated[
+        str | None, Query(description="day (default) or hour", json_schema_extra=INTERVALS)
+    ] = None,
+    format: Annotated[
+        str, Query(description="json (default) or csv", json_schema_extra=FORMATS)
+    ] = "json",
 ) -> Any:
     visible_tour(ctx, caller, tour)
     if format not in ("json", "csv"):
@@ -177,25 +216,24 @@ def tours(ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None) ->
     }
 
 
-operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=ERRORS)
+operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=OPERATOR_ERRORS)
 
 
 @operator.get("/abuse", summary="What was not counted, by reason, and who sent it")
-def abuse(
-    ctx: Ctx,
-    _: Admin,
-    start: Annotated[
-        str | None, Query(alias="from", description="first UTC day, YYYY-MM-DD")
-    ] = None,
-    end: Annotated[str | None, Query(alias="to", description="last UTC day, inclusive")] = None,
-) -> dict[str, Any]:
+def abuse(ctx: Ctx, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
     period = parse_period(ctx.clock.now().date(), start, end, None)
     return abuse_report(ctx.db.cursor(), period)
 
 
 class TourBody(BaseModel):
-    org: str = Field(description="the organization that owns the tour")
-    origins: list[str] = Field(default=[], description="origins allowed to embed it; empty: any")
+    org: str = Field(
+        description="the organization that owns the tour", json_schema_extra=_shape(ORG.pattern)
+    )
+    origins: list[str] = Field(
+        default=[],
+        description="origins allowed to embed it, like https://tours.example.com; empty: any",
+        json_schema_extra={"items": {"type": "string", **_shape(ORIGIN)}},
+    )
 
 
 class TourOut(BaseModel):
@@ -209,12 +247,12 @@ def _tour_out(tour: Tour) -> TourOut:
 
 
 @operator.put("/tours/{tour}", summary="Register or update a tour (idempotent)")
-def put_tour(ctx: Ctx, _: Admin, tour: str, body: TourBody) -> TourOut:
+def put_tour(ctx: Ctx, _: Admin, tour: TourName, body: TourBody) -> TourOut:
     return _tour_out(ctx.registry.put_tour(tour, body.org, body.origins))
 
 
 @operator.delete("/tours/{tour}", summary="Unregister a tour (its events stay)")
-def delete_tour(ctx: Ctx, _: Admin, tour: str) -> dict[str, bool]:
+def delete_tour(ctx: Ctx, _: Admin, tour: TourName) -> dict[str, bool]:
     if not ctx.registry.delete_tour(tour):
         raise ApiError(404, "unknown tour", "tour")
     return {"deleted": True}
@@ -226,7 +264,7 @@ def list_tours(ctx: Ctx, _: Admin) -> list[TourOut]:
 
 
 class TokenBody(BaseModel):
-    org: str
+    org: str = Field(json_schema_extra=_shape(ORG.pattern))
     admin: bool = False
 
 
@@ -236,7 +274,9 @@ def create_token(ctx: Ctx, _: Admin, body: TokenBody) -> dict[str, str]:
 
 
 @operator.delete("/visitors/{visitor}", summary="Erase every stored event of a visitor")
-def forget_visitor(ctx: Ctx, _: Admin, visitor: str) -> dict[str, int]:
+def forget_visitor(
+    ctx: Ctx, _: Admin, visitor: Annotated[str, Path(json_schema_extra=_shape(UUID.pattern))]
+) -> dict[str, int]:
     return {"deleted": forget(ctx.db.cursor(), visitor)}
 
 

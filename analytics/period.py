@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from storage.errors import InvalidValue
 
 MAX_DAYS = 400
+FIRST_DAY = date(1970, 1, 1)
+LAST_DAY = date(9999, 12, 30)  # a period ends the day after its last day
 DEFAULT_DAYS = 30
 INTERVALS = {"day": timedelta(days=1), "hour": timedelta(hours=1)}
 
@@ -36,13 +38,16 @@ class Period:
 
 def _day(field: str, value: str) -> date:
     try:
-        return date.fromisoformat(value) if len(value) == 10 else _fail(field)
+        day = date.fromisoformat(value) if len(value) == 10 else _fail(field)
     except ValueError:
         return _fail(field)
+    return day if FIRST_DAY <= day <= LAST_DAY else _fail(field)
 
 
 def _fail(field: str) -> date:
-    raise InvalidValue(field, f"{field} must be a date as YYYY-MM-DD")
+    raise InvalidValue(
+        field, f"{field} must be a date as YYYY-MM-DD from {FIRST_DAY} to {LAST_DAY}"
+    )
 
 
 def parse_period(today: date, first: str | None, last: str | None, interval: str | None) -> Period:

@@ -126,7 +126,7 @@ def tour_stats(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> 
             },
         ).fetchall()
         for part, key, views, visitors in rows:
-            ids = visitors if mixed else []
+            ids = (visitors or []) if mixed else []  # NULL: no raw event in that group
             if part == "series":
                 series[key] = (views, len(ids) if mixed else visitors)
             else:

@@ -61,8 +61,17 @@ def check_origin(value: object) -> str:
     """An origin as browsers send it: scheme://host[:port], no path."""
     if not isinstance(value, str) or len(value) > 255:
         raise InvalidValue("origins", "each origin must be a string like https://tours.example.com")
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path or parts.query:
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # an unclosed IPv6 bracket, say
+        parts = None
+    if (
+        not parts
+        or parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path
+        or parts.query
+    ):
         raise InvalidValue("origins", f"{value!r} is not an origin like https://tours.example.com")
     return f"{parts.scheme}://{parts.netloc.lower()}"
 

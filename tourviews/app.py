@@ -10,11 +10,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from analytics.api import install_error_handlers, operator, owner
 from ingest import script
 from ingest.endpoint import OPENAPI as BEACON_OPENAPI
-from ingest.endpoint import Receive, Scope, Send
+from ingest.endpoint import Message, Receive, Scope, Send
 from storage.clock import Clock, SystemClock
 from tourviews import __version__
 from tourviews.metrics import CONTENT_TYPE, Metrics
@@ -22,6 +23,8 @@ from tourviews.service import Service
 from tourviews.settings import Settings
 
 BEACON_PATH = "/v1/beacon"
+API_MAX_BYTES = 65_536  # the largest API body, a tour with its origins, is far smaller
+TOO_LARGE = f"body must be at most {API_MAX_BYTES} bytes"
 # The page talks to this service only; its token lives in sessionStorage.
 DASHBOARD_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; script-src 'unsafe-inline'; "
@@ -40,10 +43,36 @@ class TourviewsApp:
         self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == BEACON_PATH:
-            await self.service.beacon(scope, receive, send)
-        else:
+        if scope["type"] != "http":
             await self.api(scope, receive, send)
+        elif scope["path"] == BEACON_PATH:
+            await self.service.beacon(scope, receive, send)
+        elif _declared_length(scope) > API_MAX_BYTES:
+            await JSONResponse({"error": TOO_LARGE, "field": None}, 413)(scope, receive, send)
+        else:
+            await self.api(scope, _bounded(receive), send)
+
+
+def _declared_length(scope: Scope) -> int:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            return int(value)  # the server checked it is a number
+    return 0
+
+
+def _bounded(receive: Receive) -> Receive:
+    """``receive`` that refuses (413) a body growing past the limit, so none is buffered."""
+    size = 0
+
+    async def bounded() -> Message:
+        nonlocal size
+        message = await receive()
+        size += len(message.get("body", b""))
+        if size > API_MAX_BYTES:
+            raise HTTPException(413, TOO_LARGE)
+        return message
+
+    return bounded
 
 
 def create_app(
@@ -82,7 +111,10 @@ def create_app(
         tags=["service"],
         summary="The script tour pages embed",
         response_class=Response,
-        responses={200: {"content": {script.CONTENT_TYPE: {}}}},
+        responses={
+            200: {"content": {script.CONTENT_TYPE: {}}},
+            304: {"description": "Not modified (If-None-Match carried the current ETag)"},
+        },
     )
     def beacon_js(request: Request) -> Response:
         headers = {"Cache-Control": script.CACHE_CONTROL, "ETag": script.ETAG}
@@ -98,7 +130,18 @@ def create_app(
     def dashboard() -> Response:
         return HTMLResponse(page, headers=DASHBOARD_HEADERS)
 
-    @api.get("/healthz", tags=["service"], summary="200 while beacons can be accepted")
+    @api.get(
+        "/healthz",
+        tags=["service"],
+        summary="200 while beacons can be accepted",
+        responses={
+            503: {
+                "description": "Beacons cannot be accepted now",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+                "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+            }
+        },
+    )
     def healthz() -> JSONResponse:
         if service.accepting():
             return JSONResponse({"status": "ok"})
@@ -106,10 +149,23 @@ def create_app(
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
-            schema = get_openapi(title=api.title, version=api.version, routes=api.routes)
+            schema = _answers_as_served(
+                get_openapi(title=api.title, version=api.version, routes=api.routes)
+            )
             schema["paths"] = {BEACON_PATH: BEACON_OPENAPI, **schema["paths"]}
             api.openapi_schema = schema
         return api.openapi_schema
 
     api.openapi = openapi  # type: ignore[method-assign]
     return TourviewsApp(service, api)
+
+
+def _answers_as_served(schema: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents a 422 on every route with parameters; ours answer 400 instead."""
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            operation["responses"].pop("422", None)
+    components = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    return schema

@@ -56,6 +56,19 @@ def _parser() -> argparse.ArgumentParser:
     limits.add_argument("--visitor-burst", type=int, default=30, metavar="N")
     limits.add_argument("--tour-rate", type=float, default=500, metavar="PER_SECOND")
     limits.add_argument("--tour-burst", type=int, default=1000, metavar="N")
+    connections = serve.add_argument_group("connections (docs/hardening.md)")
+    connections.add_argument(
+        "--limit-concurrency", type=int, default=4096, metavar="N",
+        help="open connections and requests in progress; beyond it 503 (default 4096)",
+    )  # fmt: skip
+    connections.add_argument(
+        "--timeout-keep-alive", type=int, default=5, metavar="SECONDS",
+        help="close a kept-alive connection idle this long (default 5)",
+    )  # fmt: skip
+    connections.add_argument(
+        "--timeout-request", type=float, default=10, metavar="SECONDS",
+        help="close a connection whose request has not arrived whole in this time (default 10)",
+    )  # fmt: skip
     serve.add_argument(
         "--quickstart", action="store_true",
         help="on an empty data directory, register tour 'demo' and print an admin token",
@@ -123,6 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 visitor_rate=_rate("visitor", args.visitor_rate / 60, args.visitor_burst),
                 tour_rate=_rate("tour", args.tour_rate, args.tour_burst),
                 raw_retention_days=args.raw_retention_days,
+                limit_concurrency=args.limit_concurrency,
+                timeout_keep_alive=args.timeout_keep_alive,
+                timeout_request=args.timeout_request,
             )
             serve(settings, quickstart=args.quickstart)
             return 0

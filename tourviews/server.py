@@ -1,13 +1,16 @@
 """``tourviews serve``: uvicorn on the app, with no access log and a clean shutdown.
 
 uvicorn's access log writes every client address, so it is off; the service's own
-log lines never carry an address or a user-agent.
+log lines never carry an address or a user-agent. The connection limits and
+timeouts are described in docs/hardening.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging.config
+import resource
 import shlex
 import shutil
 import signal
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
@@ -28,6 +32,13 @@ from tourviews.service import Service
 from tourviews.settings import Settings
 
 START_WAIT_SECONDS = 10.0
+MAX_HEAD_BYTES = 16_384  # request line and headers: h11's default, far above what browsers send
+BACKLOG = 2_048  # connections the kernel queues before they are accepted
+SPARE_FILES = 256  # open files besides connections: the database, its WAL, logs
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"content-length: 0\r\nconnection: close\r\n\r\n"
+)
 DEMO_TOUR = "demo"
 DEMO_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -45,6 +56,78 @@ LOGGING: dict[str, Any] = {
         "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
+
+
+class BoundedProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the two bounds it lacks.
+
+    httptools takes a request head of any size, and gathering it costs time quadratic
+    in its size: one client sending a 64 MB URL stalled every other request for
+    seconds. And no clock runs while a request arrives (uvicorn's keep-alive timeout
+    starts after a response), so a client sending a byte now and then would hold its
+    connection, and a place under the concurrency limit, for ever. Here a request must
+    arrive whole within ``request_timeout`` of the connection opening, of the previous
+    response, or of its own first byte, whichever is first; else the connection closes.
+    """
+
+    request_timeout = 10.0
+    _deadline: asyncio.TimerHandle | None = None
+    _head_bytes = 0
+    _in_head = True
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_clock()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_clock()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        in_head = self._in_head
+        super().data_received(data)
+        if in_head and self._in_head and not self.transport.is_closing():
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self.transport.write(HEAD_TOO_LARGE)
+                self.transport.close()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+        self._in_head = True
+        self._start_clock()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stop_clock()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request
+            self._start_clock()
+
+    def _start_clock(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.request_timeout, self._time_out)
+
+    def _stop_clock(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _time_out(self) -> None:
+        self._deadline = None
+        self.transport.close()
+
+
+def bounded_protocol(request_timeout: float) -> type[BoundedProtocol]:
+    """The protocol class uvicorn instantiates per connection, with this timeout."""
+    return type("BoundedProtocol", (BoundedProtocol,), {"request_timeout": request_timeout})
 
 
 class Server(uvicorn.Server):
@@ -82,8 +165,25 @@ def _open(settings: Settings) -> Service:
             time.sleep(0.2)
 
 
+def _allow_open_files(needed: int) -> None:
+    """Raise the soft limit on open files so that the concurrency limit, not it, is hit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ValueError, OSError):  # a system maximum below the hard limit
+        wanted = soft
+    if wanted < needed:
+        logging.getLogger("tourviews").warning(
+            "open files are limited to %d: lower --limit-concurrency below it", wanted
+        )
+
+
 def serve(settings: Settings, quickstart: bool = False) -> None:
     logging.config.dictConfig(LOGGING)
+    _allow_open_files(settings.limit_concurrency + SPARE_FILES)
     service = _open(settings)
     token = None
     if quickstart and not service.registry.tours and not service.registry.has_tokens():
@@ -95,12 +195,15 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
         host=settings.host,
         port=settings.port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_protocol(settings.timeout_request),
+        ws="none",  # no route speaks WebSocket: an upgrade request is served as plain HTTP
         lifespan="on",
         access_log=False,
         log_config=LOGGING,
         server_header=False,
-        timeout_keep_alive=5,
+        limit_concurrency=settings.limit_concurrency,
+        backlog=BACKLOG,
+        timeout_keep_alive=settings.timeout_keep_alive,
         timeout_graceful_shutdown=10,
         proxy_headers=False,  # the trusted-proxy rule is ours (ingest.client)
     )

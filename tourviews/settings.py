@@ -35,6 +35,11 @@ class Settings:
     max_batch: int = 1_000
     max_pending: int = 50_000
     raw_retention_days: int = 30
+    # The HTTP server's bounds (docs/hardening.md): open connections, seconds an idle
+    # kept-alive connection stays open, seconds a request may take to arrive whole.
+    limit_concurrency: int = 4_096
+    timeout_keep_alive: int = 5
+    timeout_request: float = 10
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -49,6 +54,12 @@ class Settings:
             raise ValueError("--rotation-limit must be at least 1")
         if self.raw_retention_days < 1:
             raise ValueError("--raw-retention-days must be at least 1")
+        if self.limit_concurrency < 1:
+            raise ValueError("--limit-concurrency must be at least 1")
+        if not self.timeout_keep_alive > 0:
+            raise ValueError("--timeout-keep-alive must be positive")
+        if not self.timeout_request > 0:
+            raise ValueError("--timeout-request must be positive")
 
     @staticmethod
     def proxies(values: list[str]) -> tuple[Network, ...]:
