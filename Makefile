@@ -36,7 +36,9 @@ format: $(STAMP)
 screenshot: $(STAMP)  ## docs/dashboard.png, taken by the dashboard test in Chromium
 	TOURVIEWS_SCREENSHOT=docs/dashboard.png $(BIN)/python -m pytest tests/browser/test_demo.py
 
-bench: $(STAMP)
+bench: $(STAMP)  ## BENCHMARKS.md; the HTTP ones need Debian's wrk
+	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) \
+	  >/dev/null 2>&1 || echo "wrk is not installed: the HTTP benchmarks will be skipped"
 	$(BIN)/python -m benchmarks
 
 clean:

@@ -77,7 +77,8 @@ def rows(count: int, batch: int) -> list[EventRow]:
 
 
 def bench_writer(batches: int = 40, size: int = 1_000) -> dict[str, float]:
-    """EventWriter (events + drops, one transaction) against DuckDB's raw Arrow insert."""
+    """EventWriter (events and drop counters, one transaction) against DuckDB's raw
+    insert of the same Arrow batches, alternately. One beacon in 20 is a drop."""
     with tempfile.TemporaryDirectory() as folder:
         ours_db = open_database(Path(folder) / "ours")
         raw_db = open_database(Path(folder) / "raw")
@@ -86,19 +87,13 @@ def bench_writer(batches: int = 40, size: int = 1_000) -> dict[str, float]:
         ours_s = raw_s = 0.0
         for n in range(batches):
             batch = rows(size, n)
-            drops = {(batch[0][0], "t1", b"\x00" * 16, "duplicate"): 3}
+            drops = {(batch[0][0], "t1", os.urandom(16), "duplicate"): 1 for _ in range(size // 20)}
             start = time.perf_counter()
             writer.write(batch, drops)
             ours_s += time.perf_counter() - start
             start = time.perf_counter()
-            table = _table(EVENTS, batch)
             raw.begin()
-            raw.register("raw_batch", table)
-            raw.execute(
-                "INSERT INTO events SELECT ts, tour, kind, scene, visitor::UUID, ip_hash, "
-                "device, browser, os FROM raw_batch"
-            )
-            raw.unregister("raw_batch")
+            raw.from_arrow(_table(EVENTS, batch)).insert_into("events")
             raw.commit()
             raw_s += time.perf_counter() - start
         ours_db.close()
@@ -172,25 +167,34 @@ def main() -> int:
         ("User-agent classification, never-seen strings (median per call)",
          f"{ua['ours_us']:.1f} µs", f"user_agents.parse {ua['legacy_us']:.0f} µs",
          f"{ua['legacy_us'] / ua['ours_us']:.0f}× faster", "≤ 20 µs"),
-        ("Writer: events committed with drop counters, 1,000-event batches",
+        ("Writer: 1,000-event batches with 50 drop counters, one transaction each",
          f"{writer['ours_per_s']:,.0f} events/s", f"raw Arrow insert {writer['raw_per_s']:,.0f}/s",
          f"{writer['ours_per_s'] / writer['raw_per_s']:.2f}×", "≥ 0.8×"),
     ]  # fmt: skip
     table = ["| measurement | tourviews | baseline (same run) | ratio | goal |",
              "|---|---|---|---|---|"]  # fmt: skip
     if ingest is not None:
+
+        def load(name: str) -> str:
+            return (f"{ingest[f'{name}_per_s']:,.0f}/s, p50 {ingest[f'{name}_p50']:.1f} ms, "
+                    f"p99 {ingest[f'{name}_p99']:.1f} ms")  # fmt: skip
+
+        def ratio(name: str, base: str) -> float:
+            return ingest[f"{name}_per_s"] / ingest[f"{base}_per_s"]
+
         rows_ = [
-            ("HTTP ingest: accepted beacons/s (204 after commit), wrk -t2 -c64",
-             f"{ingest['ours_per_s']:,.0f}/s, p50 {ingest['ours_p50']:.1f} ms, "
-             f"p99 {ingest['ours_p99']:.1f} ms",
-             f"no-op FastAPI {ingest['noop_per_s']:,.0f}/s, p50 {ingest['noop_p50']:.1f} ms, "
-             f"p99 {ingest['noop_p99']:.1f} ms",
-             f"{ingest['ours_per_s'] / ingest['noop_per_s']:.2f}×", "≥ 0.75×"),
-            ("Cache-busting flood: every user-agent new",
-             f"{ingest['flood_per_s']:,.0f}/s, p50 {ingest['flood_p50']:.1f} ms, "
-             f"p99 {ingest['flood_p99']:.1f} ms",
-             f"normal ingest {ingest['ours_per_s']:,.0f}/s",
-             f"{ingest['flood_per_s'] / ingest['ours_per_s']:.2f}×", "≥ 0.7×"),
+            ("HTTP ingest: accepted beacons/s (204 after commit), wrk -t2 -c256",
+             load("ours"), f"no-op FastAPI {load('noop')}", f"{ratio('ours', 'noop'):.2f}×",
+             "≥ 0.75×"),
+            ("HTTP ingest with 64 connections (bounded by commit latency, see below)",
+             load("ours_64"), f"no-op FastAPI {load('noop_64')}",
+             f"{ratio('ours_64', 'noop_64'):.2f}×", "≥ 0.75×"),
+            ("Cache-busting flood: every user-agent new, -c256", load("flood"),
+             f"normal ingest {ingest['ours_per_s']:,.0f}/s", f"{ratio('flood', 'ours'):.2f}×",
+             "≥ 0.7×"),
+            ("Naive build: pydantic model, user_agents.parse, one commit per request, -c256",
+             f"{ingest['ours_per_s']:,.0f}/s", f"naive {load('naive')}",
+             f"{ratio('ours', 'naive'):.1f}× faster", "—"),
             *rows_,
         ]  # fmt: skip
     table += [f"| {' | '.join(row)} |" for row in rows_]
@@ -203,11 +207,13 @@ def main() -> int:
             f"committed too). Peak memory (VmHWM): tourviews {ingest['ours_rss']:.0f} MiB, "
             f"no-op {ingest['noop_rss']:.0f} MiB.",
             "",
-            f"Where the time goes: under this load a commit held {ingest['batch_mean']:.0f} "
-            f"events on average and took {ingest['commit_ms']:.1f} ms (the server's "
-            "/metrics). With 64 connections, each waiting for its commit, that bounds "
-            "the rate; the fixed cost per commit (Arrow registration, the drop-counter "
-            "upsert, the fsync) is what to cut.",
+            "Where the time goes (the server's /metrics): with 256 connections a commit "
+            f"held {ingest['ours_batch']:.0f} events and took {ingest['ours_commit_ms']:.1f} ms; "
+            f"with 64, {ingest['ours_64_batch']:.0f} events in {ingest['ours_64_commit_ms']:.1f} "
+            "ms. A commit costs DuckDB about 1.5–2 ms of CPU and an fsync whatever its size, "
+            "so with 64 connections, half waiting on the commit in flight and half on the "
+            "next, the rate is bounded near 64 / (2 × commit time); with more connections "
+            "commits fill up and the server becomes CPU-bound like the no-op one.",
         ]
     memory = [
         "| state | bytes per entry (measured) | cap | worst case |",
