@@ -1,12 +1,13 @@
 """One batch of accepted beacons into DuckDB, in one transaction.
 
 Counted beacons become rows of ``events``; the others become counter rows of
-``drop_log`` (appended, folded into ``drops`` by housekeeping). Rows travel as
-one Arrow table per table, so a batch of 1,000 costs one insert, not 1,000.
+``drop_log`` (appended, folded into ``drops`` by housekeeping). Each table gets
+one insert per batch, so a batch of 1,000 costs one statement, not 1,000.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -33,6 +34,7 @@ EVENTS = pa.schema(
         ("os", pa.string()),
     ]
 )
+SMALL_BATCH = 256  # rows: fewer go through an appender, more as an Arrow table
 DROPS = pa.schema(
     [
         ("hour", pa.timestamp("us")),
@@ -53,8 +55,11 @@ def _table(schema: pa.Schema, rows: Sequence[tuple[object, ...]]) -> pa.Table:
 
 
 class EventWriter:
+    """Writes batches through the cursor of the calling thread (the committer's writer)."""
+
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._appenders = threading.local()  # table -> appender of this thread's cursor
 
     def write(self, rows: Sequence[EventRow], drops: Mapping[DropKey, int]) -> None:
         """Commit ``rows`` and ``drops`` together (fsynced), or raise and keep nothing."""
@@ -62,14 +67,40 @@ class EventWriter:
         cursor.begin()
         try:
             if rows:
-                cursor.from_arrow(_table(EVENTS, rows)).insert_into("events")
+                self._insert(cursor, "events", EVENTS, rows)
             if drops:
                 counts = [(*key, count) for key, count in drops.items()]
-                cursor.from_arrow(_table(DROPS, counts)).insert_into("drop_log")
+                self._insert(cursor, "drop_log", DROPS, counts)
             cursor.commit()
         except BaseException:
             cursor.rollback()
+            for appender in vars(self._appenders).values():
+                appender.clear()  # rows buffered before the failure must not go out later
             raise
+
+    def _insert(
+        self,
+        cursor: duckdb.DuckDBPyConnection,
+        table: str,
+        schema: pa.Schema,
+        rows: Sequence[tuple[object, ...]],
+    ) -> None:
+        """Small batches through an appender, large ones as one Arrow table.
+
+        Both cost DuckDB a statement. An appender converts its rows in one call, while
+        an Arrow scan calls back into Python as it runs: under load, each callback
+        waits for the event loop to let go of the GIL. Past a few hundred rows the
+        Arrow table's columnar conversion wins.
+        """
+        if len(rows) >= SMALL_BATCH:
+            cursor.from_arrow(_table(schema, rows)).insert_into(table)
+            return
+        appender = getattr(self._appenders, table, None)
+        if appender is None:
+            appender = cursor.appender(table)
+            setattr(self._appenders, table, appender)
+        appender.append_rows(rows)
+        appender.flush()
 
 
 def fold_drop_log(cursor: duckdb.DuckDBPyConnection) -> None:

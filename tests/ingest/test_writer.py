@@ -1,0 +1,71 @@
+"""EventWriter: one transaction per batch, whichever way the rows travel."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest.writer import SMALL_BATCH, EventRow, EventWriter
+from storage.database import Database, open_database
+
+AT = datetime(2026, 11, 24, 12, 0)
+
+
+def row(n: int) -> EventRow:
+    scene = f"s{n}" if n % 2 else None
+    return (
+        AT,
+        f"t{n % 3}",
+        "view",
+        scene,
+        str(uuid.uuid4()),
+        os.urandom(16),
+        "mobile",
+        "Safari",
+        "iOS",
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Database:
+    return open_database(tmp_path)
+
+
+def stored(db: Database) -> list[tuple[object, ...]]:
+    return (
+        db.cursor()
+        .execute(
+            "SELECT ts, tour, kind, scene, visitor::VARCHAR, ip_hash, device, browser, os "
+            "FROM events ORDER BY visitor"
+        )
+        .fetchall()
+    )
+
+
+@pytest.mark.parametrize("size", [1, SMALL_BATCH - 1, SMALL_BATCH, 3 * SMALL_BATCH])
+def test_every_row_is_stored_as_given(db: Database, size: int) -> None:
+    rows = [row(n) for n in range(size)]
+    drops = {(AT, "t1", os.urandom(16), "bot"): n + 1 for n in range(size)}
+    EventWriter(db).write(rows, drops)
+    assert stored(db) == sorted(rows, key=lambda r: r[4])
+    counted = db.cursor().execute("SELECT sum(beacons) FROM drop_log").fetchone()
+    assert counted == (sum(drops.values()),)
+
+
+@pytest.mark.parametrize("size", [2, 2 * SMALL_BATCH])
+def test_a_failed_batch_keeps_nothing_and_leaves_nothing_for_the_next(
+    db: Database, size: int
+) -> None:
+    writer = EventWriter(db)
+    bad = [row(n) for n in range(size - 1)]
+    bad.append((AT, "t1", "view", None, "not a uuid", b"\x00" * 16, "desktop", "Chrome", "Linux"))
+    with pytest.raises(duckdb.Error):
+        writer.write(bad, {})
+    good = [row(0)]
+    writer.write(good, {})
+    assert stored(db) == good
