@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from analytics.rollup import roll_up_day
+from analytics.rollup import replace_day
 from storage.errors import InvalidValue
 from storage.registry import UUID
 
@@ -30,13 +30,11 @@ def forget(cursor: duckdb.DuckDBPyConnection, visitor: str) -> int:
             ).fetchall()
         ]
         row = cursor.execute("DELETE FROM events WHERE visitor = ?::UUID", [visitor]).fetchone()
-        # Until rolled up again, these days answer from their remaining raw events.
-        cursor.execute("DELETE FROM rolled_days WHERE day IN (SELECT unnest(?::DATE[]))", [days])
-        cursor.execute("DELETE FROM rollups WHERE day IN (SELECT unnest(?::DATE[]))", [days])
+        # In the same transaction: no reader sees a day without its aggregates.
+        for day in days:
+            replace_day(cursor, day)
         cursor.commit()
     except BaseException:
         cursor.rollback()
         raise
-    for day in days:
-        roll_up_day(cursor, day)
     return int(row[0]) if row else 0

@@ -11,8 +11,8 @@ from datetime import date, datetime, time, timedelta
 
 import duckdb
 
+from analytics.parts import RAW_FROM, raw_from
 from analytics.rollup import roll_up_completed
-from analytics.stats import RAW_FROM, raw_from
 from ingest.writer import fold_drop_log
 from storage.database import read_meta, write_meta
 
@@ -39,6 +39,8 @@ def purge(cursor: duckdb.DuckDBPyConnection, today: date, days: int) -> int:
             "DELETE FROM events WHERE ts < ? AND ts::DATE IN (SELECT day FROM rolled_days)",
             [datetime.combine(horizon, time())],
         ).fetchone()
+        for table in ("recency", "visitor_days"):  # they are made from the raw events
+            cursor.execute(f"DELETE FROM {table} WHERE day < ?", [horizon])
         if horizon > raw_from(cursor):
             write_meta(cursor, RAW_FROM, horizon.isoformat())
         cursor.execute(

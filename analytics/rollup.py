@@ -5,6 +5,14 @@ rolled up) and answer for days whose raw events are gone. One row per tour, day,
 dimension and key: the day's total, each hour, each device class, browser, OS and
 scene, with views, the exact distinct visitors of that day and key, and (but for
 hours) a sketch of those visitors so that days can be merged.
+
+While a day's raw events are kept it also has recency rows: its visitors of each
+key (and their views) counted by the previous day they were seen with that key
+(NULL: not among the raw events). Over a period of such days, the visitors new to
+the period are those whose previous day falls before it, each counted once, on
+their first day in it: the period's distinct visitors are a sum, still exact. And
+visitor_days lists who came each day with a view, to tell whether today's visitors
+are new to a period.
 """
 
 from __future__ import annotations
@@ -14,8 +22,10 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import pyarrow as pa
 
+from analytics.exact import EXACT_ROLLUPS
+from analytics.parts import BREAKDOWNS, groupings, keys
 from analytics.sketch import sketch_of
-from analytics.stats import BREAKDOWNS, groupings
+from storage.database import read_meta, write_meta
 
 VISITOR_LISTS = f"""
 WITH hits AS MATERIALIZED (
@@ -27,6 +37,36 @@ WITH hits AS MATERIALIZED (
     by="tour", visitors="list(DISTINCT visitor)",
 )}
 """  # fmt: skip
+
+# The raw events up to the end of the day of the day's visitors, so that each of them
+# finds, per part and key, the latest earlier day they were seen with it.
+DAY_RECENCY = f"""
+INSERT INTO recency
+SELECT tour, $start::DATE, k.part, k.key, previous, count(*), sum(views) FROM (
+    SELECT tour, k, visitor, max(ts::DATE) FILTER (ts < $start) AS previous,
+        count(*) FILTER (ts >= $start) AS views
+    FROM (
+        SELECT tour, ts, visitor, unnest({keys()}) AS k FROM events
+        WHERE ts < $end AND visitor IN (
+            SELECT visitor FROM events WHERE ts >= $start AND ts < $end
+        )
+    )
+    GROUP BY ALL
+    HAVING max(ts) >= $start
+)
+GROUP BY ALL
+ORDER BY 3, 1
+"""  # fmt: skip
+
+# A day's recency views, over the total and the scenes, count each of its events once.
+PENDING = """
+SELECT day FROM (SELECT ts::DATE AS day, count(*) AS events FROM events WHERE ts < ? GROUP BY 1)
+LEFT JOIN (
+    SELECT day, sum(views) AS made FROM recency WHERE dimension IN ('total', 'scene') GROUP BY 1
+) USING (day)
+WHERE made IS DISTINCT FROM events
+ORDER BY day
+"""
 
 ROLLUPS = pa.schema(
     [
@@ -41,25 +81,37 @@ ROLLUPS = pa.schema(
 )
 
 
+def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
+    """(Re)compute the aggregates of ``day`` from its raw events, in the caller's transaction."""
+    start = datetime.combine(day, time())
+    bounds = {"start": start, "end": start + timedelta(days=1)}
+    groups = cursor.execute(VISITOR_LISTS, bounds).fetchall()
+    tours, parts, keys_, views, lists = list(zip(*groups, strict=True)) or [()] * 5
+    table = pa.table(
+        [tours, [day] * len(tours), parts, keys_, views, [len(ids) for ids in lists],
+         [None if part == "hour" else sketch_of(ids)
+          for part, ids in zip(parts, lists, strict=True)]],
+        schema=ROLLUPS,
+    )  # fmt: skip
+    for made in ("rollups", "recency", "visitor_days"):
+        cursor.execute(f"DELETE FROM {made} WHERE day = ?", [day])
+    cursor.register("day_rollups", table)
+    cursor.execute("INSERT INTO rollups SELECT * FROM day_rollups")
+    cursor.unregister("day_rollups")
+    cursor.execute(DAY_RECENCY, bounds)
+    cursor.execute(
+        "INSERT INTO visitor_days SELECT DISTINCT tour, ts::DATE, visitor FROM events "
+        "WHERE kind = 'view' AND ts >= $start AND ts < $end",
+        bounds,
+    )
+    cursor.execute("INSERT OR IGNORE INTO rolled_days VALUES (?)", [day])
+
+
 def roll_up_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
     """(Re)compute the aggregates of ``day`` from its raw events, in one transaction."""
-    start = datetime.combine(day, time())
-    groups = cursor.execute(VISITOR_LISTS, {"start": start, "end": start + timedelta(days=1)})
-    rows = [
-        (tour, day, part, key, views, len(visitors),
-         None if part == "hour" else sketch_of(visitors))
-        for tour, part, key, views, visitors in groups.fetchall()
-    ]  # fmt: skip
-    table = pa.Table.from_pylist(
-        [dict(zip(ROLLUPS.names, row, strict=True)) for row in rows], ROLLUPS
-    )
     cursor.begin()
     try:
-        cursor.execute("DELETE FROM rollups WHERE day = ?", [day])
-        cursor.register("day_rollups", table)
-        cursor.execute("INSERT INTO rollups SELECT * FROM day_rollups")
-        cursor.unregister("day_rollups")
-        cursor.execute("INSERT OR IGNORE INTO rolled_days VALUES (?)", [day])
+        replace_day(cursor, day)
         cursor.commit()
     except BaseException:
         cursor.rollback()
@@ -67,13 +119,16 @@ def roll_up_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
 
 
 def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[date]:
-    """Roll up every day before ``today`` that has raw events and no aggregates yet."""
-    pending = cursor.execute(
-        "SELECT DISTINCT ts::DATE AS day FROM events WHERE ts < ? "
-        "AND ts::DATE NOT IN (SELECT day FROM rolled_days) ORDER BY day",
-        [datetime.combine(today, time())],
-    ).fetchall()
+    """Roll up every day before ``today`` whose raw events its aggregates do not all hold.
+
+    That is a day not rolled up yet, one that got events after its rollup (committed
+    just after midnight, or simulated by ``tourviews demo``), and, on a data directory
+    from before recency rows, every day whose raw events are kept.
+    """
+    pending = cursor.execute(PENDING, [datetime.combine(today, time())]).fetchall()
     days = [day for (day,) in pending]
     for day in days:
         roll_up_day(cursor, day)
+    if read_meta(cursor, EXACT_ROLLUPS) is None:
+        write_meta(cursor, EXACT_ROLLUPS, "complete")
     return days

@@ -1,50 +1,27 @@
 """The stats document of one tour: totals, a zero-filled series, breakdowns.
 
-Every number is counted from the tour's counted events in one scan: ``views`` are
-counted ``view`` events, ``visitors`` are distinct visitor IDs among them (over the
-whole range, never a sum of daily counts), and the scene breakdown counts
-``scene`` events per scene.
+``views`` are counted ``view`` events, ``visitors`` are distinct visitor IDs among
+them (over the whole range, never a sum of daily counts), and the scene breakdown
+counts ``scene`` events per scene. A period within raw retention is answered
+exactly (``analytics.exact``). A period reaching past it merges the visitor IDs of
+its raw events with the sketches of the rollups of its older days.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import duckdb
 import polars as pl
 
+from analytics.exact import exact_stats, exact_totals, fresh_from
+from analytics.parts import BREAKDOWNS, DIMENSIONS, Cell, Cells, Series, day_key, groupings
+from analytics.parts import raw_from as raw_from  # analytics.alerts reads it from here
 from analytics.period import Period
-from analytics.sketch import union_estimate
-from storage.database import read_meta
 
-DIMENSIONS = ("device", "browser", "os", "scene")
-
-# (part of the document, key expression, event kind counted)
-BREAKDOWNS = (
-    ("device", "device", "view"),
-    ("browser", "browser", "view"),
-    ("os", "os", "view"),
-    ("scene", "scene", "scene"),
-)
-
-
-def groupings(
-    parts: Iterable[tuple[str, str, str]], by: str = "", visitors: str = "count(DISTINCT visitor)"
-) -> str:
-    """One grouping of ``hits`` per part, unioned: rows of (by..., part, key, views, visitors)."""
-    columns = f"{by}, " if by else ""
-    return "\nUNION ALL\n".join(
-        f"SELECT {columns}'{part}', {key}, count(*), {visitors} "
-        f"FROM hits WHERE kind = '{kind}' GROUP BY ALL"
-        for part, key, kind in parts
-    )
-
-
-# One scan of the tour's events in the period; each part of the document is one
+# One scan of the tour's raw events in the period; each part of the document is one
 # grouping of it. QUERY_IDS lists the visitor IDs, to be merged with sketches.
 HITS = """
 WITH hits AS MATERIALIZED (
@@ -61,56 +38,27 @@ QUERY = HITS + groupings(PARTS)
 QUERY_IDS = HITS + groupings(PARTS, visitors="list(DISTINCT visitor)")
 
 
-RAW_FROM = "raw_from"  # meta key: the first day whose raw events are all kept
-EPOCH = date(1970, 1, 1)
-
-
-def raw_from(cursor: duckdb.DuckDBPyConnection) -> date:
-    """Days before this one have had their raw events purged: only rollups answer for them."""
-    value = read_meta(cursor, RAW_FROM)
-    return date.fromisoformat(value) if value else EPOCH
-
-
-@dataclass
-class Cell:
-    """Views and visitors of one key, gathered from raw events and from rollups."""
-
-    views: int = 0
-    visitors: int = 0  # exact while the cell has a single source
-    sources: int = 0
-    sketches: list[bytes] = field(default_factory=list)
-    ids: list[str] = field(default_factory=list)
-
-    def add(self, views: int, visitors: int, sketch: bytes | None, ids: list[str]) -> None:
-        self.views += views
-        self.visitors = visitors
-        self.sources += 1
-        self.ids += ids
-        if sketch is not None:
-            self.sketches.append(sketch)
-
-    @property
-    def exact(self) -> bool:
-        return self.sources <= 1
-
-    def distinct(self) -> int:
-        return self.visitors if self.exact else union_estimate(self.sketches, self.ids)
-
-
-def _day_key(day: date, hour: str = "00") -> str:
-    return f"{day.isoformat()}T{hour}:00:00Z"
-
-
 def tour_stats(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
     """The contract's stats document for ``tour`` over ``period``.
 
-    Days with raw events are counted from them, exactly. Days whose raw events were
-    purged come from the rollups: per day and hour still exact, but over several
-    days the visitors are a union of sketches, and ``visitors_exact`` says so.
+    Within raw retention every number is exact. Days whose raw events were purged
+    come from the rollups: per day and hour still exact, but over several days the
+    visitors are a union of sketches, and ``visitors_exact`` says so.
     """
+    fresh = fresh_from(cursor, period)
+    if fresh is not None:
+        series, cells = exact_stats(cursor, tour, period, fresh)
+    else:
+        series, cells = _merged_stats(cursor, tour, period)
+    return _document(tour, period, series, cells)
+
+
+def _merged_stats(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period
+) -> tuple[Series, Cells]:
     horizon = raw_from(cursor)
-    series: dict[str, tuple[int, int]] = {}
-    cells: dict[tuple[str, str], Cell] = defaultdict(Cell)
+    series: Series = {}
+    cells: Cells = defaultdict(Cell)
     rolled_last = min(period.last, horizon - timedelta(days=1))
     if period.last >= horizon:
         mixed = period.first <= rolled_last
@@ -140,11 +88,15 @@ def tour_stats(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> 
         for day, dimension, key, views, visitors, sketch in rows:
             if dimension == "hour":
                 if period.interval == "hour":
-                    series[_day_key(day, key)] = (views, visitors)
+                    series[day_key(day, key)] = (views, visitors)
                 continue
             if dimension == "total" and period.interval == "day":
-                series[_day_key(day)] = (views, visitors)
+                series[day_key(day)] = (views, visitors)
             cells[dimension, key].add(views, visitors, sketch, [])
+    return series, cells
+
+
+def _document(tour: str, period: Period, series: Series, cells: Cells) -> dict[str, Any]:
     total = cells.get(("total", ""), Cell())
     return {
         "tour": tour,
@@ -176,6 +128,21 @@ def tour_totals(
     cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period
 ) -> dict[str, dict[str, Any]]:
     """Views and visitors of each tour over ``period`` (the totals of its stats document)."""
+    fresh = fresh_from(cursor, period)
+    if fresh is not None:
+        cells = exact_totals(cursor, tours, period, fresh)
+    else:
+        cells = _merged_totals(cursor, tours, period)
+    return {
+        tour: {"views": cell.views, "visitors": cell.distinct(), "visitors_exact": cell.exact}
+        for tour in tours
+        for cell in [cells.get(tour, Cell())]
+    }
+
+
+def _merged_totals(
+    cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period
+) -> dict[str, Cell]:
     horizon = raw_from(cursor)
     rolled_last = min(period.last, horizon - timedelta(days=1))
     mixed = period.first <= rolled_last and period.last >= horizon
@@ -202,11 +169,7 @@ def tour_totals(
         ).fetchall()
         for tour, views, visitors, sketch in rows:
             cells[tour].add(views, visitors, sketch, [])
-    return {
-        tour: {"views": cell.views, "visitors": cell.distinct(), "visitors_exact": cell.exact}
-        for tour in tours
-        for cell in [cells.get(tour, Cell())]
-    }
+    return cells
 
 
 def series_csv(document: dict[str, Any]) -> str:

@@ -86,6 +86,27 @@ CREATE TABLE IF NOT EXISTS rollups (
 CREATE TABLE IF NOT EXISTS rolled_days (
     day DATE PRIMARY KEY
 );
+-- For each rolled-up day whose raw events are kept: its visitors of each dimension and
+-- key (not hours), and their views, by the previous day they were seen with that key
+-- (NULL: not among the raw events), so that the distinct visitors of a period are a
+-- sum. Deleted with the day's raw events. dimension: total | device | browser | os | scene.
+CREATE TABLE IF NOT EXISTS recency (
+    tour VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    dimension VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    previous DATE,
+    visitors BIGINT NOT NULL,
+    views BIGINT NOT NULL
+);
+-- The visitors with a view of each tour and rolled-up day whose raw events are kept:
+-- whether today's visitors came earlier in a period, for many tours at once, without
+-- reading the period's raw events. Deleted with the day's raw events.
+CREATE TABLE IF NOT EXISTS visitor_days (
+    tour VARCHAR NOT NULL,
+    day DATE NOT NULL,
+    visitor UUID NOT NULL
+);
 """
 
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")

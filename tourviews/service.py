@@ -8,8 +8,11 @@ import logging
 import time
 from datetime import date
 
+import duckdb
+
 from analytics.api import Context
 from analytics.auth import Authenticator
+from analytics.clustering import cluster_completed_weeks
 from analytics.retention import RETENTION, purge
 from analytics.rollup import roll_up_completed
 from ingest.client import ClientAddress
@@ -32,6 +35,13 @@ from tourviews.settings import Settings
 log = logging.getLogger("tourviews")
 
 HOUSEKEEPING_SECONDS = 60.0
+
+
+def daily_round(cursor: duckdb.DuckDBPyConnection, today: date, retention_days: int) -> int:
+    """Roll up, apply retention, sort completed weeks by tour; the raw events deleted."""
+    deleted = purge(cursor, today, retention_days)
+    cluster_completed_weeks(cursor, today)
+    return deleted
 
 
 class Service:
@@ -101,7 +111,7 @@ class Service:
         fold_drop_log(self.db.cursor())
         today = self.clock.now().date()
         if self._purged_on != today:
-            deleted = purge(self.db.cursor(), today, self.settings.raw_retention_days)
+            deleted = daily_round(self.db.cursor(), today, self.settings.raw_retention_days)
             self._purged_on = today
             log.info("retention applied: %d raw events deleted", deleted)
         else:

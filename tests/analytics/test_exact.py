@@ -1,0 +1,242 @@
+"""Exact visitors from rolled-up days: the stats equal a count over the raw events.
+
+Each test writes counted events straight through the storage writer, rolls up some
+days, and compares the stats document with one computed here, by brute force, from
+the same events: any period within raw retention must be exact, whichever of its
+days are rolled up, after erasure, and after purge.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analytics.erasure import forget
+from analytics.exact import EXACT_ROLLUPS
+from analytics.period import Period
+from analytics.retention import purge
+from analytics.rollup import roll_up_completed
+from analytics.stats import tour_stats, tour_totals
+from ingest.writer import EventRow, EventWriter
+from storage.database import Database, open_database, read_meta
+
+FIRST = date(2026, 11, 1)
+DAYS = 10
+TODAY = FIRST + timedelta(days=DAYS - 1)
+TOURS = ("t1", "t2")
+AGENTS = (
+    ("desktop", "Chrome", "Windows"),
+    ("mobile", "Mobile Safari", "iOS"),
+    ("desktop", "Firefox", "Windows"),
+)
+
+
+def traffic(rng: random.Random, visits: int = 120) -> list[EventRow]:
+    """Visits over DAYS days: regulars who come back, some on another browser, scenes."""
+    people = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(25)]
+    rows: list[EventRow] = []
+    for _ in range(visits):
+        who = rng.choice(people[: rng.choice((3, 25))])  # a few regulars come often
+        at = datetime.combine(FIRST, datetime.min.time()) + timedelta(
+            days=rng.randrange(DAYS), seconds=rng.randrange(86_400)
+        )
+        tour = rng.choice(TOURS)
+        device, browser, os = rng.choice(AGENTS)
+        ip = rng.randbytes(16)
+        if rng.random() < 0.8:  # sometimes only scenes: the view was the day before
+            rows.append((at, tour, "view", None, who, ip, device, browser, os))
+        for scene in rng.sample(("lobby", "hall", "roof"), rng.randrange(3)):
+            rows.append((at, tour, "scene", scene, who, ip, device, browser, os))
+    rows.sort(key=lambda row: row[0])
+    return rows
+
+
+def expected(events: list[EventRow], tour: str, period: Period) -> dict[str, Any]:
+    """The stats document's numbers, counted one event at a time."""
+    mine = [e for e in events if e[1] == tour and period.first <= e[0].date() <= period.last]
+    views = [e for e in mine if e[2] == "view"]
+
+    def count(rows: list[EventRow]) -> dict[str, int]:
+        return {"views": len(rows), "visitors": len({e[4] for e in rows})}
+
+    def breakdown(rows: list[EventRow], column: int) -> list[dict[str, Any]]:
+        groups: dict[str, list[EventRow]] = defaultdict(list)
+        for e in rows:
+            groups[str(e[column])].append(e)
+        found = [{"key": key, **count(group)} for key, group in groups.items()]
+        return sorted(found, key=lambda kv: (-kv["views"], kv["key"]))
+
+    step = timedelta(hours=1) if period.interval == "hour" else timedelta(days=1)
+    buckets = [b.replace(tzinfo=None) for b in period.buckets()]
+    return {
+        "totals": {**count(views), "visitors_exact": True},
+        "series": [count([e for e in views if b <= e[0] < b + step]) for b in buckets],
+        "breakdown": {
+            "device": breakdown(views, 6),
+            "browser": breakdown(views, 7),
+            "os": breakdown(views, 8),
+            "scene": breakdown([e for e in mine if e[2] == "scene"], 3),
+        },
+    }
+
+
+def observed(db: Database, tour: str, period: Period) -> dict[str, Any]:
+    document = tour_stats(db.cursor(), tour, period)
+    return {
+        "totals": document["totals"],
+        "series": [{"views": e["views"], "visitors": e["visitors"]} for e in document["series"]],
+        "breakdown": document["breakdown"],
+    }
+
+
+def periods(first: date, last: date) -> Iterator[Period]:
+    """Every period of whole days from ``first`` to ``last``, by day, and a few by hour."""
+    days = (last - first).days + 1
+    for start in range(days):
+        for end in range(start, days):
+            yield Period(first + timedelta(days=start), first + timedelta(days=end), "day")
+    yield Period(first, first, "hour")
+    yield Period(last - timedelta(days=1), last, "hour")
+
+
+def assert_exact(db: Database, events: list[EventRow], first: date = FIRST) -> None:
+    for period in periods(first, TODAY):
+        for tour in TOURS:
+            assert observed(db, tour, period) == expected(events, tour, period), period
+        totals = tour_totals(db.cursor(), list(TOURS), period)
+        for tour in TOURS:
+            assert totals[tour] == expected(events, tour, period)["totals"], period
+
+
+def stored(events: list[EventRow]) -> Iterator[Database]:
+    with tempfile.TemporaryDirectory() as folder:
+        db = open_database(Path(folder))
+        EventWriter(db).write(events, {})
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+@pytest.fixture
+def events() -> list[EventRow]:
+    return traffic(random.Random(7))
+
+
+@pytest.fixture
+def db(events: list[EventRow]) -> Iterator[Database]:
+    yield from stored(events)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**32), rolled=st.integers(0, DAYS - 1))
+def test_periods_are_exact_whichever_days_are_rolled_up(seed: int, rolled: int) -> None:
+    events = traffic(random.Random(seed))
+    for db in stored(events):
+        roll_up_completed(db.cursor(), FIRST + timedelta(days=rolled))
+        assert_exact(db, events)
+
+
+def test_a_visitor_on_three_days_counts_once_from_rollups(db: Database) -> None:
+    who, ip = str(uuid.uuid4()), bytes(16)
+    at = datetime(2026, 11, 2, 9, 0)
+    EventWriter(db).write(
+        [(at + timedelta(days=n), "t3", "view", None, who, ip, "desktop", "Chrome", "Windows")
+         for n in (0, 2, 4)],
+        {},
+    )  # fmt: skip
+    roll_up_completed(db.cursor(), TODAY)
+    period = Period(date(2026, 11, 1), TODAY, "day")
+    document = tour_stats(db.cursor(), "t3", period)
+    assert document["totals"] == {"views": 3, "visitors": 1, "visitors_exact": True}
+    rows = (
+        db.cursor()
+        .execute(
+            "SELECT day, previous, visitors FROM recency WHERE tour = 't3' AND dimension = 'total' "
+            "ORDER BY day"
+        )
+        .fetchall()
+    )
+    assert rows == [
+        (date(2026, 11, 2), None, 1),
+        (date(2026, 11, 4), date(2026, 11, 2), 1),
+        (date(2026, 11, 6), date(2026, 11, 4), 1),
+    ]
+
+
+def test_rolling_up_a_day_changes_no_number(db: Database, events: list[EventRow]) -> None:
+    roll_up_completed(db.cursor(), FIRST + timedelta(days=4))
+    before = [observed(db, "t1", p) for p in periods(FIRST, TODAY)]
+    roll_up_completed(db.cursor(), TODAY)
+    assert [observed(db, "t1", p) for p in periods(FIRST, TODAY)] == before
+
+
+def test_events_committed_after_their_day_was_rolled_up_are_rolled_up_next_time(
+    db: Database, events: list[EventRow]
+) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    late = [(datetime(2026, 11, 3, 23, 59, 59), "t1", "view", None, str(uuid.uuid4()),
+             bytes(16), "mobile", "Mobile Safari", "iOS")]  # fmt: skip
+    EventWriter(db).write(late, {})
+    assert roll_up_completed(db.cursor(), TODAY) == [date(2026, 11, 3)]
+    assert roll_up_completed(db.cursor(), TODAY) == []
+    assert_exact(db, sorted(events + late, key=lambda row: row[0]))
+
+
+def test_erasure_corrects_the_recency_of_every_day_of_the_visitor(
+    db: Database, events: list[EventRow]
+) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    regular = max({e[4] for e in events}, key=lambda v: sum(e[4] == v for e in events))
+    assert forget(db.cursor(), regular) == sum(e[4] == regular for e in events)
+    assert_exact(db, [e for e in events if e[4] != regular])
+
+
+def test_after_purge_periods_within_retention_stay_exact(
+    db: Database, events: list[EventRow]
+) -> None:
+    deleted = purge(db.cursor(), TODAY, days=4)  # raw events kept from 2026-11-06
+    horizon = TODAY - timedelta(days=4)
+    assert deleted == sum(e[0].date() < horizon for e in events)
+    assert db.cursor().execute("SELECT min(day) FROM recency").fetchone() == (horizon,)
+    assert_exact(db, events, first=horizon)
+
+
+def test_a_period_reaching_past_retention_is_estimated_and_its_views_exact(
+    db: Database, events: list[EventRow]
+) -> None:
+    purge(db.cursor(), TODAY, days=4)
+    period = Period(FIRST, TODAY, "day")
+    document = tour_stats(db.cursor(), "t1", period)
+    reference = expected(events, "t1", period)
+    assert document["totals"]["visitors_exact"] is False
+    assert document["totals"]["views"] == reference["totals"]["views"]
+    assert abs(document["totals"]["visitors"] - reference["totals"]["visitors"]) <= 1
+    assert [(e["views"], e["visitors"]) for e in document["series"]] == [
+        (e["views"], e["visitors"]) for e in reference["series"]
+    ]  # each day on its own is still exact
+
+
+def test_days_rolled_up_before_recency_existed_are_rolled_up_again(
+    db: Database, events: list[EventRow]
+) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    cursor = db.cursor()
+    cursor.execute("DELETE FROM recency")  # a data directory of the previous version
+    cursor.execute("DELETE FROM visitor_days")
+    cursor.execute("DELETE FROM meta WHERE key = ?", [EXACT_ROLLUPS])
+    period = Period(FIRST, TODAY, "day")
+    assert observed(db, "t1", period) == expected(events, "t1", period)  # from raw events
+    assert len(roll_up_completed(cursor, TODAY)) == DAYS - 1
+    assert read_meta(cursor, EXACT_ROLLUPS) is not None
+    assert_exact(db, events)
