@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import duckdb
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -105,7 +106,17 @@ def install_error_handlers(app: FastAPI) -> None:
             {"error": str(exc.detail), "field": None}, exc.status_code, headers=exc.headers
         )
 
+    async def conflict(_: Request, exc: Exception) -> Response:
+        # Two transactions wrote the same rows and DuckDB aborted this one: nothing of it
+        # was kept, and trying again will do.
+        return JSONResponse(
+            {"error": "busy with a conflicting change, try again", "field": None},
+            503,
+            headers={"Retry-After": "1"},
+        )
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(duckdb.TransactionException, conflict)
     app.add_exception_handler(InvalidValue, invalid_value)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
@@ -277,9 +288,12 @@ def create_token(ctx: Ctx, _: Admin, body: TokenBody) -> dict[str, str]:
 def forget_visitor(
     ctx: Ctx, _: Admin, visitor: Annotated[str, Path(json_schema_extra=_shape(UUID.pattern))]
 ) -> dict[str, int]:
-    return {"deleted": forget(ctx.db.cursor(), visitor)}
+    with ctx.db.maintenance:
+        return {"deleted": forget(ctx.db.cursor(), visitor)}
 
 
 @operator.post("/purge", summary="Apply retention now (the service also does daily)")
 def purge_now(ctx: Ctx, _: Admin) -> dict[str, int]:
-    return {"deleted": purge(ctx.db.cursor(), ctx.clock.now().date(), ctx.raw_retention_days)}
+    with ctx.db.maintenance:
+        deleted = purge(ctx.db.cursor(), ctx.clock.now().date(), ctx.raw_retention_days)
+    return {"deleted": deleted}

@@ -120,6 +120,9 @@ class Database:
         self._connection = connection
         self._local = threading.local()
         self._lock = threading.Lock()
+        # Held by whatever deletes or rewrites rows (housekeeping, erasure, purge): two of
+        # them on the same rows would make DuckDB abort one. The writer only appends.
+        self.maintenance = threading.Lock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
 
     def cursor(self) -> duckdb.DuckDBPyConnection:

@@ -109,11 +109,13 @@ class Local:
         return abuse_report(self.db.cursor(), period)
 
     def forget(self, visitor: str) -> int:
-        return forget(self.db.cursor(), visitor)
+        with self.db.maintenance:
+            return forget(self.db.cursor(), visitor)
 
     def purge(self) -> int:
         cursor = self.db.cursor()
-        return purge(cursor, self.clock.now().date(), retention_days(cursor))
+        with self.db.maintenance:
+            return purge(cursor, self.clock.now().date(), retention_days(cursor))
 
     def close(self) -> None:
         self.db.close()

@@ -108,11 +108,13 @@ class Service:
     def keep_house(self) -> None:
         """Destroy salts past their lifetime, fold the drop log, roll up, purge once a day."""
         self.salts.expire()
-        fold_drop_log(self.db.cursor())
         today = self.clock.now().date()
-        if self._purged_on != today:
-            deleted = daily_round(self.db.cursor(), today, self.settings.raw_retention_days)
-            self._purged_on = today
-            log.info("retention applied: %d raw events deleted", deleted)
-        else:
-            roll_up_completed(self.db.cursor(), today)
+        cursor = self.db.cursor()
+        with self.db.maintenance:
+            fold_drop_log(cursor)
+            if self._purged_on == today:
+                roll_up_completed(cursor, today)
+                return
+            deleted = daily_round(cursor, today, self.settings.raw_retention_days)
+        self._purged_on = today
+        log.info("retention applied: %d raw events deleted", deleted)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
@@ -131,3 +132,41 @@ def test_source_hashes_of_drops_are_dropped_after_7_days(
     assert report["totals"]["duplicate"] == 1
     # The source now shows only its counted view (raw events keep their hash 30 days).
     assert [source["events"] for source in report["top_sources"]] == [1]
+
+
+def test_erasures_purges_and_housekeeping_at_once_all_succeed(
+    app: TourviewsApp, client: TestClient, admin_token: str, forty_days: list[str]
+) -> None:
+    # They all rewrite the same rolled-up days: unserialized, DuckDB aborts all but one.
+    roll_up_completed(app.service.db.cursor(), date(2026, 11, 24))
+    erase = [("DELETE", f"/v1/admin/visitors/{person}") for person in forty_days]
+    calls = [*erase, ("POST", "/v1/admin/purge"), ("POST", "/v1/admin/purge")]
+    with ThreadPoolExecutor(len(calls) + 1) as pool:
+        housekeeping = pool.submit(app.service.keep_house)
+        answers = list(pool.map(lambda call: admin(client, admin_token, *call), calls))
+        housekeeping.result()
+    # 40 days of events, or the 31 left when a purge went first
+    assert {answer["deleted"] for answer in answers[: len(erase)]} <= {40, 31}
+    left = stats(client, admin_token, "2026-10-25", "2026-11-24")["totals"]
+    assert left == {"views": 31, "visitors": 31, "visitors_exact": True}  # the newcomers
+
+
+def test_a_conflicting_transaction_answers_503_and_keeps_nothing(
+    app: TourviewsApp, client: TestClient, admin_token: str, forty_days: list[str]
+) -> None:
+    other = app.service.db.cursor().cursor()  # another transaction on the same database
+    other.begin()
+    other.execute("DELETE FROM events WHERE visitor = ?::UUID", [forty_days[0]])
+    try:
+        response = client.delete(
+            f"/v1/admin/visitors/{forty_days[0]}",
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+    finally:
+        other.rollback()
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["field"] is None
+    assert admin(client, admin_token, "DELETE", f"/v1/admin/visitors/{forty_days[0]}") == {
+        "deleted": 40
+    }
