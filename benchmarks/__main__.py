@@ -162,7 +162,7 @@ def machine() -> str:
 
 
 def main() -> int:
-    print("HTTP ingest under wrk (about a minute) ...", flush=True)
+    print("HTTP ingest under wrk (about three minutes) ...", flush=True)
     ingest = bench_ingest()
     print("classifying never-seen user-agents ...", flush=True)
     ua = bench_classification()

@@ -154,7 +154,7 @@ PLAN = (
 PORTS = {"ours": 18401, "noop": 18402, "naive": 18403}
 
 
-def bench_ingest(seconds: int = 8, rounds: int = 2) -> dict[str, float] | None:
+def bench_ingest(seconds: int = 8, rounds: int = 3) -> dict[str, float] | None:
     """Medians per PLAN entry (``<name>_per_s``, ``_p50``, ``_p99``), memory, integrity."""
     if shutil.which("wrk") is None:
         print("wrk is missing (apt-get install wrk): the HTTP benchmarks are skipped")
