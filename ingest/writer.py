@@ -63,17 +63,22 @@ class EventWriter:
 
     def write(self, rows: Sequence[EventRow], drops: Mapping[DropKey, int]) -> None:
         """Commit ``rows`` and ``drops`` together (fsynced), or raise and keep nothing."""
+        counts = [(*key, count) for key, count in drops.items()]
+        inserts = [(table, schema, batch) for table, schema, batch in
+                   (("events", EVENTS, rows), ("drop_log", DROPS, counts)) if batch]  # fmt: skip
+        # One insert is a transaction of its own: BEGIN and COMMIT would only add cost.
+        together = len(inserts) > 1
         cursor = self._db.cursor()
-        cursor.begin()
+        if together:
+            cursor.begin()
         try:
-            if rows:
-                self._insert(cursor, "events", EVENTS, rows)
-            if drops:
-                counts = [(*key, count) for key, count in drops.items()]
-                self._insert(cursor, "drop_log", DROPS, counts)
-            cursor.commit()
+            for table, schema, batch in inserts:
+                self._insert(cursor, table, schema, batch)
+            if together:
+                cursor.commit()
         except BaseException:
-            cursor.rollback()
+            if together:
+                cursor.rollback()
             for appender in vars(self._appenders).values():
                 appender.clear()  # rows buffered before the failure must not go out later
             raise

@@ -58,14 +58,17 @@ def test_every_row_is_stored_as_given(db: Database, size: int) -> None:
 
 
 @pytest.mark.parametrize("size", [2, 2 * SMALL_BATCH])
+@pytest.mark.parametrize("drops", [0, 3])  # events alone are one statement, in autocommit
 def test_a_failed_batch_keeps_nothing_and_leaves_nothing_for_the_next(
-    db: Database, size: int
+    db: Database, size: int, drops: int
 ) -> None:
     writer = EventWriter(db)
     bad = [row(n) for n in range(size - 1)]
     bad.append((AT, "t1", "view", None, "not a uuid", b"\x00" * 16, "desktop", "Chrome", "Linux"))
+    counters = {(AT, "t1", bytes([n]) * 16, "bot"): 1 for n in range(drops)}
     with pytest.raises(duckdb.Error):
-        writer.write(bad, {})
+        writer.write(bad, counters)
     good = [row(0)]
     writer.write(good, {})
     assert stored(db) == good
+    assert db.cursor().execute("SELECT count(*) FROM drop_log").fetchone() == (0,)
