@@ -230,7 +230,7 @@ def main() -> int:
             "Where the time goes (the server's /metrics): with 256 connections a commit "
             f"held {ingest['ours_batch']:.0f} events and took {ingest['ours_commit_ms']:.1f} ms; "
             f"with 64, {ingest['ours_64_batch']:.0f} events in {ingest['ours_64_commit_ms']:.1f} "
-            "ms. A commit costs DuckDB about 1.5–2 ms of CPU and an fsync whatever its size, "
+            "ms. A commit costs DuckDB about a millisecond of CPU and an fsync, whatever its size; "
             "so with 64 connections, half waiting on the commit in flight and half on the "
             "next, the rate is bounded near 64 / (2 × commit time); with more connections "
             "commits fill up and the server becomes CPU-bound like the no-op one.",
