@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 import duckdb
 
-from storage.database import read_meta, write_meta
+from storage.database import read_meta, transaction, write_meta
 
 WEEK = timedelta(days=7)
 CLUSTERED = "clustered_until"  # meta key: the rows before this Monday are sorted by tour
@@ -51,8 +51,7 @@ def cluster_completed_weeks(cursor: duckdb.DuckDBPyConnection, today: date) -> l
 
 def _rewrite(cursor: duckdb.DuckDBPyConnection, monday: date) -> None:
     bounds = [datetime.combine(monday, time()), datetime.combine(monday + WEEK, time())]
-    cursor.begin()
-    try:
+    with transaction(cursor):
         for table, day, order in TABLES:
             # The copies are appended after every row that exists now: the originals are
             # those up to the current last row ID. The writer appends only today's events.
@@ -68,7 +67,3 @@ def _rewrite(cursor: duckdb.DuckDBPyConnection, monday: date) -> None:
                 [*bounds, last],
             )
         write_meta(cursor, CLUSTERED, (monday + WEEK).isoformat())
-        cursor.commit()
-    except BaseException:
-        cursor.rollback()
-        raise

@@ -10,6 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from analytics.rollup import replace_day
+from storage.database import transaction
 from storage.errors import InvalidValue
 from storage.registry import UUID
 
@@ -19,8 +20,7 @@ def forget(cursor: duckdb.DuckDBPyConnection, visitor: str) -> int:
     if not UUID.fullmatch(visitor):
         raise InvalidValue("visitor", "visitor must be a UUID in 8-4-4-4-12 hex form")
     visitor = visitor.lower()
-    cursor.begin()
-    try:
+    with transaction(cursor):
         days = [
             day
             for (day,) in cursor.execute(
@@ -33,8 +33,4 @@ def forget(cursor: duckdb.DuckDBPyConnection, visitor: str) -> int:
         # In the same transaction: no reader sees a day without its aggregates.
         for day in days:
             replace_day(cursor, day)
-        cursor.commit()
-    except BaseException:
-        cursor.rollback()
-        raise
     return int(row[0]) if row else 0

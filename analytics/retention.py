@@ -14,7 +14,7 @@ import duckdb
 from analytics.parts import RAW_FROM, raw_from
 from analytics.rollup import roll_up_completed
 from ingest.writer import fold_drop_log
-from storage.database import read_meta, write_meta
+from storage.database import read_meta, transaction, write_meta
 
 SOURCE_DAYS = 7
 RETENTION = "raw_retention_days"  # meta key: the setting of the last server on this data
@@ -33,8 +33,7 @@ def purge(cursor: duckdb.DuckDBPyConnection, today: date, days: int) -> int:
     fold_drop_log(cursor)
     horizon = today - timedelta(days=days)
     cut = datetime.combine(today - timedelta(days=SOURCE_DAYS), time())
-    cursor.begin()
-    try:
+    with transaction(cursor):
         row = cursor.execute(
             "DELETE FROM events WHERE ts < ? AND ts::DATE IN (SELECT day FROM rolled_days)",
             [datetime.combine(horizon, time())],
@@ -50,8 +49,4 @@ def purge(cursor: duckdb.DuckDBPyConnection, today: date, days: int) -> int:
             [cut],
         )
         cursor.execute("DELETE FROM drops WHERE hour < ? AND ip_hash != ''::BLOB", [cut])
-        cursor.commit()
-    except BaseException:
-        cursor.rollback()
-        raise
     return int(row[0]) if row else 0

@@ -25,7 +25,7 @@ import pyarrow as pa
 from analytics.exact import EXACT_ROLLUPS
 from analytics.parts import BREAKDOWNS, groupings, keys
 from analytics.sketch import sketch_of
-from storage.database import read_meta, write_meta
+from storage.database import read_meta, transaction, write_meta
 
 VISITOR_LISTS = f"""
 WITH hits AS MATERIALIZED (
@@ -109,13 +109,8 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
 
 def roll_up_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
     """(Re)compute the aggregates of ``day`` from its raw events, in one transaction."""
-    cursor.begin()
-    try:
+    with transaction(cursor):
         replace_day(cursor, day)
-        cursor.commit()
-    except BaseException:
-        cursor.rollback()
-        raise
 
 
 def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[date]:

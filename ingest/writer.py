@@ -7,6 +7,7 @@ one insert per batch, so a batch of 1,000 costs one statement, not 1,000.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -14,7 +15,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from storage.database import Database
+from storage.database import Database, transaction
 
 # (ts, tour, kind, scene, visitor, ip_hash, device, browser, os)
 EventRow = tuple[datetime, str, str, str | None, str, bytes, str, str, str]
@@ -66,19 +67,14 @@ class EventWriter:
         counts = [(*key, count) for key, count in drops.items()]
         inserts = [(table, schema, batch) for table, schema, batch in
                    (("events", EVENTS, rows), ("drop_log", DROPS, counts)) if batch]  # fmt: skip
-        # One insert is a transaction of its own: BEGIN and COMMIT would only add cost.
-        together = len(inserts) > 1
         cursor = self._db.cursor()
-        if together:
-            cursor.begin()
+        # One insert is a transaction of its own: BEGIN and COMMIT would only add cost.
+        together = transaction(cursor) if len(inserts) > 1 else contextlib.nullcontext()
         try:
-            for table, schema, batch in inserts:
-                self._insert(cursor, table, schema, batch)
-            if together:
-                cursor.commit()
+            with together:
+                for table, schema, batch in inserts:
+                    self._insert(cursor, table, schema, batch)
         except BaseException:
-            if together:
-                cursor.rollback()
             for appender in vars(self._appenders).values():
                 appender.clear()  # rows buffered before the failure must not go out later
             raise
@@ -114,14 +110,9 @@ def fold_drop_log(cursor: duckdb.DuckDBPyConnection) -> None:
     Rows the writer appends meanwhile are not in this transaction's snapshot: they
     stay in the log for the next fold.
     """
-    cursor.begin()
-    try:
+    with transaction(cursor):
         cursor.execute(
             "INSERT INTO drops SELECT hour, tour, ip_hash, reason, sum(beacons) FROM drop_log "
             "GROUP BY ALL ON CONFLICT DO UPDATE SET beacons = drops.beacons + excluded.beacons"
         )
         cursor.execute("DELETE FROM drop_log")
-        cursor.commit()
-    except BaseException:
-        cursor.rollback()
-        raise

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -181,3 +183,15 @@ def write_meta(cursor: duckdb.DuckDBPyConnection, key: str, value: str) -> None:
         "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [key, value],
     )
+
+
+@contextmanager
+def transaction(cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """A transaction on ``cursor``: committed when the block ends, rolled back if it raises."""
+    cursor.begin()
+    try:
+        yield
+        cursor.commit()
+    except BaseException:
+        cursor.rollback()
+        raise

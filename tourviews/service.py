@@ -111,10 +111,10 @@ class Service:
         today = self.clock.now().date()
         cursor = self.db.cursor()
         with self.db.maintenance:
-            fold_drop_log(cursor)
             if self._purged_on == today:
+                fold_drop_log(cursor)
                 roll_up_completed(cursor, today)
                 return
-            deleted = daily_round(cursor, today, self.settings.raw_retention_days)
+            deleted = daily_round(cursor, today, self.settings.raw_retention_days)  # folds too
         self._purged_on = today
         log.info("retention applied: %d raw events deleted", deleted)
