@@ -1,12 +1,19 @@
 """User-agent strings to (browser, OS, device class), fast and bounded.
 
-Two native automata do the matching: ua-parser's Rust resolver (``ua_parser.regex``)
-finds the browser, OS and device families, and one ``ua_parser_rs`` extractor built
-from every pattern of two maintained crawler lists (crawler-user-agents, and
-ai-crawler-index for AI crawlers) plus our own (headless browsers, HTTP libraries,
-link-preview fetchers) tells bots apart. user-agents' rules then decide the device
-class from the families. Results are cached; the raw string lives only in this
-process's memory, as a key of that bounded cache.
+Native automata do the matching: ua-parser's patterns, compiled by ``ua_parser_rs``
+(the Rust resolver ua-parser uses), find the browser, OS and device families, and one
+more extractor built from every pattern of two maintained crawler lists
+(crawler-user-agents, and ai-crawler-index for AI crawlers) plus our own (headless
+browsers, HTTP libraries, link-preview fetchers) tells bots apart. user-agents' rules
+then decide the device class from the families. Results are cached; the raw string
+lives only in this process's memory, as a key of that bounded cache.
+
+A never-seen user-agent costs a pass of each automaton (a cache-busting flood pays it
+on every beacon), so the device patterns, the largest set, run only where their
+answer can change the class. On Windows and macOS they find a computer or nothing,
+never a tablet or phone (an iPad asking for desktop sites sends a Mac user-agent), so
+there only ua-parser's seven "Spider" patterns run. A test checks this shortcut
+against every device pattern on all labelled user-agents.
 """
 
 from __future__ import annotations
@@ -14,12 +21,12 @@ from __future__ import annotations
 import importlib.resources
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import attrgetter
 
 import crawleruseragents
 import orjson
 import ua_parser
 import ua_parser_rs
-from ua_parser import Domain
 from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
 CACHE_ENTRIES = 16_384
@@ -28,6 +35,10 @@ MAX_LENGTH = 512  # longer user-agents are classified by their first 512 charact
 # A 3D tour needs WebGL, so only modern browsers can show one, and every modern
 # browser's user-agent starts like this. Anything else is a script or a library.
 BROWSER_PREFIX = "Mozilla/5.0 ("
+# Operating systems whose user-agents need only the "Spider" device patterns.
+DESKTOP_OS = frozenset(("Windows", "Mac OS X"))
+SPIDER = "Spider"
+AGENT_KINDS = 4_096  # distinct (browser, OS, device class) kept as shared Agent objects
 
 OUR_PATTERNS = (
     r"(?i)headless|phantomjs|slimerjs|puppeteer|playwright|selenium|webdriver|lighthouse",
@@ -73,13 +84,20 @@ def _device_class(agent: UserAgent) -> str:
 class AgentClassifier:
     """Classifies user-agent strings; results are cached (at most ``entries`` strings)."""
 
-    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
-        if ua_parser.RegexResolver is None:
-            raise RuntimeError("ua-parser's native resolver is missing: 'ua-parser[regex]'")
-        self._resolve = ua_parser.RegexResolver(ua_parser.load_builtins())
-        self._crawlers = ua_parser_rs.DeviceExtractor(
-            [(pattern, None, "Spider", None, None) for pattern in crawler_patterns()]
+    def __init__(self, entries: int = CACHE_ENTRIES, desktop_os: frozenset[str] = DESKTOP_OS):
+        browsers, systems, devices = ua_parser.load_builtins()
+        fields = attrgetter("regex", "family", "major", "minor", "patch", "patch_minor")
+        device_rows = list(
+            map(attrgetter("regex", "regex_flag", "family", "brand", "model"), devices)
         )
+        self._browsers = ua_parser_rs.UserAgentExtractor(map(fields, browsers))
+        self._systems = ua_parser_rs.OSExtractor(map(fields, systems))
+        self._devices = ua_parser_rs.DeviceExtractor(device_rows)
+        self._spiders = ua_parser_rs.DeviceExtractor(r for r in device_rows if r[2] == SPIDER)
+        self._crawlers = ua_parser_rs.DeviceExtractor(
+            [(pattern, None, SPIDER, None, None) for pattern in crawler_patterns()]
+        )
+        self._desktop_os = desktop_os
         self.classify = lru_cache(maxsize=entries)(self._classify)
 
     def __call__(self, user_agent: str) -> Agent:
@@ -89,17 +107,26 @@ class AgentClassifier:
         user_agent = user_agent.strip(' \t"')
         if not user_agent.startswith(BROWSER_PREFIX) or self._crawlers.extract(user_agent):
             return BOT
-        found = self._resolve(user_agent, Domain.ALL)
-        ua, os, device = found.user_agent, found.os, found.device
-        # user-agents' device rules, fed by the native resolver instead of its legacy
+        browser = self._browsers.extract(user_agent)
+        os = self._systems.extract(user_agent)
+        os_family = os.family if os else "Other"
+        devices = self._spiders if os_family in self._desktop_os else self._devices
+        device = devices.extract(user_agent)
+        # user-agents' device rules, fed by the native extractors instead of its legacy
         # parser. The rules read the OS version string but no browser version.
         agent = UserAgent.__new__(UserAgent)
         agent.ua_string = user_agent
-        agent.browser = Browser(ua.family if ua else "Other", (), "")
+        agent.browser = Browser(browser.family if browser else "Other", (), "")
         os_version = ".".join(v for v in (os.major, os.minor, os.patch) if v) if os else ""
-        agent.os = OperatingSystem(os.family if os else "Other", (), os_version)
+        agent.os = OperatingSystem(os_family, (), os_version)
         agent.device = Device(device.family, device.brand, device.model) if device else _NO_DEVICE
-        return Agent(agent.browser.family, agent.os.family, _device_class(agent))
+        return _interned(agent.browser.family, os_family, _device_class(agent))
+
+
+@lru_cache(maxsize=AGENT_KINDS)
+def _interned(browser: str, os: str, device: str) -> Agent:
+    """Agents shared between user-agents: the cache holds little more than its keys."""
+    return Agent(browser, os, device)
 
 
 _NO_DEVICE = Device("Other", None, None)

@@ -13,7 +13,7 @@ import json
 import crawleruseragents
 import pytest
 
-from ingest.useragent import BOT, AgentClassifier
+from ingest.useragent import BOT, DESKTOP_OS, AgentClassifier
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +64,16 @@ def test_device_classes_agree_with_the_labelled_browsers(classifier: AgentClassi
     ]
     # Labels come from another parser: Android WebViews without "Mobile" differ (2 of 839).
     assert len(wrong) / len(rows) <= 0.01, wrong[:10]
+
+
+def test_desktop_shortcut_agrees_with_every_device_pattern(classifier: AgentClassifier) -> None:
+    # On Windows and macOS only the "Spider" device patterns run; all of them must
+    # give the same classes on every labelled user-agent.
+    every_pattern = AgentClassifier(desktop_os=frozenset())
+    agents = crawler_user_agents() + [row["useragent"] for row in browsers()]
+    desktop = [ua for ua in agents if every_pattern(ua).os in DESKTOP_OS]
+    assert len(desktop) > 100
+    assert [classifier(ua) for ua in desktop] == [every_pattern(ua) for ua in desktop]
 
 
 @pytest.mark.parametrize(
