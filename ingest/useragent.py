@@ -10,10 +10,11 @@ lives only in this process's memory, as a key of that bounded cache.
 
 A never-seen user-agent costs a pass of each automaton (a cache-busting flood pays it
 on every beacon), so the device patterns, the largest set, run only where their
-answer can change the class. On Windows and macOS they find a computer or nothing,
-never a tablet or phone (an iPad asking for desktop sites sends a Mac user-agent), so
-there only ua-parser's seven "Spider" patterns run. A test checks this shortcut
-against every device pattern on all labelled user-agents.
+answer can change the class. A device family changes it only when it is "Spider" or
+a tablet or phone. On Windows and macOS real browsers give a computer or nothing,
+except Kindle's Silk, which also matches a Spider pattern; so there ua-parser's seven
+Spider patterns run first, and all device patterns only if one of them matches. A
+test checks this shortcut against every device pattern on all labelled user-agents.
 """
 
 from __future__ import annotations
@@ -110,8 +111,10 @@ class AgentClassifier:
         browser = self._browsers.extract(user_agent)
         os = self._systems.extract(user_agent)
         os_family = os.family if os else "Other"
-        devices = self._spiders if os_family in self._desktop_os else self._devices
-        device = devices.extract(user_agent)
+        if os_family in self._desktop_os:  # the device patterns, only if a Spider one matches
+            device = self._spiders.extract(user_agent) and self._devices.extract(user_agent)
+        else:
+            device = self._devices.extract(user_agent)
         # user-agents' device rules, fed by the native extractors instead of its legacy
         # parser. The rules read the OS version string but no browser version.
         agent = UserAgent.__new__(UserAgent)

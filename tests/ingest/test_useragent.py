@@ -70,7 +70,11 @@ def test_desktop_shortcut_agrees_with_every_device_pattern(classifier: AgentClas
     # On Windows and macOS only the "Spider" device patterns run; all of them must
     # give the same classes on every labelled user-agent.
     every_pattern = AgentClassifier(desktop_os=frozenset())
-    agents = crawler_user_agents() + [row["useragent"] for row in browsers()]
+    silk = (  # "Silk" matches a Spider pattern, but an earlier pattern finds a Kindle
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like "
+        "Gecko) Silk/108.2.1 like Chrome/108.0.5359.160 Safari/537.36"
+    )
+    agents = [*crawler_user_agents(), *(row["useragent"] for row in browsers()), silk]
     desktop = [ua for ua in agents if every_pattern(ua).os in DESKTOP_OS]
     assert len(desktop) > 100
     assert [classifier(ua) for ua in desktop] == [every_pattern(ua) for ua in desktop]
