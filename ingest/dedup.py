@@ -28,6 +28,12 @@ class Deduplicator:
         self._remember(digest, now)
         return False
 
+    def forget(self, key: Hashable, at: float) -> None:
+        """Take back the count of ``key`` at ``at`` (its commit failed), unless counted since."""
+        digest = hash(key)
+        if self._counted.get(digest) == at:
+            del self._counted[digest]
+
     def remember(self, key: Hashable, at: float) -> None:
         """Record ``key`` as counted at ``at`` (in time order, as after a restart)."""
         self._remember(hash(key), at)

@@ -109,6 +109,8 @@ class BeaconEndpoint:
         try:
             await self._commit(outcome, hit)
         except (Overloaded, StorageFailed) as exc:
+            if outcome is Outcome.COUNTED:
+                self._pipeline.uncount(hit)
             self.outcomes["unavailable"] += 1
             error = "the write queue is full" if isinstance(exc, Overloaded) else "storage failed"
             return await _answer(send, 503, {"error": error}, [*cors, (b"retry-after", b"1")])

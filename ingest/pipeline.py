@@ -112,9 +112,16 @@ class Pipeline:
         return Outcome.ROTATION if rotating else None
 
     def dedup(self, hit: Hit) -> Outcome | None:
-        beacon = hit.beacon
-        key = (beacon.tour, beacon.scene if beacon.kind == "scene" else None, beacon.visitor)
-        return Outcome.DUPLICATE if self._deduplicator.is_duplicate(key, hit.seconds) else None
+        duplicate = self._deduplicator.is_duplicate(_dedup_key(hit.beacon), hit.seconds)
+        return Outcome.DUPLICATE if duplicate else None
+
+    def uncount(self, hit: Hit) -> None:
+        """A counted hit was not stored (503): its retry must count, not be a duplicate."""
+        self._deduplicator.forget(_dedup_key(hit.beacon), hit.seconds)
 
     def hash_address(self, address: str | None, now: datetime) -> bytes:
         return self._hasher.hash(address, now)
+
+
+def _dedup_key(beacon: Beacon) -> tuple[str, str | None, str]:
+    return (beacon.tour, beacon.scene if beacon.kind == "scene" else None, beacon.visitor)

@@ -34,6 +34,15 @@ def test_other_tour_or_scene_is_not_a_duplicate() -> None:
     assert not dedup.is_duplicate(("t1", "lobby", "v"), 1.0)
 
 
+def test_a_count_taken_back_lets_the_retry_count() -> None:
+    dedup = Deduplicator(WINDOW)
+    assert not dedup.is_duplicate(("t1", None, "v"), 0.0)
+    dedup.forget(("t1", None, "v"), 0.0)  # its commit failed
+    assert not dedup.is_duplicate(("t1", None, "v"), 1.0)
+    dedup.forget(("t1", None, "v"), 0.0)  # a stale take-back: counted again since
+    assert dedup.is_duplicate(("t1", None, "v"), 2.0)
+
+
 def test_state_stays_bounded_under_a_flood_of_fresh_visitors() -> None:
     dedup = Deduplicator(WINDOW, max_keys=1_000)
     for i in range(10_000):

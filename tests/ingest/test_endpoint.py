@@ -144,28 +144,46 @@ def test_exceeding_the_per_visitor_rate_answers_429_with_retry_after(client: Tes
     assert response.headers["Retry-After"] == "1"
 
 
-def test_full_write_queue_answers_503_with_retry_after(app: TourviewsApp) -> None:
+def send_while_the_writer_is_busy(app: TourviewsApp, bodies: list[bytes]) -> list[httpx.Response]:
+    """Beacons sent while a long commit holds the writer, with room for two in the queue."""
     committer = app.service.committer
     committer._max_pending = 2
     release = threading.Event()
 
     async def scenario() -> list[httpx.Response]:
-        # The writer thread is busy (a long commit): beacons queue up behind it.
         blocked = asyncio.get_running_loop().run_in_executor(committer._executor, release.wait)
         transport = httpx.ASGITransport(app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            send = [
-                http.post("/v1/beacon", content=beacon(), headers={**JSON, "User-Agent": CHROME})
-                for _ in range(3)
-            ]
+            headers = {**JSON, "User-Agent": CHROME}
+            send = [http.post("/v1/beacon", content=body, headers=headers) for body in bodies]
             tasks = [asyncio.ensure_future(request) for request in send]
             await asyncio.sleep(0.2)
             release.set()
             await blocked
             return list(await asyncio.gather(*tasks))
 
-    statuses = sorted(response.status_code for response in asyncio.run(scenario()))
-    assert statuses == [204, 204, 503]
+    return asyncio.run(scenario())
+
+
+def test_full_write_queue_answers_503_with_retry_after(app: TourviewsApp) -> None:
+    responses = send_while_the_writer_is_busy(app, [beacon() for _ in range(3)])
+    assert sorted(response.status_code for response in responses) == [204, 204, 503]
+    refused = next(response for response in responses if response.status_code == 503)
+    assert refused.headers["Retry-After"] == "1"
+
+
+def test_view_refused_with_503_counts_when_retried(app: TourviewsApp) -> None:
+    bodies = [beacon() for _ in range(3)]
+    responses = send_while_the_writer_is_busy(app, bodies)
+    refused = [
+        body
+        for body, response in zip(bodies, responses, strict=True)
+        if response.status_code == 503
+    ]
+    assert len(refused) == 1
+    with TestClient(app) as client:
+        assert post(client, refused[0], {**JSON, "User-Agent": CHROME}).status_code == 204
+    assert counted_views(app.service.settings.data_dir, "t1") == 3
 
 
 def test_storage_failure_answers_503_and_health_reports_it(
