@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
@@ -43,6 +44,7 @@ HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
 )
+OVER_THE_LIMIT = b'{"error": "too many connections"}'
 DEMO_TOUR = "demo"
 DEMO_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -115,6 +117,10 @@ class BoundedProtocol(HttpToolsProtocol):
         if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request
             self._start_clock()
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # Beyond --limit-concurrency uvicorn runs its plain-text 503 instead of the app.
+        super()._start_asgi_task(cycle, _over_the_limit if app is service_unavailable else app)
+
     def _start_clock(self) -> None:
         if self._deadline is None:
             self._deadline = self.loop.call_later(self.request_timeout, self._time_out)
@@ -127,6 +133,19 @@ class BoundedProtocol(HttpToolsProtocol):
     def _time_out(self) -> None:
         self._deadline = None
         self.transport.close()
+
+
+async def _over_the_limit(scope: Any, receive: Any, send: Any) -> None:
+    """The 503 beyond the concurrency limit, in the contract's form: JSON, Retry-After."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(OVER_THE_LIMIT)).encode()),
+        (b"retry-after", b"1"),
+        (b"access-control-allow-origin", b"*"),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": OVER_THE_LIMIT})
 
 
 def bounded_protocol(request_timeout: float) -> type[BoundedProtocol]:

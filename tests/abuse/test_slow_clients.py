@@ -12,10 +12,12 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.abuse.conftest import (
     GENEROUS,
+    SAFETY_SECONDS,
     closed_within,
     connect,
     head,
@@ -172,6 +174,10 @@ def test_connections_beyond_the_concurrency_limit_are_answered_503(
     while status != 503 and time.monotonic() < deadline:  # until the server has accepted them
         status = send_beacon(server.url)[0]
     assert status == 503
+    refused = httpx.get(f"{server.url}/healthz", timeout=SAFETY_SECONDS)
+    assert refused.status_code == 503
+    assert refused.json() == {"error": "too many connections"}
+    assert refused.headers["Retry-After"] == "1"
     for sock in idle:
         sock.close()
     deadline = time.monotonic() + 5
