@@ -20,6 +20,7 @@ from ingest.beacon import MAX_BYTES, Beacon, BeaconError, parse_beacon
 from ingest.client import ClientAddress
 from ingest.committer import Committer, Overloaded, StorageFailed
 from ingest.pipeline import SILENT_DROPS, Hit, Outcome, Pipeline
+from ingest.useragent import AgentClassifier
 from storage.clock import Clock
 
 log = logging.getLogger("tourviews.beacon")
@@ -49,8 +50,14 @@ class Rejected(Exception):
 
 class BeaconEndpoint:
     def __init__(
-        self, pipeline: Pipeline, committer: Committer, client: ClientAddress, clock: Clock
+        self,
+        classifier: AgentClassifier,
+        pipeline: Pipeline,
+        committer: Committer,
+        client: ClientAddress,
+        clock: Clock,
     ) -> None:
+        self._classifier = classifier
         self._pipeline = pipeline
         self._committer = committer
         self._client = client
@@ -95,7 +102,9 @@ class BeaconEndpoint:
             return await _answer(send, rejected.status, rejected.body, ANY_ORIGIN)
 
         user_agent = headers.get(b"user-agent", b"").decode("latin-1")
-        hit = self._pipeline.identify(beacon, address, user_agent, now)
+        classify = self._classifier
+        agent = classify.cached(user_agent) or await classify.classify_soon(user_agent)
+        hit = self._pipeline.identify(beacon, address, agent, now)
         outcome = self._pipeline.run(hit)
         cors = _cors(hit, origin)
         if outcome is Outcome.UNKNOWN_TOUR:

@@ -22,7 +22,7 @@ from ingest.dedup import Deduplicator
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
 from ingest.throttle import Limiter
-from ingest.useragent import Agent, AgentClassifier
+from ingest.useragent import Agent
 from storage.registry import Tour
 
 
@@ -61,14 +61,12 @@ class Pipeline:
         self,
         tours: Callable[[], Mapping[str, Tour]],
         hasher: IpHasher,
-        classifier: AgentClassifier,
         limiter: Limiter,
         deduplicator: Deduplicator,
         rotation: RotationGuard,
     ) -> None:
         self._tours = tours
         self._hasher = hasher
-        self._classify = classifier
         self._limiter = limiter
         self._deduplicator = deduplicator
         self._rotation = rotation
@@ -79,7 +77,7 @@ class Pipeline:
             self.dedup,
         )
 
-    def identify(self, beacon: Beacon, address: str | None, user_agent: str, now: datetime) -> Hit:
+    def identify(self, beacon: Beacon, address: str | None, agent: Agent, now: datetime) -> Hit:
         """Keep only the IP hash and the user-agent class of the sender."""
         return Hit(
             beacon,
@@ -87,7 +85,7 @@ class Pipeline:
             now,
             now.timestamp(),
             self._hasher.hash(address, now),
-            self._classify(user_agent),
+            agent,
         )
 
     def run(self, hit: Hit) -> Outcome:

@@ -58,7 +58,6 @@ class Service:
         self.pipeline = Pipeline(
             tours=lambda: self.registry.tours,
             hasher=IpHasher(self.salts, settings.ip_prefix_v4, settings.ip_prefix_v6),
-            classifier=AgentClassifier(),
             limiter=Limiter(
                 Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
             ),
@@ -69,7 +68,11 @@ class Service:
             EventWriter(self.db).write, settings.max_batch, settings.max_pending
         )
         self.beacon = BeaconEndpoint(
-            self.pipeline, self.committer, ClientAddress(settings.trusted_proxies), clock
+            AgentClassifier(),
+            self.pipeline,
+            self.committer,
+            ClientAddress(settings.trusted_proxies),
+            clock,
         )
         self.context = Context(
             self.db, self.registry, clock,

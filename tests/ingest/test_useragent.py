@@ -7,13 +7,14 @@ real-world browser user-agents (desktop, mobile, tablet).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.resources
 import json
 
 import crawleruseragents
 import pytest
 
-from ingest.useragent import BOT, DESKTOP_OS, AgentClassifier
+from ingest.useragent import BOT, DESKTOP_OS, Agent, AgentClassifier
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +128,40 @@ def test_cache_is_bounded(classifier: AgentClassifier) -> None:
     small = AgentClassifier(entries=100)
     for i in range(1_000):
         small(f"Mozilla/5.0 (X11; Linux x86_64; rv:{i}.0) Gecko/20100101 Firefox/{i}.0")
-    assert small.classify.cache_info().currsize == 100
+    assert small.cached_count == 100
+
+
+def test_user_agents_asked_for_in_one_turn_are_classified_together() -> None:
+    classifier = AgentClassifier()
+    chrome = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+    agents = [chrome, chrome + " A", "curl/8.4.0", chrome]
+
+    async def scenario() -> list[Agent]:
+        futures = [classifier.classify_soon(agent) for agent in agents]
+        assert not any(future.done() for future in futures)  # nothing classified yet
+        assert classifier.cached_count == 0
+        return list(await asyncio.gather(*futures))
+
+    found = asyncio.run(scenario())
+    assert found == [AgentClassifier()(agent) for agent in agents]
+    assert classifier.cached_count == 3
+    assert classifier.cached(chrome) == found[0]
+
+
+def test_a_cancelled_request_does_not_cancel_the_others_waiting() -> None:
+    classifier = AgentClassifier()
+
+    async def request() -> Agent:
+        return await classifier.classify_soon("curl/8.4.0")
+
+    async def scenario() -> tuple[bool, Agent]:
+        gone, kept = asyncio.create_task(request()), asyncio.create_task(request())
+        await asyncio.sleep(0)  # both wait for the next turn
+        gone.cancel()  # the client went away
+        agent = await asyncio.wait_for(kept, timeout=5)
+        return gone.cancelled(), agent
+
+    assert asyncio.run(scenario()) == (True, BOT)
 
 
 def test_very_long_user_agent_is_classified_by_its_start(classifier: AgentClassifier) -> None:
