@@ -2,7 +2,8 @@
 
 All three run under uvicorn with the same settings (uvloop, httptools, no access
 log), one process each, on loopback; wrk sends the same realistic beacons to each,
-the runs alternate, and the medians are compared. Every 204 from tourviews was
+the runs alternate, and each round's neighbouring runs give a ratio: the median of
+those is reported, with their range. Every 204 from tourviews was
 committed to DuckDB before it was sent.
 
 Two loads. With 256 connections (many browsers at once) commits fill up and the
@@ -152,10 +153,18 @@ PLAN = (
     ("ours_64", "ours", 64, False),
 )
 PORTS = {"ours": 18401, "noop": 18402, "naive": 18403}
+# Ratios of accepted rates, (name, base): each round's pair of neighbouring runs gives
+# one, so the machine's drift between rounds cancels out; the median is reported.
+RATIOS = (("ours", "noop"), ("ours_64", "noop_64"), ("flood", "ours"), ("ours", "naive"))
 
 
-def bench_ingest(seconds: int = 8, rounds: int = 3) -> dict[str, float] | None:
-    """Medians per PLAN entry (``<name>_per_s``, ``_p50``, ``_p99``), memory, integrity."""
+ROUNDS = 5
+SECONDS = 8  # per run
+
+
+def bench_ingest(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, float] | None:
+    """Medians per PLAN entry (``<name>_per_s``, ``_p50``, ``_p99``), ratios per round
+    (``<name>_vs_<base>``, with ``_low`` and ``_high``), memory, integrity."""
     if shutil.which("wrk") is None:
         print("wrk is missing (apt-get install wrk): the HTTP benchmarks are skipped")
         return None
@@ -190,6 +199,15 @@ def bench_ingest(seconds: int = 8, rounds: int = 3) -> dict[str, float] | None:
         if count:
             figures[f"{name}_batch"] = events / count
             figures[f"{name}_commit_ms"] = seconds_ / count * 1000
+    for name, base in RATIOS:
+        ratios = [
+            a.accepted_per_s / b.accepted_per_s for a, b in zip(runs[name], runs[base], strict=True)
+        ]
+        figures[f"{name}_vs_{base}"] = statistics.median(ratios)
+        figures[f"{name}_vs_{base}_low"], figures[f"{name}_vs_{base}_high"] = (
+            min(ratios),
+            max(ratios),
+        )
     for name, measured in runs.items():
         for attribute, key in (("accepted_per_s", "per_s"), ("p50_ms", "p50"), ("p99_ms", "p99")):
             figures[f"{name}_{key}"] = statistics.median(
