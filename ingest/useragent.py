@@ -8,27 +8,23 @@ browsers, HTTP libraries, link-preview fetchers) tells bots apart. user-agents' 
 then decide the device class from the families. Results are cached; the raw string
 lives only in this process's memory, as a key of that bounded cache.
 
-A never-seen user-agent costs a pass of each automaton, and a cache-busting flood
-sends nothing else. Two things keep that cost down:
+A user-agent not in the cache is classified in the next turn of the event loop,
+together with the others that arrived meanwhile (a cache-busting flood sends nothing
+else). Classified one after another, the automata stay in the CPU's caches; one per
+request, between the rest of each request's work, each took about twice as long.
 
-- The device patterns, the largest set, run only where their answer can change the
-  class. A device family changes it only when it is "Spider" or a tablet or phone.
-  On Windows and macOS real browsers give a computer or nothing, except Kindle's
-  Silk, which also matches a Spider pattern; so there ua-parser's seven Spider
-  patterns run first, and all device patterns only if one of them matches. A test
-  checks this shortcut against every device pattern on all labelled user-agents.
-- A user-agent not in the cache is classified in the next turn of the event loop,
-  together with the others asked for meanwhile. Classified one after another, the
-  automata stay in the CPU's caches; one per request, between the rest of each
-  request's work, each took about twice as long.
+Browser and OS families are stored. Some patterns copy theirs from the user-agent
+(up to all of it before a version); such a family is kept only if it looks like a
+name, so a crafted user-agent cannot put its own text on disk.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.resources
+import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
 
@@ -44,9 +40,11 @@ MAX_LENGTH = 512  # longer user-agents are classified by their first 512 charact
 # A 3D tour needs WebGL, so only modern browsers can show one, and every modern
 # browser's user-agent starts like this. Anything else is a script or a library.
 BROWSER_PREFIX = "Mozilla/5.0 ("
-# Operating systems whose user-agents need only the "Spider" device patterns.
-DESKTOP_OS = frozenset(("Windows", "Mac OS X"))
 SPIDER = "Spider"
+# A browser or OS family that ua-parser copied from the user-agent is stored only if
+# it looks like a name (its patterns' own families are stored as they are).
+COPIED_FAMILY = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,39}")
+OTHER = "Other"
 AGENT_KINDS = 4_096  # distinct (browser, OS, device class) kept as shared Agent objects
 
 OUR_PATTERNS = (
@@ -90,26 +88,30 @@ def _device_class(agent: UserAgent) -> str:
     return "other"
 
 
+@dataclass
+class _Turn:
+    loop: asyncio.AbstractEventLoop
+    waiting: list[tuple[str, asyncio.Future[Agent]]] = field(default_factory=list)
+
+
 class AgentClassifier:
     """Classifies user-agent strings; the last ``entries`` results are cached."""
 
-    def __init__(self, entries: int = CACHE_ENTRIES, desktop_os: frozenset[str] = DESKTOP_OS):
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
         browsers, systems, devices = ua_parser.load_builtins()
         fields = attrgetter("regex", "family", "major", "minor", "patch", "patch_minor")
-        device_rows = list(
-            map(attrgetter("regex", "regex_flag", "family", "brand", "model"), devices)
-        )
+        device_fields = attrgetter("regex", "regex_flag", "family", "brand", "model")
         self._browsers = ua_parser_rs.UserAgentExtractor(map(fields, browsers))
         self._systems = ua_parser_rs.OSExtractor(map(fields, systems))
-        self._devices = ua_parser_rs.DeviceExtractor(device_rows)
-        self._spiders = ua_parser_rs.DeviceExtractor(r for r in device_rows if r[2] == SPIDER)
+        self._devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
         self._crawlers = ua_parser_rs.DeviceExtractor(
             [(pattern, None, SPIDER, None, None) for pattern in crawler_patterns()]
         )
-        self._desktop_os = desktop_os
+        named = (row[1] for row in (*map(fields, browsers), *map(fields, systems)))
+        self._named = frozenset(family for family in named if "$" not in family)
         self._entries = entries
         self._cache: OrderedDict[str, Agent] = OrderedDict()  # least recently used first
-        self._waiting: list[tuple[str, asyncio.Future[Agent]]] = []
+        self._turn: _Turn | None = None  # user-agents waiting for the next turn
 
     def __call__(self, user_agent: str) -> Agent:
         """The class, from the cache or classified now."""
@@ -131,21 +133,24 @@ class AgentClassifier:
     def classify_soon(self, user_agent: str) -> asyncio.Future[Agent]:
         """The class, once the next turn of the event loop has classified all waiting."""
         loop = asyncio.get_running_loop()
-        if not self._waiting:
-            loop.call_soon(self._classify_waiting)
+        if self._turn is None or self._turn.loop is not loop:  # first of the turn
+            self._turn = _Turn(loop)
+            loop.call_soon(self._classify_turn, self._turn)
         future: asyncio.Future[Agent] = loop.create_future()  # one each: cancelled alone
-        self._waiting.append((user_agent, future))
+        self._turn.waiting.append((user_agent, future))
         return future
 
-    def _classify_waiting(self) -> None:
-        waiting, self._waiting = self._waiting, []
-        for user_agent, future in waiting:
-            if future.cancelled():  # the request went away
-                continue
-            try:
-                future.set_result(self(user_agent))
-            except Exception as exc:  # no request may hang on it: each answers 503
-                future.set_exception(exc)
+    def _classify_turn(self, turn: _Turn) -> None:
+        if self._turn is turn:
+            self._turn = None
+        try:
+            for user_agent, future in turn.waiting:
+                if not future.done():  # else the request went away
+                    future.set_result(self(user_agent))
+        finally:  # should the automata fail (a Rust panic is no Exception), none waits on
+            for _, future in turn.waiting:
+                if not future.done():
+                    future.set_exception(RuntimeError("user-agent classification failed"))
 
     @property
     def cached_count(self) -> int:
@@ -157,20 +162,22 @@ class AgentClassifier:
             return BOT
         browser = self._browsers.extract(user_agent)
         os = self._systems.extract(user_agent)
-        os_family = os.family if os else "Other"
-        if os_family in self._desktop_os:  # the device patterns, only if a Spider one matches
-            device = self._spiders.extract(user_agent) and self._devices.extract(user_agent)
-        else:
-            device = self._devices.extract(user_agent)
+        device = self._devices.extract(user_agent)
         # user-agents' device rules, fed by the native extractors instead of its legacy
         # parser. The rules read the OS version string but no browser version.
         agent = UserAgent.__new__(UserAgent)
         agent.ua_string = user_agent
-        agent.browser = Browser(browser.family if browser else "Other", (), "")
+        agent.browser = Browser(self._family(browser), (), "")
         os_version = ".".join(v for v in (os.major, os.minor, os.patch) if v) if os else ""
-        agent.os = OperatingSystem(os_family, (), os_version)
+        agent.os = OperatingSystem(self._family(os), (), os_version)
         agent.device = Device(device.family, device.brand, device.model) if device else _NO_DEVICE
-        return _interned(agent.browser.family, os_family, _device_class(agent))
+        return _interned(agent.browser.family, agent.os.family, _device_class(agent))
+
+    def _family(self, found: ua_parser_rs.UserAgent | ua_parser_rs.OS | None) -> str:
+        if found is None:
+            return OTHER
+        family = found.family
+        return family if family in self._named or COPIED_FAMILY.fullmatch(family) else OTHER
 
 
 @lru_cache(maxsize=AGENT_KINDS)
