@@ -199,9 +199,9 @@ def main() -> int:
             return (f"{ingest[f'{name}_per_s']:,.0f}/s, p50 {ingest[f'{name}_p50']:.1f} ms, "
                     f"p99 {ingest[f'{name}_p99']:.1f} ms")  # fmt: skip
 
-        def ratio(name: str, base: str, digits: int = 2) -> str:
+        def ratio(name: str, base: str, digits: int = 2, then: str = "") -> str:
             low, high = ingest[f"{name}_vs_{base}_low"], ingest[f"{name}_vs_{base}_high"]
-            return (f"{ingest[f'{name}_vs_{base}']:.{digits}f}× "
+            return (f"{ingest[f'{name}_vs_{base}']:.{digits}f}×{then} "
                     f"(rounds {low:.{digits}f}–{high:.{digits}f})")  # fmt: skip
 
         rows_ = [
@@ -216,7 +216,7 @@ def main() -> int:
              "≥ 0.7×"),
             ("Naive build: pydantic model, user_agents.parse, one commit per request, -c256",
              f"{ingest['ours_per_s']:,.0f}/s", f"naive {load('naive')}",
-             f"{ratio('ours', 'naive', 1)} faster", "—"),
+             ratio("ours", "naive", 1, " faster"), "—"),
             *rows_,
         ]  # fmt: skip
     table += [f"| {' | '.join(row)} |" for row in rows_]
@@ -262,9 +262,10 @@ def main() -> int:
             *memory,
             "",
             "Ratios are measured side by side in one run; absolute figures drift on a "
-            f"shared machine. An HTTP ratio is the median over {ROUNDS} rounds of the ratio of "
-            f"two neighbouring runs ({SECONDS} s each), with the rounds' range; the rates shown "
-            "are medians over the rounds. wrk runs on the same 2 cores as the server it measures. "
+            f"shared machine. An HTTP ratio is the median over {ROUNDS} rounds of the ratio "
+            f"of the two runs within a round ({SECONDS} s each), with the rounds' range; the "
+            "rates shown are medians over the rounds. wrk runs on the same 2 cores as the "
+            "server it measures. "
             "The read data directory is generated through the real storage code and the "
             "service's daily housekeeping (docs/storage.md), then cached in `.bench/`.",
             "",

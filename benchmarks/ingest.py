@@ -2,8 +2,8 @@
 
 All three run under uvicorn with the same settings (uvloop, httptools, no access
 log), one process each, on loopback; wrk sends the same realistic beacons to each,
-the runs alternate, and each round's neighbouring runs give a ratio: the median of
-those is reported, with their range. Every 204 from tourviews was
+the runs alternate, and each round's two runs give a ratio: the median of those is
+reported, with their range. Every 204 from tourviews was
 committed to DuckDB before it was sent.
 
 Two loads. With 256 connections (many browsers at once) commits fill up and the
@@ -153,8 +153,8 @@ PLAN = (
     ("ours_64", "ours", 64, False),
 )
 PORTS = {"ours": 18401, "noop": 18402, "naive": 18403}
-# Ratios of accepted rates, (name, base): each round's pair of neighbouring runs gives
-# one, so the machine's drift between rounds cancels out; the median is reported.
+# Ratios of accepted rates, (name, base): the two runs of each round give one, so the
+# machine's drift between rounds cancels out; the median is reported.
 RATIOS = (("ours", "noop"), ("ours_64", "noop_64"), ("flood", "ours"), ("ours", "naive"))
 
 
