@@ -74,7 +74,7 @@ class BeaconEndpoint:
                 where = where.tb_next
             line = f"{where.tb_frame.f_code.co_filename}:{where.tb_lineno}" if where else "?"
             log.error("beacon failed with %s at %s", type(exc).__name__, line)
-            await _answer(send, 503, {"error": "temporarily unavailable"}, [(b"retry-after", b"1")])
+            await answer(send, 503, {"error": "temporarily unavailable"}, [(b"retry-after", b"1")])
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])  # the few we read are not repeated headers
@@ -84,10 +84,10 @@ class BeaconEndpoint:
             allow = ANY_ORIGIN
             if origin is not None:
                 allow = [(b"access-control-allow-origin", origin), (b"vary", b"Origin")]
-            return await _answer(send, 204, None, allow + PREFLIGHT)
+            return await answer(send, 204, None, allow + PREFLIGHT)
         if method != "POST":
             allowed = [(b"allow", b"POST, OPTIONS")]
-            return await _answer(send, 405, {"error": "use POST"}, allowed)
+            return await answer(send, 405, {"error": "use POST"}, allowed)
 
         now = self._clock.now()
         client = scope.get("client")
@@ -99,7 +99,7 @@ class BeaconEndpoint:
         except (Rejected, BeaconError) as exc:
             rejected = exc if isinstance(exc, Rejected) else Rejected(400, exc.message, exc.field)
             self._drop(Outcome.INVALID, "", self._pipeline.hash_address(address, now), now)
-            return await _answer(send, rejected.status, rejected.body, ANY_ORIGIN)
+            return await answer(send, rejected.status, rejected.body, ANY_ORIGIN)
 
         user_agent = headers.get(b"user-agent", b"").decode("latin-1")
         classify = self._classifier
@@ -109,12 +109,12 @@ class BeaconEndpoint:
         cors = _cors(hit, origin)
         if outcome is Outcome.UNKNOWN_TOUR:
             self._drop(outcome, "", hit.ip_hash, now)
-            return await _answer(send, 404, {"error": "unknown tour", "field": "tour"}, cors)
+            return await answer(send, 404, {"error": "unknown tour", "field": "tour"}, cors)
         if outcome is Outcome.THROTTLED:
             self._drop(outcome, beacon.tour, hit.ip_hash, now)
             retry = str(max(1, math.ceil(hit.retry_after)))
             body: dict[str, Any] = {"error": "rate limited", "retry_after": int(retry)}
-            return await _answer(send, 429, body, [*cors, (b"retry-after", retry.encode())])
+            return await answer(send, 429, body, [*cors, (b"retry-after", retry.encode())])
         try:
             await self._commit(outcome, hit)
         except (Overloaded, StorageFailed) as exc:
@@ -122,9 +122,9 @@ class BeaconEndpoint:
                 self._pipeline.uncount(hit)
             self.outcomes["unavailable"] += 1
             error = "the write queue is full" if isinstance(exc, Overloaded) else "storage failed"
-            return await _answer(send, 503, {"error": error}, [*cors, (b"retry-after", b"1")])
+            return await answer(send, 503, {"error": error}, [*cors, (b"retry-after", b"1")])
         self.outcomes[outcome] += 1
-        await _answer(send, 204, None, cors)
+        await answer(send, 204, None, cors)
 
     def _commit(self, outcome: Outcome, hit: Hit) -> Awaitable[None]:
         at = hit.at.replace(tzinfo=None)
@@ -177,7 +177,7 @@ async def _read_body(headers: dict[bytes, bytes], receive: Receive) -> bytes:
             return body
 
 
-async def _answer(
+async def answer(
     send: Send, status: int, body: dict[str, Any] | None, headers: list[tuple[bytes, bytes]]
 ) -> None:
     if body is None:

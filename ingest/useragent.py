@@ -101,14 +101,15 @@ class AgentClassifier:
         browsers, systems, devices = ua_parser.load_builtins()
         fields = attrgetter("regex", "family", "major", "minor", "patch", "patch_minor")
         device_fields = attrgetter("regex", "regex_flag", "family", "brand", "model")
-        self._browsers = ua_parser_rs.UserAgentExtractor(map(fields, browsers))
-        self._systems = ua_parser_rs.OSExtractor(map(fields, systems))
+        browser_rows, system_rows = list(map(fields, browsers)), list(map(fields, systems))
+        self._browsers = ua_parser_rs.UserAgentExtractor(browser_rows)
+        self._systems = ua_parser_rs.OSExtractor(system_rows)
         self._devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
         self._crawlers = ua_parser_rs.DeviceExtractor(
             [(pattern, None, SPIDER, None, None) for pattern in crawler_patterns()]
         )
-        named = (row[1] for row in (*map(fields, browsers), *map(fields, systems)))
-        self._named = frozenset(family for family in named if "$" not in family)
+        families = (row[1] for row in (*browser_rows, *system_rows))
+        self._named = frozenset(family for family in families if "$" not in family)
         self._entries = entries
         self._cache: OrderedDict[str, Agent] = OrderedDict()  # least recently used first
         self._turn: _Turn | None = None  # user-agents waiting for the next turn

@@ -25,6 +25,7 @@ import uvicorn
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
 from tourviews.app import create_app
@@ -44,7 +45,6 @@ HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
 )
-OVER_THE_LIMIT = b'{"error": "too many connections"}'
 DEMO_TOUR = "demo"
 DEMO_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -137,15 +137,8 @@ class BoundedProtocol(HttpToolsProtocol):
 
 async def _over_the_limit(scope: Any, receive: Any, send: Any) -> None:
     """The 503 beyond the concurrency limit, in the contract's form: JSON, Retry-After."""
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(OVER_THE_LIMIT)).encode()),
-        (b"retry-after", b"1"),
-        (b"access-control-allow-origin", b"*"),
-        (b"connection", b"close"),
-    ]
-    await send({"type": "http.response.start", "status": 503, "headers": headers})
-    await send({"type": "http.response.body", "body": OVER_THE_LIMIT})
+    headers = [*ANY_ORIGIN, (b"retry-after", b"1"), (b"connection", b"close")]
+    await answer(send, 503, {"error": "too many connections"}, headers)
 
 
 def bounded_protocol(request_timeout: float) -> type[BoundedProtocol]:
