@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 
 import duckdb
 
-from storage.database import read_meta, transaction, write_meta
+from storage.database import one, read_meta, transaction, write_meta
 
 WEEK = timedelta(days=7)
 CLUSTERED = "clustered_until"  # meta key: the rows before this Monday are sorted by tour
@@ -36,7 +36,7 @@ def cluster_completed_weeks(cursor: duckdb.DuckDBPyConnection, today: date) -> l
     """Sort the raw events of each week that ended before ``today`` by tour; its Mondays."""
     value = read_meta(cursor, CLUSTERED)
     if value is None:
-        row = cursor.execute("SELECT min(ts)::DATE FROM events").fetchone()
+        row = one(cursor, "SELECT min(ts)::DATE FROM events")
         if row is None or row[0] is None:
             return []
         value = _monday(row[0]).isoformat()
@@ -55,7 +55,7 @@ def _rewrite(cursor: duckdb.DuckDBPyConnection, monday: date) -> None:
         for table, day, order in TABLES:
             # The copies are appended after every row that exists now: the originals are
             # those up to the current last row ID. The writer appends only today's events.
-            row = cursor.execute(f"SELECT max(rowid) FROM {table}").fetchone()
+            row = one(cursor, f"SELECT max(rowid) FROM {table}")
             last = -1 if row is None or row[0] is None else row[0]
             cursor.execute(
                 f"INSERT INTO {table} SELECT * FROM {table} "

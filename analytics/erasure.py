@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from analytics.rollup import replace_day
-from storage.database import transaction
+from storage.database import one, transaction
 from storage.errors import InvalidValue
 from storage.registry import UUID
 
@@ -29,7 +29,7 @@ def forget(cursor: duckdb.DuckDBPyConnection, visitor: str) -> int:
                 [visitor],
             ).fetchall()
         ]
-        row = cursor.execute("DELETE FROM events WHERE visitor = ?::UUID", [visitor]).fetchone()
+        row = one(cursor, "DELETE FROM events WHERE visitor = ?::UUID", [visitor])
         # In the same transaction: no reader sees a day without its aggregates.
         for day in days:
             replace_day(cursor, day)

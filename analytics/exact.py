@@ -19,6 +19,7 @@ import duckdb
 
 from analytics.parts import EPOCH, RAW_FROM, Cell, Cells, Series, day_key, keys
 from analytics.period import Period
+from storage.database import one
 
 # meta key: set once every rolled-up day whose raw events are kept has its recency and
 # visitor_days rows
@@ -87,11 +88,12 @@ def fresh_from(cursor: duckdb.DuckDBPyConnection, period: Period) -> date | None
     None when the period cannot be answered here: it reaches past raw retention, or
     the rolled-up days do not have their recency rows yet.
     """
-    row = cursor.execute(
+    row = one(
+        cursor,
         "SELECT (SELECT value FROM meta WHERE key = ?), (SELECT value FROM meta WHERE key = ?), "
         "(SELECT max(day) FROM rolled_days WHERE day BETWEEN ? AND ?)",
         [RAW_FROM, EXACT_ROLLUPS, period.first, period.last],
-    ).fetchone()
+    )
     assert row is not None
     horizon, exact, rolled = row
     if exact is None or period.first < (date.fromisoformat(horizon) if horizon else EPOCH):

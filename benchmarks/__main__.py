@@ -6,6 +6,7 @@ this machine is shared and absolute times drift.
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -200,9 +201,14 @@ def main() -> int:
                     f"p99 {ingest[f'{name}_p99']:.1f} ms")  # fmt: skip
 
         def ratio(name: str, base: str, digits: int = 2, then: str = "") -> str:
-            low, high = ingest[f"{name}_vs_{base}_low"], ingest[f"{name}_vs_{base}_high"]
-            return (f"{ingest[f'{name}_vs_{base}']:.{digits}f}×{then} "
-                    f"(rounds {low:.{digits}f}–{high:.{digits}f})")  # fmt: skip
+            key = f"{name}_vs_{base}"
+            failed = f"; {ingest[f'{key}_failed']:.0f} failed: the {base} run accepted nothing"
+            failed = failed if ingest[f"{key}_failed"] else ""
+            if math.isnan(ingest[key]):
+                return f"no ratio{failed}"
+            low, high = ingest[f"{key}_low"], ingest[f"{key}_high"]
+            return (f"{ingest[key]:.{digits}f}×{then} "
+                    f"(rounds {low:.{digits}f}–{high:.{digits}f}{failed})")  # fmt: skip
 
         rows_ = [
             ("HTTP ingest: accepted beacons/s (204 after commit), wrk -t2 -c256",

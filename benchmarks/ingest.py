@@ -14,6 +14,7 @@ half on the next: the rate is bounded by commit latency, not by CPU.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -143,6 +144,19 @@ def counted(data_dir: Path) -> int:
     return int(orjson.loads(out)["totals"]["counted"])
 
 
+def round_ratios(key: str, runs: list[Run], bases: list[Run]) -> dict[str, float]:
+    """The median and range of each round's ratio; ``<key>_failed`` counts the rounds whose
+    base run accepted nothing, which give no ratio (all failed: the figures are NaN)."""
+    ratios = [a.accepted_per_s / b.accepted_per_s
+              for a, b in zip(runs, bases, strict=True) if b.accepted_per_s > 0]  # fmt: skip
+    failed = float(len(runs) - len(ratios))
+    if not ratios:
+        return {key: math.nan, f"{key}_low": math.nan, f"{key}_high": math.nan,
+                f"{key}_failed": failed}  # fmt: skip
+    return {key: statistics.median(ratios), f"{key}_low": min(ratios),
+            f"{key}_high": max(ratios), f"{key}_failed": failed}  # fmt: skip
+
+
 # Each round runs these in order: (name, server, connections, every user-agent new).
 PLAN = (
     ("noop", "noop", 256, False),
@@ -200,14 +214,7 @@ def bench_ingest(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, floa
             figures[f"{name}_batch"] = events / count
             figures[f"{name}_commit_ms"] = seconds_ / count * 1000
     for name, base in RATIOS:
-        ratios = [
-            a.accepted_per_s / b.accepted_per_s for a, b in zip(runs[name], runs[base], strict=True)
-        ]
-        figures[f"{name}_vs_{base}"] = statistics.median(ratios)
-        figures[f"{name}_vs_{base}_low"], figures[f"{name}_vs_{base}_high"] = (
-            min(ratios),
-            max(ratios),
-        )
+        figures.update(round_ratios(f"{name}_vs_{base}", runs[name], runs[base]))
     for name, measured in runs.items():
         for attribute, key in (("accepted_per_s", "per_s"), ("p50_ms", "p50"), ("p99_ms", "p99")):
             figures[f"{name}_{key}"] = statistics.median(

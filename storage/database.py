@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -173,8 +174,21 @@ def open_database(data_dir: Path) -> Database:
     return Database(connection, path)
 
 
+def one(
+    cursor: duckdb.DuckDBPyConnection, sql: str, parameters: object = None
+) -> tuple[Any, ...] | None:
+    """The first row of a statement that yields at most a few, or None; its result read to the end.
+
+    DuckDB refuses appenders, Arrow inserts and registered tables on a connection
+    whose last result was not read to the end, and ``fetchone()`` leaves it so.
+    Every read of one row goes through here (a test keeps ``fetchone`` out).
+    """
+    rows = cursor.execute(sql, parameters).fetchall()
+    return rows[0] if rows else None
+
+
 def read_meta(cursor: duckdb.DuckDBPyConnection, key: str) -> str | None:
-    row = cursor.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+    row = one(cursor, "SELECT value FROM meta WHERE key = ?", [key])
     return None if row is None else str(row[0])
 
 

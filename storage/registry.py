@@ -17,7 +17,7 @@ from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from storage.clock import Clock
-from storage.database import Database
+from storage.database import Database, one
 from storage.errors import InvalidValue
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -132,17 +132,17 @@ class Registry:
         return token
 
     def has_tokens(self) -> bool:
-        return self._db.cursor().execute("SELECT count(*) FROM tokens").fetchone() != (0,)
+        return one(self._db.cursor(), "SELECT count(*) FROM tokens") != (0,)
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal of ``token``, or None when it is not a token of this instance."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
         digest = hash_token(token)
-        row = (
-            self._db.cursor()
-            .execute("SELECT token_hash, org, admin FROM tokens WHERE token_hash = ?", [digest])
-            .fetchone()
+        row = one(
+            self._db.cursor(),
+            "SELECT token_hash, org, admin FROM tokens WHERE token_hash = ?",
+            [digest],
         )
         if row is None or not hmac.compare_digest(bytes(row[0]), digest):
             return None
