@@ -1,38 +1,41 @@
 """User-agent strings to (browser, OS, device class), fast and bounded.
 
 Native automata do the matching: ua-parser's patterns, compiled by ``ua_parser_rs``
-(the Rust resolver ua-parser uses), find the browser, OS and device families, and one
-more extractor built from every pattern of two maintained crawler lists
-(crawler-user-agents, and ai-crawler-index for AI crawlers) plus our own (headless
-browsers, HTTP libraries, link-preview fetchers) tells bots apart. user-agents' rules
-then decide the device class from the families. Results are cached; the raw string
-lives only in this process's memory, as a key of that bounded cache.
+(the Rust resolver ua-parser uses), find the browser, OS and device families; two
+more extractors built from ``ingest.bots`` tell bots apart (the maintained lists and
+our rules) and vouch for real people's clients that the lists wrongly match.
+user-agents' rules then decide the device class from the families, and for phones
+and tablets UAParser.js's table of device models has the last word
+(``ingest.formfactor``): the tokens alone often do not tell the two apart. Results are
+cached; the raw string lives only in this process's memory, as a key of that
+bounded cache.
 
 A user-agent not in the cache is classified in the next turn of the event loop,
 together with the others that arrived meanwhile (a cache-busting flood sends nothing
 else). Classified one after another, the automata stay in the CPU's caches; one per
 request, between the rest of each request's work, each took about twice as long.
 
-Browser and OS families are stored. Some patterns copy theirs from the user-agent
-(up to all of it before a version); such a family is kept only if it looks like a
-name, so a crafted user-agent cannot put its own text on disk.
+Browser and OS families are stored, so only names from a closed set are: ua-parser's
+own family names, and the names its patterns can capture from a fixed alternation.
+A family its patterns copy from free text is "Other": a crafted user-agent can
+neither put its own text on disk nor make a breakdown unbounded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.resources
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
 
-import crawleruseragents
-import orjson
 import ua_parser
 import ua_parser_rs
 from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
+
+from ingest.bots import DECISIVE, GRAMMAR, listed_patterns, people_patterns
+from ingest.families import family_names
+from ingest.formfactor import FORMS, FormFactor
 
 CACHE_ENTRIES = 16_384
 MAX_LENGTH = 512  # longer user-agents are classified by their first 512 characters
@@ -40,23 +43,9 @@ MAX_LENGTH = 512  # longer user-agents are classified by their first 512 charact
 # A 3D tour needs WebGL, so only modern browsers can show one, and every modern
 # browser's user-agent starts like this. Anything else is a script or a library.
 BROWSER_PREFIX = "Mozilla/5.0 ("
-SPIDER = "Spider"
-# A browser or OS family that ua-parser copied from the user-agent is stored only if
-# it looks like a name (its patterns' own families are stored as they are).
-COPIED_FAMILY = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._+-]{0,39}")
+DECIDED, LISTED = "decided", "listed"  # what a match of the bot extractor says
 OTHER = "Other"
 AGENT_KINDS = 4_096  # distinct (browser, OS, device class) kept as shared Agent objects
-
-OUR_PATTERNS = (
-    r"(?i)headless|phantomjs|slimerjs|puppeteer|playwright|selenium|webdriver|lighthouse",
-    r"(?i)\b(curl|wget|python-requests|python-urllib|python-httpx|aiohttp|httpx|"
-    r"go-http-client|axios|node-fetch|undici|okhttp|apache-httpclient|libwww-perl|"
-    r"postmanruntime|insomnia|httpie|scrapy)\b",
-    r"(?i)facebookexternalhit|facebot|twitterbot|slackbot|whatsapp|telegrambot|discordbot|"
-    r"linkedinbot|skypeuripreview|redditbot|embedly|iframely|pinterestbot|vkshare|"
-    r"google-pagerenderer|bingpreview|applebot|yandex\w*bot",
-    r"(?i)\b(bot|crawler|spider|scraper)\b",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,13 +56,6 @@ class Agent:
 
 
 BOT = Agent("Other", "Other", "bot")
-
-
-def crawler_patterns() -> list[str]:
-    """Every crawler pattern we match: both maintained lists, then ours."""
-    listed = [entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA]
-    index = importlib.resources.files("ai_crawler_index").joinpath("data.json").read_bytes()
-    return [*listed, orjson.loads(index)["regex"]["all"], *OUR_PATTERNS]
 
 
 def _device_class(agent: UserAgent) -> str:
@@ -105,11 +87,16 @@ class AgentClassifier:
         self._browsers = ua_parser_rs.UserAgentExtractor(browser_rows)
         self._systems = ua_parser_rs.OSExtractor(system_rows)
         self._devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
-        self._crawlers = ua_parser_rs.DeviceExtractor(
-            [(pattern, None, SPIDER, None, None) for pattern in crawler_patterns()]
+        # One automaton tells a decisive match from a listed one: the first match wins.
+        self._bots = ua_parser_rs.DeviceExtractor(
+            [(pattern, None, DECIDED, None, None) for pattern in DECISIVE]
+            + [(pattern, None, LISTED, None, None) for pattern in (*GRAMMAR, *listed_patterns())]
         )
-        families = (row[1] for row in (*browser_rows, *system_rows))
-        self._named = frozenset(family for family in families if "$" not in family)
+        self._form = FormFactor()
+        self._people = ua_parser_rs.DeviceExtractor(
+            [(pattern, None, "person", None, None) for pattern in people_patterns()]
+        )
+        self.family_names = family_names((row[0], row[1]) for row in (*browser_rows, *system_rows))
         self._entries = entries
         self._cache: OrderedDict[str, Agent] = OrderedDict()  # least recently used first
         self._turn: _Turn | None = None  # user-agents waiting for the next turn
@@ -159,7 +146,10 @@ class AgentClassifier:
 
     def _classify(self, user_agent: str) -> Agent:
         user_agent = user_agent.strip(' \t"')
-        if not user_agent.startswith(BROWSER_PREFIX) or self._crawlers.extract(user_agent):
+        if not user_agent.startswith(BROWSER_PREFIX):
+            return BOT
+        bot = self._bots.extract(user_agent)
+        if bot is not None and (bot.family == DECIDED or not self._people.extract(user_agent)):
             return BOT
         browser = self._browsers.extract(user_agent)
         os = self._systems.extract(user_agent)
@@ -172,13 +162,17 @@ class AgentClassifier:
         os_version = ".".join(v for v in (os.major, os.minor, os.patch) if v) if os else ""
         agent.os = OperatingSystem(self._family(os), (), os_version)
         agent.device = Device(device.family, device.brand, device.model) if device else _NO_DEVICE
-        return _interned(agent.browser.family, agent.os.family, _device_class(agent))
+        device_class = _device_class(agent)
+        if device_class in FORMS:  # phone or tablet: the model's name tells
+            device_class = self._form(user_agent) or device_class
+        if device_class == "bot":  # ua-parser's own Spider patterns: no families kept
+            return BOT
+        return _interned(agent.browser.family, agent.os.family, device_class)
 
     def _family(self, found: ua_parser_rs.UserAgent | ua_parser_rs.OS | None) -> str:
         if found is None:
             return OTHER
-        family = found.family
-        return family if family in self._named or COPIED_FAMILY.fullmatch(family) else OTHER
+        return found.family if found.family in self.family_names else OTHER
 
 
 @lru_cache(maxsize=AGENT_KINDS)
