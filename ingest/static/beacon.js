@@ -3,9 +3,12 @@
   try {
     var me = document.currentScript, tour = me && me.getAttribute("data-tour");
     if (!tour) return;
-    var url = new URL("/v1/beacon", me.src).href, nav = navigator, key = "tourviews.visitor", mem;
-    var quiet = me.getAttribute("data-respect-dnt") == "true" &&
-      (nav.doNotTrack == "1" || window.doNotTrack == "1" || nav.globalPrivacyControl === true);
+    var url = new URL("/v1/beacon", me.src).href, nav = navigator, w = window, d = document,
+      key = "tourviews.visitor", mem;
+    /* a page driven by automation is no person: send nothing */
+    var quiet = nav.webdriver || w._phantom || w.callPhantom || w.__nightmare || w.Cypress ||
+      me.getAttribute("data-respect-dnt") == "true" &&
+      (nav.doNotTrack == "1" || w.doNotTrack == "1" || nav.globalPrivacyControl);
     var uuid = function () {
       if (crypto.randomUUID) return crypto.randomUUID();
       var b = crypto.getRandomValues(new Uint8Array(16)), h = "";
@@ -25,12 +28,20 @@
         if (quiet) return;
         var body = JSON.stringify({ tour: tour, visitor: visitor(), event: event, scene: scene });
         if (!(nav.sendBeacon && nav.sendBeacon(url, body)))
-          fetch(url, { method: "POST", body: body, keepalive: true, headers: { "Content-Type": "text/plain" } })
+          fetch(url, { method: "POST", body: body, keepalive: true }) /* a string: text/plain */
             ["catch"](function () {});
       } catch (e) {}
     };
-    window.tourviews = { scene: function (id) { send("scene", String(id)); } };
-    if (document.readyState == "complete") send("view");
-    else addEventListener("load", function () { send("view"); });
+    /* the view counts once the page is shown: not while prerendered or hidden */
+    var viewed, view = function () {
+      if (!viewed && !d.prerendering && d.visibilityState != "hidden") viewed = send("view") || 1;
+    }, loaded = function () {
+      d.addEventListener("visibilitychange", view);
+      d.addEventListener("prerenderingchange", view);
+      view();
+    };
+    w.tourviews = { scene: function (id) { send("scene", String(id)); } };
+    if (d.readyState == "complete") loaded();
+    else addEventListener("load", loaded);
   } catch (e) {}
 })();

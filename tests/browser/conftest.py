@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
@@ -20,15 +20,33 @@ FLAGS = [
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
+def playwright() -> Iterator[Playwright]:
     # Per module: Playwright's sync API keeps an event loop on this thread while it
     # runs, and the tests of other modules start loops of their own.
     if shutil.which(CHROMIUM) is None:
         pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (see .ci/run)")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """Chromium as a person runs it: not marked as automated (navigator.webdriver false)."""
+    browser = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        args=[*FLAGS, "--disable-blink-features=AutomationControlled"],
+        ignore_default_args=["--enable-automation"],
+    )
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="module")
+def marked_browser(playwright: Playwright) -> Iterator[Browser]:
+    """Chromium as Playwright launches it by default: navigator.webdriver is true."""
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    yield browser
+    browser.close()
 
 
 def desktop_agent(browser: Browser) -> str:

@@ -36,6 +36,14 @@ def service(data_dir: Path, start: StartServer) -> tuple[ServerProcess, str]:
     return start(data_dir), token
 
 
+@pytest.fixture
+def tour_url(service: tuple[ServerProcess, str], host_site: tuple[str, Path]) -> str:
+    """A tour page on the host site that embeds the service's beacon.js."""
+    site, folder = host_site
+    (folder / "tour.html").write_text(PAGE.format(service=service[0].url, extra=""))
+    return f"{site}/tour.html"
+
+
 def stats(service: tuple[ServerProcess, str]) -> Any:
     server, token = service
     response = httpx.get(
@@ -73,12 +81,10 @@ def test_view_reload_second_visitor_and_scene_are_counted_right(
     browser: Browser,
     context: BrowserContext,
     service: tuple[ServerProcess, str],
-    host_site: tuple[str, Path],
+    tour_url: str,
 ) -> None:
-    site, folder = host_site
-    (folder / "tour.html").write_text(PAGE.format(service=service[0].url, extra=""))
     errors: list[str] = []
-    page = open_page(context, f"{site}/tour.html", errors)
+    page = open_page(context, tour_url, errors)
     assert settle(service, 1)["totals"]["views"] == 1
 
     page.reload()
@@ -89,7 +95,7 @@ def test_view_reload_second_visitor_and_scene_are_counted_right(
     assert len(first) == 36
 
     other = browser.new_context(user_agent=desktop_agent(browser))
-    open_page(other, f"{site}/tour.html", errors)
+    open_page(other, tour_url, errors)
     assert settle(service, 2)["totals"] == {"views": 2, "visitors": 2, "visitors_exact": True}
     other.close()
 
@@ -102,13 +108,11 @@ def test_view_reload_second_visitor_and_scene_are_counted_right(
 
 
 def test_headless_chromium_is_not_counted(
-    browser: Browser, service: tuple[ServerProcess, str], host_site: tuple[str, Path]
+    browser: Browser, service: tuple[ServerProcess, str], tour_url: str
 ) -> None:
-    site, folder = host_site
-    (folder / "tour.html").write_text(PAGE.format(service=service[0].url, extra=""))
     headless = browser.new_context()  # its own user-agent says HeadlessChrome
     errors: list[str] = []
-    open_page(headless, f"{site}/tour.html", errors)
+    open_page(headless, tour_url, errors)
     time.sleep(1)
     assert stats(service)["totals"]["views"] == 0
     assert errors == []
@@ -138,10 +142,8 @@ def test_do_not_track_is_respected_when_the_page_asks(
 
 
 def test_script_never_throws_into_the_page_without_storage(
-    browser: Browser, service: tuple[ServerProcess, str], host_site: tuple[str, Path]
+    browser: Browser, service: tuple[ServerProcess, str], tour_url: str
 ) -> None:
-    site, folder = host_site
-    (folder / "tour.html").write_text(PAGE.format(service=service[0].url, extra=""))
     context = browser.new_context(user_agent=desktop_agent(browser))
     # Storage that throws, as with blocked cookies, and no sendBeacon: the fetch fallback.
     context.add_init_script(
@@ -149,8 +151,93 @@ def test_script_never_throws_into_the_page_without_storage(
         "Object.defineProperty(navigator, 'sendBeacon', {value: undefined});"
     )
     errors: list[str] = []
-    page = open_page(context, f"{site}/tour.html", errors)
+    page = open_page(context, tour_url, errors)
     assert settle(service, 1)["totals"]["views"] == 1
     page.evaluate("window.tourviews.scene('hall')")
+    assert errors == []
+    context.close()
+
+
+def test_a_browser_marked_as_automated_counts_nothing(
+    browser: Browser,
+    marked_browser: Browser,
+    service: tuple[ServerProcess, str],
+    tour_url: str,
+) -> None:
+    errors: list[str] = []
+    marked = marked_browser.new_context(user_agent=desktop_agent(marked_browser))
+    page = open_page(marked, tour_url, errors)
+    assert page.evaluate("navigator.webdriver") is True
+    page.evaluate("window.tourviews.scene('lobby')")  # the player's calls still work
+    time.sleep(1)
+    assert stats(service)["totals"]["views"] == 0
+    marked.close()
+    person = browser.new_context(user_agent=desktop_agent(browser))
+    page = open_page(person, tour_url, errors)
+    assert page.evaluate("navigator.webdriver") is False
+    assert settle(service, 1)["totals"]["views"] == 1  # the same page, unmarked: counted
+    person.close()
+    assert errors == []
+
+
+def test_pages_driven_by_phantomjs_nightmare_or_cypress_count_nothing(
+    browser: Browser, service: tuple[ServerProcess, str], tour_url: str
+) -> None:
+    errors: list[str] = []
+    for marker in ("_phantom", "callPhantom", "__nightmare", "Cypress"):
+        context = browser.new_context(user_agent=desktop_agent(browser))
+        context.add_init_script(f"window.{marker} = {{}};")
+        page = open_page(context, tour_url, errors)
+        page.evaluate("window.tourviews.scene('lobby')")
+        context.close()
+    time.sleep(1)
+    assert stats(service)["totals"]["views"] == 0
+    assert stats(service)["breakdown"]["scene"] == []
+    assert errors == []
+
+
+# Headless Chromium does not prerender (speculation rules fetch the page but never run
+# it), so these pages are put in that state through the standard property and event.
+PRERENDERED = """
+(() => {
+  let prerendering = true;
+  Object.defineProperty(Document.prototype, "prerendering", {get: () => prerendering});
+  window.activate = () => {
+    prerendering = false;
+    document.dispatchEvent(new Event("prerenderingchange"));
+  };
+})();
+"""
+HIDDEN = """
+(() => {
+  let state = "hidden";
+  Object.defineProperty(Document.prototype, "visibilityState", {get: () => state});
+  window.show = () => {
+    state = "visible";
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+})();
+"""
+
+
+@pytest.mark.parametrize(("state", "reveal"), [(PRERENDERED, "activate()"), (HIDDEN, "show()")])
+def test_a_view_counts_only_once_the_page_is_shown(
+    browser: Browser,
+    service: tuple[ServerProcess, str],
+    tour_url: str,
+    state: str,
+    reveal: str,
+) -> None:
+    context = browser.new_context(user_agent=desktop_agent(browser))
+    context.add_init_script(state)
+    errors: list[str] = []
+    page = open_page(context, tour_url, errors)
+    time.sleep(1)
+    assert stats(service)["totals"]["views"] == 0  # loaded, never shown: nothing
+    page.evaluate(reveal)
+    assert settle(service, 1)["totals"]["views"] == 1
+    page.evaluate(reveal)  # shown again (another tab and back): still one view
+    time.sleep(0.5)
+    assert stats(service)["totals"]["views"] == 1
     assert errors == []
     context.close()
