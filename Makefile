@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test soak lint format bench screenshot clean
+.PHONY: install run test soak lint format bench eval screenshot clean
 
 install: $(STAMP)
 
@@ -41,5 +41,8 @@ bench: $(STAMP)  ## BENCHMARKS.md; the HTTP ones need Debian's wrk
 	  >/dev/null 2>&1 || echo "wrk is not installed: the HTTP benchmarks will be skipped"
 	$(BIN)/python -m benchmarks
 
+eval: $(STAMP)  ## accuracy on labelled user-agents through HTTP (npm fetches one data set once)
+	$(BIN)/python -m benchmarks.accuracy
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .eval
