@@ -35,7 +35,7 @@ from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
 from ingest.bots import DECISIVE, GRAMMAR, listed_patterns, people_patterns
 from ingest.families import family_names
-from ingest.formfactor import FORMS, FormFactor
+from ingest.formfactor import FORMS, FormFactor, any_of
 
 CACHE_ENTRIES = 16_384
 MAX_LENGTH = 512  # longer user-agents are classified by their first 512 characters
@@ -88,13 +88,15 @@ class AgentClassifier:
         self._systems = ua_parser_rs.OSExtractor(system_rows)
         self._devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
         # One automaton tells a decisive match from a listed one: the first match wins.
+        # Each side is one alternation: matched as one, the ~3,000 patterns cost about
+        # a fifth of what they cost as as many patterns.
         self._bots = ua_parser_rs.DeviceExtractor(
-            [(pattern, None, DECIDED, None, None) for pattern in DECISIVE]
-            + [(pattern, None, LISTED, None, None) for pattern in (*GRAMMAR, *listed_patterns())]
-        )
+            [(any_of(DECISIVE), None, DECIDED, None, None),
+             (any_of((*GRAMMAR, *listed_patterns())), None, LISTED, None, None)]
+        )  # fmt: skip
         self._form = FormFactor()
         self._people = ua_parser_rs.DeviceExtractor(
-            [(pattern, None, "person", None, None) for pattern in people_patterns()]
+            [(any_of(people_patterns()), None, "person", None, None)]
         )
         self.family_names = family_names((row[0], row[1]) for row in (*browser_rows, *system_rows))
         self._entries = entries
