@@ -8,8 +8,8 @@ import duckdb
 
 from analytics.alerts import alerts
 from analytics.period import Period
+from storage.outcomes import REASONS
 
-REASONS = ("bot", "duplicate", "rotation", "throttled", "invalid", "unknown_tour")
 TOP = 10
 
 # Every beacon of the period as (moment, tour, ip_hash, reason, beacons, visitor): counted

@@ -2,7 +2,10 @@
 
 - **spike**: a tour's counted views in one hour are at least ``SPIKE_MIN`` and at least
   ``SPIKE_FACTOR`` times its *usual* level: the mean views per hour over the 168 hours
-  (7 days) before that hour, quiet hours included.
+  (7 days) before that hour, quiet hours included, but never less than ``USUAL_FLOOR``
+  (a quiet tour needs 50 views in an hour). A tour whose counted history began less
+  than ``HISTORY`` (24 hours) before the hour raises none: its traffic starts from
+  zero, and anything would look like a spike.
 - **throttled** / **rotation**: one source (IP hash) was throttled, or had visitor IDs
   refused for rotation, in at least ``PERSISTENT_HOURS`` different hours of the range.
 """
@@ -17,9 +20,12 @@ import duckdb
 
 from analytics.period import Period
 from analytics.stats import raw_from
+from storage.database import one
 
 SPIKE_MIN = 20
 SPIKE_FACTOR = 5.0
+USUAL_FLOOR = 10.0  # views per hour
+HISTORY = timedelta(hours=24)
 USUAL_HOURS = 168
 PERSISTENT_HOURS = 3
 HOUR = timedelta(hours=1)
@@ -46,17 +52,34 @@ def spikes(cursor: duckdb.DuckDBPyConnection, period: Period) -> list[dict[str, 
         hourly[tour][hour] = views
     alerts = []
     for tour, views_by_hour in sorted(hourly.items()):
+        began: datetime | None = None
         for hour, views in sorted(views_by_hour.items()):
             if not start <= hour < end or views < SPIKE_MIN:
                 continue
             before = (views_by_hour.get(hour - n * HOUR, 0) for n in range(1, USUAL_HOURS + 1))
             usual = sum(before) / USUAL_HOURS
-            if views >= SPIKE_FACTOR * usual:
+            if views < SPIKE_FACTOR * max(usual, USUAL_FLOOR):
+                continue
+            began = began or _history_began(cursor, tour)
+            if hour - began >= HISTORY:
                 alerts.append(
                     {"kind": "spike", "tour": tour, "hour": f"{hour:%Y-%m-%dT%H:00:00Z}",
                      "views": views, "usual": round(usual, 1)}
                 )  # fmt: skip
     return alerts
+
+
+def _history_began(cursor: duckdb.DuckDBPyConnection, tour: str) -> datetime:
+    """The hour of the tour's first counted view: in its rollups, or its raw events."""
+    row = one(
+        cursor,
+        "SELECT least((SELECT min(day)::TIMESTAMP FROM rollups WHERE tour = $tour), "
+        "(SELECT min(ts) FROM events WHERE tour = $tour AND kind = 'view'))",
+        {"tour": tour},
+    )
+    assert row is not None and row[0] is not None  # the tour has views: it is a candidate
+    began: datetime = row[0]
+    return began.replace(minute=0, second=0, microsecond=0)
 
 
 def persistent_sources(cursor: duckdb.DuckDBPyConnection, period: Period) -> list[dict[str, Any]]:

@@ -17,7 +17,14 @@ from analytics.auth import Authenticator
 from analytics.erasure import forget
 from analytics.period import parse_period
 from analytics.retention import purge
-from analytics.stats import series_csv, tour_stats, tour_totals
+from analytics.rollup import complete_before
+from analytics.stats import (
+    BREAKDOWN_LIMIT,
+    MAX_BREAKDOWN_LIMIT,
+    series_csv,
+    tour_stats,
+    tour_totals,
+)
 from storage.clock import Clock
 from storage.database import Database
 from storage.errors import InvalidValue
@@ -194,12 +201,22 @@ def stats(
     format: Annotated[
         str, Query(description="json (default) or csv", json_schema_extra=FORMATS)
     ] = "json",
+    limit: Annotated[
+        str | None,
+        Query(description=f"rows per breakdown, the most viewed first (default {BREAKDOWN_LIMIT})"),
+    ] = None,
 ) -> Any:
     visible_tour(ctx, caller, tour)
     if format not in ("json", "csv"):
         raise ApiError(400, "format must be 'json' or 'csv'", "format")
+    rows = BREAKDOWN_LIMIT
+    if limit is not None:
+        if not limit.isdigit() or not 1 <= int(limit) <= MAX_BREAKDOWN_LIMIT:
+            raise ApiError(400, f"limit must be a whole number from 1 to {MAX_BREAKDOWN_LIMIT}",
+                           "limit")  # fmt: skip
+        rows = int(limit)
     period = parse_period(ctx.clock.now().date(), start, end, interval)
-    document = tour_stats(ctx.db.cursor(), tour, period)
+    document = tour_stats(ctx.db.cursor(), tour, period, rows)
     if format == "json":
         return document
     filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
@@ -245,21 +262,29 @@ class TourBody(BaseModel):
         description="origins allowed to embed it, like https://tours.example.com; empty: any",
         json_schema_extra={"items": {"type": "string", **_shape(ORIGIN)}},
     )
+    scenes: list[str] | None = Field(
+        default=None,
+        description="the tour's scenes: once declared, only these count; null: any, up to "
+        "the server's --max-scenes",
+        json_schema_extra={"items": {"type": "string", **_shape(NAME.pattern)}},
+    )
 
 
 class TourOut(BaseModel):
     tour: str
     org: str
     origins: list[str]
+    scenes: list[str] | None = None
 
 
 def _tour_out(tour: Tour) -> TourOut:
-    return TourOut(tour=tour.tour, org=tour.org, origins=list(tour.origins))
+    scenes = None if tour.scenes is None else sorted(tour.scenes)
+    return TourOut(tour=tour.tour, org=tour.org, origins=list(tour.origins), scenes=scenes)
 
 
 @operator.put("/tours/{tour}", summary="Register or update a tour (idempotent)")
 def put_tour(ctx: Ctx, _: Admin, tour: TourName, body: TourBody) -> TourOut:
-    return _tour_out(ctx.registry.put_tour(tour, body.org, body.origins))
+    return _tour_out(ctx.registry.put_tour(tour, body.org, body.origins, body.scenes))
 
 
 @operator.delete("/tours/{tour}", summary="Unregister a tour (its events stay)")
@@ -295,5 +320,5 @@ def forget_visitor(
 @operator.post("/purge", summary="Apply retention now (the service also does daily)")
 def purge_now(ctx: Ctx, _: Admin) -> dict[str, int]:
     with ctx.db.maintenance:
-        deleted = purge(ctx.db.cursor(), ctx.clock.now().date(), ctx.raw_retention_days)
+        deleted = purge(ctx.db.cursor(), complete_before(ctx.clock.now()), ctx.raw_retention_days)
     return {"deleted": deleted}

@@ -25,7 +25,11 @@ import pyarrow as pa
 from analytics.exact import EXACT_ROLLUPS
 from analytics.parts import BREAKDOWNS, groupings, keys
 from analytics.sketch import sketch_of
-from storage.database import read_meta, transaction, write_meta
+from storage.database import one, read_meta, transaction, write_meta
+
+# A day is complete this long after its midnight: beacons in flight, a clock a little
+# ahead, commits queued at midnight all land before it is rolled up.
+ROLLUP_MARGIN = timedelta(minutes=10)
 
 VISITOR_LISTS = f"""
 WITH hits AS MATERIALIZED (
@@ -113,13 +117,24 @@ def roll_up_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
         replace_day(cursor, day)
 
 
+def complete_before(now: datetime) -> date:
+    """The first day not yet complete at ``now``: a day ends ``ROLLUP_MARGIN`` after midnight."""
+    return (now - ROLLUP_MARGIN).date()
+
+
 def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[date]:
     """Roll up every day before ``today`` whose raw events its aggregates do not all hold.
 
     That is a day not rolled up yet, one that got events after its rollup (committed
     just after midnight, or simulated by ``tourviews demo``), and, on a data directory
-    from before recency rows, every day whose raw events are kept.
+    from before recency rows, every day whose raw events are kept. A day from ``today``
+    on that was rolled up (the wall clock ran ahead, then was set back) is un-rolled:
+    its raw events answer again, late ones included, until it is complete.
     """
+    if one(cursor, "SELECT count(*) FROM rolled_days WHERE day >= ?", [today]) != (0,):
+        with transaction(cursor):
+            for made in ("rollups", "recency", "visitor_days", "rolled_days"):
+                cursor.execute(f"DELETE FROM {made} WHERE day >= ?", [today])
     pending = cursor.execute(PENDING, [datetime.combine(today, time())]).fetchall()
     days = [day for (day,) in pending]
     for day in days:

@@ -38,8 +38,14 @@ QUERY = HITS + groupings(PARTS)
 QUERY_IDS = HITS + groupings(PARTS, visitors="list(DISTINCT visitor)")
 
 
-def tour_stats(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
-    """The contract's stats document for ``tour`` over ``period``.
+BREAKDOWN_LIMIT = 100  # rows per breakdown unless asked otherwise
+MAX_BREAKDOWN_LIMIT = 1_000
+
+
+def tour_stats(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int = BREAKDOWN_LIMIT
+) -> dict[str, Any]:
+    """The contract's stats document for ``tour`` over ``period``; ``limit`` rows a breakdown.
 
     Within raw retention every number is exact. Days whose raw events were purged
     come from the rollups: per day and hour still exact, but over several days the
@@ -50,7 +56,7 @@ def tour_stats(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> 
         series, cells = exact_stats(cursor, tour, period, fresh)
     else:
         series, cells = _merged_stats(cursor, tour, period)
-    return _document(tour, period, series, cells)
+    return _document(tour, period, series, cells, limit)
 
 
 def _merged_stats(
@@ -96,8 +102,11 @@ def _merged_stats(
     return series, cells
 
 
-def _document(tour: str, period: Period, series: Series, cells: Cells) -> dict[str, Any]:
+def _document(
+    tour: str, period: Period, series: Series, cells: Cells, limit: int
+) -> dict[str, Any]:
     total = cells.get(("total", ""), Cell())
+    ranked = sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
     return {
         "tour": tour,
         "from": period.first.isoformat(),
@@ -116,9 +125,9 @@ def _document(tour: str, period: Period, series: Series, cells: Cells) -> dict[s
         "breakdown": {
             dimension: [
                 {"key": key, "views": cell.views, "visitors": cell.distinct()}
-                for (part, key), cell in sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
+                for (part, key), cell in ranked
                 if part == dimension
-            ]
+            ][:limit]
             for dimension in DIMENSIONS
         },
     }

@@ -248,7 +248,9 @@ def main() -> int:
             f"with 204 and {ingest['refused']:,} refused; {ingest['stored']:,} were counted in "
             "DuckDB after the run (at least as many: beacons in flight when wrk stopped were "
             f"committed too). Peak memory (VmHWM): tourviews {ingest['ours_rss']:.0f} MiB, "
-            f"no-op {ingest['noop_rss']:.0f} MiB.",
+            f"no-op {ingest['noop_rss']:.0f} MiB. The host took {ingest['steal']:.1%} of the "
+            "CPU time for other guests during the HTTP runs (steal time, /proc/stat): "
+            + ("a quiet host." if ingest["steal"] < 0.05 else "a contended host."),
             "",
             "Where the time goes (the server's /metrics): with 256 connections a commit "
             f"held {ingest['ours_batch']:.0f} events and took {ingest['ours_commit_ms']:.1f} ms; "

@@ -71,9 +71,9 @@ def wrk(url: str, seconds: int, connections: int, fresh_agents: bool = False) ->
     )
 
 
-def commit_sums(url: str) -> tuple[float, float, float]:
+def commit_sums(url: str, token: str) -> tuple[float, float, float]:
     """(commits, events committed, seconds committing) so far, from the server's /metrics."""
-    text = httpx.get(f"{url}/metrics").text
+    text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {token}"}).text
 
     def value(name: str) -> float:
         return float(re.search(rf"^{name} (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
@@ -85,6 +85,12 @@ def commit_sums(url: str) -> tuple[float, float, float]:
     )
 
 
+def cpu_ticks() -> tuple[int, int]:
+    """(ticks stolen by the hypervisor, all ticks) of this machine so far, from /proc/stat."""
+    fields = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (fields[7] if len(fields) > 7 else 0), sum(fields[:8])
+
+
 def peak_rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
@@ -94,10 +100,15 @@ def _tourviews(*args: str) -> list[str]:
     return [sys.executable, "-m", "tourviews", *args]
 
 
-def start_tourviews(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_tourviews(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """The server, and an admin token for its /metrics."""
     for n in range(TOURS):
         subprocess.run(_tourviews("tours", "add", f"t{n}", "--org", "bench", "--data",
                                   str(data_dir)), check=True, capture_output=True)  # fmt: skip
+    token = subprocess.run(
+        _tourviews("tokens", "create", "--org", "bench", "--admin", "--data", str(data_dir)),
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
     process = subprocess.Popen(
         _tourviews("serve", "--port", str(port), "--data", str(data_dir),
                    "--trusted-proxy", "127.0.0.1/32"),
@@ -108,7 +119,7 @@ def start_tourviews(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
         if time.monotonic() > deadline or process.poll() is not None:
             raise RuntimeError("tourviews did not start")
         time.sleep(0.1)
-    return process
+    return process, token
 
 
 def start_uvicorn(
@@ -187,21 +198,25 @@ def bench_ingest(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, floa
     ours_url = f"http://127.0.0.1:{PORTS['ours']}"
     with tempfile.TemporaryDirectory() as folder:
         data_dir = Path(folder) / "data"
-        ours = start_tourviews(data_dir, PORTS["ours"])
+        ours, token = start_tourviews(data_dir, PORTS["ours"])
         noop = start_uvicorn("benchmarks.noop:app", PORTS["noop"])
         naive = start_uvicorn(
             "benchmarks.naive:app", PORTS["naive"], {"TOURVIEWS_NAIVE_DATA": f"{folder}/naive"}
         )
+        stolen, ticks = cpu_ticks()
         try:
             for _ in range(rounds):
                 for name, server, connections, fresh in PLAN:
                     url = f"http://127.0.0.1:{PORTS[server]}"
-                    before = commit_sums(ours_url)
+                    before = commit_sums(ours_url, token)
                     runs[name].append(wrk(url, seconds, connections, fresh))
-                    after = commit_sums(ours_url)
+                    after = commit_sums(ours_url, token)
                     done = zip(commits[name], after, before, strict=True)
                     commits[name] = [total + a - b for total, a, b in done]
             figures = {"ours_rss": peak_rss_mib(ours.pid), "noop_rss": peak_rss_mib(noop.pid)}
+            stolen_after, ticks_after = cpu_ticks()
+            # The share of CPU time the host took for other guests: how contended it was.
+            figures["steal"] = (stolen_after - stolen) / max(1, ticks_after - ticks)
         finally:
             for process in (naive, noop, ours):
                 stop(process)

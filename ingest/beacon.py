@@ -5,13 +5,19 @@ This is the only place a beacon is validated; nothing downstream checks again.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import orjson
 
-from storage.registry import NAME, UUID
+from storage.registry import NAME
 
 MAX_BYTES = 2_048
+# A random (version 4) UUID, as crypto.randomUUID() makes: 122 random bits carry no
+# chosen text, while any 32 hex digits could spell an e-mail address.
+RANDOM_UUID = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.I
+)
 
 
 class BeaconError(ValueError):
@@ -48,8 +54,8 @@ def parse_beacon(body: bytes) -> Beacon:
     visitor = data.get("visitor")
     if visitor is None:
         raise BeaconError("visitor is required", "visitor")
-    if not isinstance(visitor, str) or not UUID.fullmatch(visitor):
-        raise BeaconError("visitor must be a UUID in 8-4-4-4-12 hex form", "visitor")
+    if not isinstance(visitor, str) or not RANDOM_UUID.fullmatch(visitor):
+        raise BeaconError("visitor must be a random (version 4) UUID in 8-4-4-4-12 form", "visitor")
 
     kind = data.get("event", "view")
     if kind != "view" and kind != "scene":

@@ -40,6 +40,22 @@ def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
     return tuple(networks)
 
 
+def without_port(hop: str) -> str:
+    """The address of an X-Forwarded-For entry that some proxies write with a port.
+
+    ``203.0.113.9:40001`` is 203.0.113.9 and ``[2001:db8::1]:443`` is 2001:db8::1: each
+    connection of one client has another port, and a port must not make it another
+    sender. A bare IPv6 address (several colons) is left as it is.
+    """
+    if hop.startswith("["):
+        end = hop.find("]")
+        return hop[1:end] if end > 0 else hop
+    address, colon, port = hop.partition(":")
+    if colon and port.isdigit() and ":" not in port:
+        return address
+    return hop
+
+
 class ClientAddress:
     """The socket peer, or behind trusted proxies the right-most untrusted X-Forwarded-For hop."""
 
@@ -55,8 +71,8 @@ class ClientAddress:
         if not self._trusted or forwarded_for is None or not self._is_trusted(peer):
             return peer
         client = peer
-        for hop in reversed(forwarded_for.decode("latin-1").split(",")):
-            hop = hop.strip()
+        for entry in reversed(forwarded_for.decode("latin-1").split(",")):
+            hop = without_port(entry.strip())
             if not self._is_trusted(hop):
                 # An untrusted hop is the client; a malformed one is, too, since a
                 # trusted proxy would not have written it: hash what it says.

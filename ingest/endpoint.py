@@ -19,9 +19,10 @@ import orjson
 from ingest.beacon import MAX_BYTES, Beacon, BeaconError, parse_beacon
 from ingest.client import ClientAddress
 from ingest.committer import Committer, Overloaded, StorageFailed
-from ingest.pipeline import SILENT_DROPS, Hit, Outcome, Pipeline
+from ingest.pipeline import SILENT_DROPS, Hit, Pipeline
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock
+from storage.outcomes import Outcome
 
 log = logging.getLogger("tourviews.beacon")
 
@@ -104,7 +105,8 @@ class BeaconEndpoint:
         user_agent = headers.get(b"user-agent", b"").decode("latin-1")
         classify = self._classifier
         agent = classify.cached(user_agent) or await classify.classify_soon(user_agent)
-        hit = self._pipeline.identify(beacon, address, agent, now)
+        page = None if origin is None else origin.decode("latin-1")
+        hit = self._pipeline.identify(beacon, address, agent, now, self._clock.monotonic(), page)
         outcome = self._pipeline.run(hit)
         cors = _cors(hit, origin)
         if outcome is Outcome.UNKNOWN_TOUR:
@@ -131,7 +133,7 @@ class BeaconEndpoint:
         beacon: Beacon = hit.beacon
         if outcome is Outcome.COUNTED:
             agent = hit.agent
-            row = (at, beacon.tour, beacon.kind, beacon.scene, beacon.visitor, hit.ip_hash,
+            row = (at, beacon.tour, beacon.kind, hit.scene, beacon.visitor, hit.ip_hash,
                    agent.device, agent.browser, agent.os)  # fmt: skip
             return self._committer.add_row(row)
         assert outcome in SILENT_DROPS

@@ -1,13 +1,18 @@
 """The ingest path as a list of steps.
 
-A parsed beacon meets its tour, is stripped of identity (IP hash, user-agent
-class), and then passes the steps in order. Each step lets it through or drops it
-with one ``Outcome``; what passes them all is counted. The steps:
+A parsed beacon meets its tour, is stripped of identity (IP hash, source network,
+user-agent class), and then passes the steps in order. Each step lets it through or
+drops it with one ``Outcome``; what passes them all is counted. The steps:
 
-    throttle        rate limits per IP hash, visitor and tour    -> THROTTLED (429)
-    filter_bots     crawler, script and headless user-agents      -> BOT (204)
-    guard_rotation  one address cycling through visitor IDs       -> ROTATION (204)
-    dedup           the same visitor again within the window      -> DUPLICATE (204)
+    throttle        rate limits per source network, visitor, tour  -> THROTTLED (429)
+    check_origin    a page the tour's origin list does not name    -> ORIGIN (204)
+    filter_bots     crawler, script and headless user-agents       -> BOT (204)
+    bound_scenes    a scene name past the tour's bound             -> SCENE_LIMIT (204)
+    guard_rotation  one network cycling through visitor IDs        -> ROTATION (204)
+    dedup           the same visitor again within the window       -> DUPLICATE (204)
+
+Limits and windows measure time on the monotonic clock (``Hit.moment``), so a step
+of the wall clock neither locks a sender out nor reopens a window.
 """
 
 from __future__ import annotations
@@ -15,29 +20,21 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from ingest.beacon import Beacon
 from ingest.dedup import Deduplicator
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
+from ingest.scenes import SceneBound
 from ingest.throttle import Limiter
 from ingest.useragent import Agent
+from storage.outcomes import Outcome
 from storage.registry import Tour
 
-
-class Outcome(StrEnum):
-    COUNTED = "counted"
-    BOT = "bot"
-    DUPLICATE = "duplicate"
-    ROTATION = "rotation"
-    THROTTLED = "throttled"
-    INVALID = "invalid"
-    UNKNOWN_TOUR = "unknown_tour"
-
-
 # Dropped beacons that are still answered 204: a sender cannot tell how it was classified.
-SILENT_DROPS = frozenset((Outcome.BOT, Outcome.DUPLICATE, Outcome.ROTATION))
+SILENT_DROPS = frozenset(
+    (Outcome.ORIGIN, Outcome.BOT, Outcome.SCENE_LIMIT, Outcome.ROTATION, Outcome.DUPLICATE)
+)
 
 
 @dataclass(slots=True)
@@ -46,10 +43,13 @@ class Hit:
 
     beacon: Beacon
     tour: Tour | None
-    at: datetime
-    seconds: float  # ``at`` as a POSIX timestamp, for the windows and limits
-    ip_hash: bytes
+    at: datetime  # wall clock: when it is stored as having happened
+    moment: float  # monotonic clock: for the windows and limits
+    ip_hash: bytes  # stored
+    source: bytes  # the sender's network, for limits and the rotation guard; never stored
     agent: Agent
+    origin: str | None  # the page's origin, as the browser sent it
+    scene: str | None  # the scene kept with it (a view's scene past the bound is not)
     retry_after: float = 0.0
 
 
@@ -64,29 +64,36 @@ class Pipeline:
         limiter: Limiter,
         deduplicator: Deduplicator,
         rotation: RotationGuard,
+        scenes: SceneBound,
     ) -> None:
         self._tours = tours
         self._hasher = hasher
         self._limiter = limiter
         self._deduplicator = deduplicator
         self._rotation = rotation
+        self._scenes = scenes
         self.steps: tuple[Step, ...] = (
             self.throttle,
+            self.check_origin,
             self.filter_bots,
+            self.bound_scenes,
             self.guard_rotation,
             self.dedup,
         )
 
-    def identify(self, beacon: Beacon, address: str | None, agent: Agent, now: datetime) -> Hit:
-        """Keep only the IP hash and the user-agent class of the sender."""
-        return Hit(
-            beacon,
-            self._tours().get(beacon.tour),
-            now,
-            now.timestamp(),
-            self._hasher.hash(address, now),
-            agent,
-        )
+    def identify(
+        self,
+        beacon: Beacon,
+        address: str | None,
+        agent: Agent,
+        now: datetime,
+        moment: float,
+        origin: str | None = None,
+    ) -> Hit:
+        """Keep only the hashes and the user-agent class of the sender."""
+        ip_hash, source = self._hasher.hashes(address, now)
+        tour = self._tours().get(beacon.tour)
+        return Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene)
 
     def run(self, hit: Hit) -> Outcome:
         if hit.tour is None:
@@ -94,32 +101,52 @@ class Pipeline:
         for step in self.steps:
             if (dropped := step(hit)) is not None:
                 return dropped
+        if hit.scene is not None:
+            self._scenes.record(hit.beacon.tour, hit.scene)
         return Outcome.COUNTED
 
     def throttle(self, hit: Hit) -> Outcome | None:
-        keys = (hit.ip_hash, hit.beacon.visitor, hit.beacon.tour)
-        hit.retry_after = self._limiter.admit(keys, hit.seconds)
+        keys = (hit.source, hit.beacon.visitor, hit.beacon.tour)
+        hit.retry_after = self._limiter.admit(keys, hit.moment)
         return Outcome.THROTTLED if hit.retry_after > 0.0 else None
+
+    def check_origin(self, hit: Hit) -> Outcome | None:
+        # A beacon without an Origin (sendBeacon from the same origin, a script) is judged
+        # by the other steps: only a named, foreign page is refused.
+        assert hit.tour is not None
+        if hit.origin is None or hit.tour.allows(hit.origin):
+            return None
+        return Outcome.ORIGIN
 
     def filter_bots(self, hit: Hit) -> Outcome | None:
         return Outcome.BOT if hit.agent.device == "bot" else None
 
+    def bound_scenes(self, hit: Hit) -> Outcome | None:
+        assert hit.tour is not None
+        if hit.scene is None or self._scenes.admits(hit.tour, hit.scene):
+            return None
+        if hit.beacon.kind == "scene":
+            return Outcome.SCENE_LIMIT
+        hit.scene = None  # a view is counted; its scene field is not kept
+        return None
+
     def guard_rotation(self, hit: Hit) -> Outcome | None:
         beacon = hit.beacon
-        rotating = self._rotation.is_rotating(hit.ip_hash, beacon.tour, beacon.visitor, hit.seconds)
+        rotating = self._rotation.is_rotating(hit.source, beacon.tour, beacon.visitor, hit.moment)
         return Outcome.ROTATION if rotating else None
 
     def dedup(self, hit: Hit) -> Outcome | None:
-        duplicate = self._deduplicator.is_duplicate(_dedup_key(hit.beacon), hit.seconds)
+        duplicate = self._deduplicator.is_duplicate(dedup_key(hit.beacon), hit.moment)
         return Outcome.DUPLICATE if duplicate else None
 
     def uncount(self, hit: Hit) -> None:
         """A counted hit was not stored (503): its retry must count, not be a duplicate."""
-        self._deduplicator.forget(_dedup_key(hit.beacon), hit.seconds)
+        self._deduplicator.forget(dedup_key(hit.beacon), hit.moment)
 
     def hash_address(self, address: str | None, now: datetime) -> bytes:
         return self._hasher.hash(address, now)
 
 
-def _dedup_key(beacon: Beacon) -> tuple[str, str | None, str]:
+def dedup_key(beacon: Beacon) -> tuple[str, str | None, str]:
+    """What a duplicate repeats: the tour, the scene of a scene event, the visitor."""
     return (beacon.tour, beacon.scene if beacon.kind == "scene" else None, beacon.visitor)

@@ -4,6 +4,11 @@ A salt is 32 random bytes made for one UTC day. Salts are kept only sealed with
 AES-GCM under a key derived from the instance secret, in a file that is rewritten
 whole (write, fsync, rename) whenever a salt is born or destroyed. Once a salt is
 gone, nobody, the operator included, can link that day's hashes back to addresses.
+
+A salt dies when the wall clock says its 48 hours are over *and* that much real time
+(the monotonic clock) has passed since this process took it up at that wall time: a
+wall clock stepped forward and back again destroys no salt early, so a day keeps
+its one salt. A process started with a wall clock already wrong cannot tell.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ class SaltStore:
         self._clock = clock
         self._lock = threading.Lock()
         self._salts: dict[date, bytes] = self._load()
+        # day -> (wall time, monotonic time) when this process took its salt up
+        self._taken: dict[date, tuple[datetime, float]] = {}
+        for day in self._salts:
+            self._take(day)
         self.expire()
 
     def salt(self, day: date) -> bytes:
@@ -53,6 +62,7 @@ class SaltStore:
                 if day_start(day) + SALT_LIFETIME <= self._clock.now():
                     raise ValueError(f"the salt of {day} is past its lifetime")
                 self._salts[day] = secrets.token_bytes(32)
+                self._take(day)
                 self._drop_expired()
                 self._save()
             return self._salts[day]
@@ -69,11 +79,20 @@ class SaltStore:
                 self._save()
             return dropped
 
+    def _take(self, day: date) -> None:
+        self._taken[day] = (self._clock.now(), self._clock.monotonic())
+
+    def _dead(self, day: date, now: datetime, moment: float) -> bool:
+        death = day_start(day) + SALT_LIFETIME
+        wall, taken = self._taken[day]
+        return death <= now and moment - taken >= (death - wall).total_seconds()
+
     def _drop_expired(self) -> list[date]:
-        now = self._clock.now()
-        dropped = [day for day in self._salts if day_start(day) + SALT_LIFETIME <= now]
+        now, moment = self._clock.now(), self._clock.monotonic()
+        dropped = [day for day in self._salts if self._dead(day, now, moment)]
         for day in dropped:
             del self._salts[day]
+            del self._taken[day]
         return dropped
 
     def _load(self) -> dict[date, bytes]:
@@ -117,37 +136,64 @@ class SaltStore:
 
 
 class IpHasher:
-    """HMAC-SHA256 of a client address under the salt of the current UTC day, 16 bytes."""
+    """HMAC-SHA256 of a client address under the salt of the current UTC day, 16 bytes.
+
+    Two hashes of one address: the stored one (of the address, or of the prefix that
+    ``--ip-prefix-v4/-v6`` keep), and the *source* that rate limits and the rotation
+    guard key on: the network, by default an IPv4 address and an IPv6 /64 (what one
+    residential customer gets). The source lives only in memory.
+    """
 
     def __init__(
-        self, salts: SaltStore, prefix_v4: int | None = None, prefix_v6: int | None = None
+        self,
+        salts: SaltStore,
+        prefix_v4: int | None = None,
+        prefix_v6: int | None = None,
+        limit_prefix_v4: int = 32,
+        limit_prefix_v6: int = 64,
     ) -> None:
         if prefix_v4 is not None and not 8 <= prefix_v4 <= 32:
             raise ValueError("--ip-prefix-v4 must be between 8 and 32")
         if prefix_v6 is not None and not 16 <= prefix_v6 <= 128:
             raise ValueError("--ip-prefix-v6 must be between 16 and 128")
+        if not 8 <= limit_prefix_v4 <= 32:
+            raise ValueError("--limit-prefix-v4 must be between 8 and 32")
+        if not 16 <= limit_prefix_v6 <= 128:
+            raise ValueError("--limit-prefix-v6 must be between 16 and 128")
         self._salts = salts
-        self._drop_v4 = 32 - (prefix_v4 or 32)
-        self._drop_v6 = 128 - (prefix_v6 or 128)
+        self._drop = {4: 32 - (prefix_v4 or 32), 16: 128 - (prefix_v6 or 128)}
+        self._source_drop = {4: 32 - limit_prefix_v4, 16: 128 - limit_prefix_v6}
         self._salt = b""
         self._day_begin = self._day_end = datetime.min.replace(tzinfo=UTC)
 
     def hash(self, address: str | None, now: datetime) -> bytes:
+        """The stored hash."""
+        return self._digest(self._canonical(address, self._drop), now)
+
+    def hashes(self, address: str | None, now: datetime) -> tuple[bytes, bytes]:
+        """(the stored hash, the source that limits key on)."""
+        stored = self._canonical(address, self._drop)
+        source = self._canonical(address, self._source_drop)
+        digest = self._digest(stored, now)
+        return digest, digest if source == stored else self._digest(source, now)
+
+    def _digest(self, canonical: bytes, now: datetime) -> bytes:
         if not self._day_begin <= now < self._day_end:
             day = now.date()
             self._salt = self._salts.salt(day)
             self._day_begin = day_start(day)
             self._day_end = self._day_begin + timedelta(days=1)
-        return hmac.digest(self._salt, self._canonical(address), "sha256")[:HASH_BYTES]
+        return hmac.digest(self._salt, canonical, "sha256")[:HASH_BYTES]
 
-    def _canonical(self, address: str | None) -> bytes:
-        """The packed (and, if configured, truncated) address: one spelling per address."""
+    @staticmethod
+    def _canonical(address: str | None, drops: dict[int, int]) -> bytes:
+        """The packed address, truncated to its kept prefix: one spelling per address."""
         if address is None:
             return b""
         packed = pack(address)
         if packed is None:
             return b"?" + address.encode(errors="replace")
-        drop = self._drop_v4 if len(packed) == 4 else self._drop_v6
+        drop = drops[len(packed)]
         if not drop:
             return packed
         return ((int.from_bytes(packed) >> drop) << drop).to_bytes(len(packed))

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS tours (
     tour VARCHAR PRIMARY KEY,
     org VARCHAR NOT NULL,
     origins VARCHAR[] NOT NULL,
-    created TIMESTAMP NOT NULL
+    created TIMESTAMP NOT NULL,
+    scenes VARCHAR[]                   -- declared scenes; NULL: any, up to --max-scenes
 );
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash BLOB PRIMARY KEY,       -- SHA-256 of the token, never the token
@@ -168,6 +169,8 @@ def open_database(data_dir: Path) -> Database:
     except duckdb.Error as exc:
         raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
     connection.execute(SCHEMA)
+    # Added after the first release: a file made before has the table without it.
+    connection.execute("ALTER TABLE tours ADD COLUMN IF NOT EXISTS scenes VARCHAR[]")
     connection.execute(
         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )

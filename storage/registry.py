@@ -24,6 +24,7 @@ NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 ORG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOKEN_PREFIX = "tv_"
+MAX_DECLARED_SCENES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +32,10 @@ class Tour:
     tour: str
     org: str
     origins: tuple[str, ...]  # empty: any origin may embed the tour
+    scenes: frozenset[str] | None = None  # declared scenes; None: any, up to --max-scenes
 
     def allows(self, origin: str) -> bool:
-        return not self.origins or origin in self.origins
+        return not self.origins or origin.lower() in self.origins
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +97,39 @@ class Registry:
         return self._tours
 
     def reload(self) -> None:
-        rows = self._db.cursor().execute("SELECT tour, org, origins FROM tours").fetchall()
+        rows = self._db.cursor().execute("SELECT tour, org, origins, scenes FROM tours").fetchall()
         self._tours = MappingProxyType(
-            {tour: Tour(tour, org, tuple(origins)) for tour, org, origins in rows}
+            {
+                tour: Tour(tour, org, tuple(origins), None if scenes is None else frozenset(scenes))
+                for tour, org, origins, scenes in rows
+            }
         )
 
-    def put_tour(self, tour: str, org: str, origins: Iterable[str] = ()) -> Tour:
-        """Register a tour or update its organization and origins (idempotent)."""
+    def put_tour(
+        self,
+        tour: str,
+        org: str,
+        origins: Iterable[str] = (),
+        scenes: Iterable[str] | None = None,
+    ) -> Tour:
+        """Register a tour or update its organization, origins and scenes (idempotent)."""
+        declared = None
+        if scenes is not None:
+            declared = frozenset(check_name("scenes", scene) for scene in scenes)
+            if len(declared) > MAX_DECLARED_SCENES:
+                raise InvalidValue("scenes", f"at most {MAX_DECLARED_SCENES} scenes")
         entry = Tour(
             check_name("tour", tour),
             check_org(org),
             tuple(sorted({check_origin(origin) for origin in origins})),
+            declared,
         )
         self._db.cursor().execute(
-            "INSERT INTO tours VALUES (?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE "
-            "SET org = excluded.org, origins = excluded.origins",
-            [entry.tour, entry.org, list(entry.origins), self._naive_now()],
-        )
+            "INSERT INTO tours VALUES (?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE "
+            "SET org = excluded.org, origins = excluded.origins, scenes = excluded.scenes",
+            [entry.tour, entry.org, list(entry.origins), self._naive_now(),
+             None if declared is None else sorted(declared)],
+        )  # fmt: skip
         self.reload()
         return entry
 

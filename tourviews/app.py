@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from analytics.api import install_error_handlers, operator, owner
+from analytics.api import OPERATOR_ERRORS, Admin, install_error_handlers, operator, owner
 from ingest import script
 from ingest.endpoint import OPENAPI as BEACON_OPENAPI
 from ingest.endpoint import Message, Receive, Scope, Send
@@ -100,10 +100,12 @@ def create_app(
         "/metrics",
         tags=["service"],
         summary="Prometheus metrics: beacons by outcome, commits, queue depth, uptime",
+        description="Needs the admin token (Prometheus sends it as a bearer token): the "
+        "outcome counters would tell a sender how its beacons were classified.",
         response_class=Response,
-        responses={200: {"content": {CONTENT_TYPE: {}}}},
+        responses={200: {"content": {CONTENT_TYPE: {}}}, **OPERATOR_ERRORS},
     )
-    def prometheus() -> Response:
+    def prometheus(_: Admin) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     @api.get(

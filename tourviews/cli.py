@@ -14,10 +14,16 @@ from analytics.stats import series_csv
 from ingest.throttle import Rate
 from storage.errors import InvalidValue, StorageError
 from tourviews.control import Backend, CommandError, connect
-from tourviews.settings import Settings, default_data_dir
+from tourviews.settings import (
+    LIMIT_PREFIX_V4,
+    LIMIT_PREFIX_V6,
+    MAX_SCENES,
+    Settings,
+    default_data_dir,
+)
 
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
-         "origins": "--origin", "visitor": "VISITOR"}  # fmt: skip
+         "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR"}  # fmt: skip
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +46,21 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     serve.add_argument("--ip-prefix-v4", type=int, metavar="BITS", help="hash only this prefix")
     serve.add_argument("--ip-prefix-v6", type=int, metavar="BITS", help="hash only this prefix")
+    for version, bits in (("v4", LIMIT_PREFIX_V4), ("v6", LIMIT_PREFIX_V6)):
+        serve.add_argument(
+            f"--limit-prefix-{version}",
+            type=int,
+            default=bits,
+            metavar="BITS",
+            help=f"limits and the rotation guard key on this prefix ({bits})",
+        )
+    serve.add_argument(
+        "--max-scenes",
+        type=int,
+        default=MAX_SCENES,
+        metavar="N",
+        help=f"scene names counted per tour that declares none ({MAX_SCENES})",
+    )
     serve.add_argument("--dedup-window", type=float, default=30, metavar="MINUTES")
     serve.add_argument("--raw-retention-days", type=int, default=30, metavar="DAYS")
     serve.add_argument(
@@ -81,6 +102,10 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("tour")
     add.add_argument("--org", required=True)
     add.add_argument("--origin", action="append", default=[], metavar="URL")
+    add.add_argument(
+        "--scene", action="append", default=None, metavar="NAME",
+        help="a scene of the tour (repeatable); once declared, only these count",
+    )  # fmt: skip
     tours.add_parser("list", parents=[data], help="list every tour")
 
     tokens = commands.add_parser("tokens", help="issue tokens").add_subparsers(
@@ -130,6 +155,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 trusted_proxies=Settings.proxies(args.trusted_proxy),
                 ip_prefix_v4=args.ip_prefix_v4,
                 ip_prefix_v6=args.ip_prefix_v6,
+                limit_prefix_v4=args.limit_prefix_v4,
+                limit_prefix_v6=args.limit_prefix_v6,
+                max_scenes=args.max_scenes,
                 dedup_window_seconds=args.dedup_window * 60,
                 rotation_limit=args.rotation_limit,
                 ip_rate=_rate("ip", args.ip_rate / 60, args.ip_burst),
@@ -197,11 +225,15 @@ def _rate(name: str, per_second: float, burst: int) -> Rate:
 
 def _run(backend: Backend, args: argparse.Namespace) -> str:
     if args.command == "tours" and args.action == "add":
-        tour = backend.put_tour(args.tour, args.org, args.origin)
+        tour = backend.put_tour(args.tour, args.org, args.origin, args.scene)
         return f"registered {tour['tour']} for {tour['org']}\n"
     if args.command == "tours":
         rows = backend.list_tours()
-        lines = [f"{t['tour']:<24} {t['org']:<24} {' '.join(t['origins']) or '*'}" for t in rows]
+        lines = [
+            f"{t['tour']:<24} {t['org']:<24} {' '.join(t['origins']) or '*'}"
+            + (f"  scenes: {' '.join(t['scenes'])}" if t.get("scenes") is not None else "")
+            for t in rows
+        ]
         return "".join(line + "\n" for line in lines) or "no tours registered\n"
     if args.command == "tokens":
         return backend.create_token(args.org, args.admin) + "\n"

@@ -21,11 +21,12 @@ from analytics.auth import local_credential
 from analytics.erasure import forget
 from analytics.period import parse_period
 from analytics.retention import purge, retention_days
+from analytics.rollup import complete_before
 from analytics.stats import tour_stats
 from storage.clock import SystemClock
 from storage.database import open_database
 from storage.errors import InvalidValue, StorageBusy, StorageError
-from storage.registry import Registry
+from storage.registry import Registry, Tour
 from storage.secret import derive_key, load_secret
 
 SERVER_FILE = "server.json"
@@ -65,7 +66,9 @@ def running_server(data_dir: Path) -> str | None:
 
 
 class Backend(Protocol):
-    def put_tour(self, tour: str, org: str, origins: list[str]) -> dict[str, Any]: ...
+    def put_tour(
+        self, tour: str, org: str, origins: list[str], scenes: list[str] | None = None
+    ) -> dict[str, Any]: ...
     def list_tours(self) -> list[dict[str, Any]]: ...
     def create_token(self, org: str, admin: bool) -> str: ...
     def stats(
@@ -85,13 +88,14 @@ class Local:
         self.db = open_database(data_dir)
         self.registry = Registry(self.db, self.clock)
 
-    def put_tour(self, tour: str, org: str, origins: list[str]) -> dict[str, Any]:
-        entry = self.registry.put_tour(tour, org, origins)
-        return {"tour": entry.tour, "org": entry.org, "origins": list(entry.origins)}
+    def put_tour(
+        self, tour: str, org: str, origins: list[str], scenes: list[str] | None = None
+    ) -> dict[str, Any]:
+        return _tour_document(self.registry.put_tour(tour, org, origins, scenes))
 
     def list_tours(self) -> list[dict[str, Any]]:
         tours = sorted(self.registry.tours.values(), key=lambda t: t.tour)
-        return [{"tour": t.tour, "org": t.org, "origins": list(t.origins)} for t in tours]
+        return [_tour_document(t) for t in tours]
 
     def create_token(self, org: str, admin: bool) -> str:
         return self.registry.create_token(org, admin)
@@ -115,10 +119,16 @@ class Local:
     def purge(self) -> int:
         cursor = self.db.cursor()
         with self.db.maintenance:
-            return purge(cursor, self.clock.now().date(), retention_days(cursor))
+            return purge(cursor, complete_before(self.clock.now()), retention_days(cursor))
 
     def close(self) -> None:
         self.db.close()
+
+
+def _tour_document(tour: Tour) -> dict[str, Any]:
+    """A tour as the admin API shows it."""
+    scenes = None if tour.scenes is None else sorted(tour.scenes)
+    return {"tour": tour.tour, "org": tour.org, "origins": list(tour.origins), "scenes": scenes}
 
 
 class Remote:
@@ -147,10 +157,11 @@ class Remote:
             raise InvalidValue(field, message) if field else CommandError(message)
         return response.json()
 
-    def put_tour(self, tour: str, org: str, origins: list[str]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "PUT", f"/v1/admin/tours/{tour}", json={"org": org, "origins": origins}
-        )
+    def put_tour(
+        self, tour: str, org: str, origins: list[str], scenes: list[str] | None = None
+    ) -> dict[str, Any]:
+        body = {"org": org, "origins": origins, "scenes": scenes}
+        result: dict[str, Any] = self._call("PUT", f"/v1/admin/tours/{tour}", json=body)
         return result
 
     def list_tours(self) -> list[dict[str, Any]]:

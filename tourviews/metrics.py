@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 
 from ingest.committer import Committer
 from ingest.endpoint import BeaconEndpoint
-from ingest.pipeline import Outcome
+from storage.outcomes import Outcome
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

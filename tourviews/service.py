@@ -14,7 +14,7 @@ from analytics.api import Context
 from analytics.auth import Authenticator
 from analytics.clustering import cluster_completed_weeks
 from analytics.retention import RETENTION, purge
-from analytics.rollup import roll_up_completed
+from analytics.rollup import complete_before, roll_up_completed
 from ingest.client import ClientAddress
 from ingest.committer import Committer
 from ingest.dedup import Deduplicator
@@ -22,6 +22,7 @@ from ingest.endpoint import BeaconEndpoint
 from ingest.pipeline import Pipeline
 from ingest.privacy import SALT_FILE, IpHasher, SaltStore
 from ingest.rotation import RotationGuard
+from ingest.scenes import SceneBound
 from ingest.state import restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
@@ -54,16 +55,21 @@ class Service:
         self.salts = SaltStore(settings.data_dir / SALT_FILE, derive_key(secret, "salts"), clock)
         self.dedup = Deduplicator(settings.dedup_window_seconds)
         self.rotation = RotationGuard(settings.dedup_window_seconds, settings.rotation_limit)
-        restore(self.db, self.dedup, self.rotation, clock.now())
+        self.scenes = SceneBound(settings.max_scenes)
+        restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(), clock.monotonic())
         self.pipeline = Pipeline(
             tours=lambda: self.registry.tours,
-            hasher=IpHasher(self.salts, settings.ip_prefix_v4, settings.ip_prefix_v6),
+            hasher=IpHasher(
+                self.salts, settings.ip_prefix_v4, settings.ip_prefix_v6,
+                settings.limit_prefix_v4, settings.limit_prefix_v6,
+            ),
             limiter=Limiter(
                 Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
             ),
             deduplicator=self.dedup,
             rotation=self.rotation,
-        )
+            scenes=self.scenes,
+        )  # fmt: skip
         self.committer = Committer(
             EventWriter(self.db).write, settings.max_batch, settings.max_pending
         )
@@ -102,7 +108,7 @@ class Service:
     async def _keep_house(self) -> None:
         while True:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
-            self.rotation.forget_idle(self.clock.now().timestamp())  # loop-thread state
+            self.rotation.forget_idle(self.clock.monotonic())  # loop-thread state
             try:
                 await asyncio.to_thread(self.keep_house)
             except Exception as exc:  # keep the service up; the next round tries again
@@ -111,7 +117,7 @@ class Service:
     def keep_house(self) -> None:
         """Destroy salts past their lifetime, fold the drop log, roll up, purge once a day."""
         self.salts.expire()
-        today = self.clock.now().date()
+        today = complete_before(self.clock.now())
         cursor = self.db.cursor()
         with self.db.maintenance:
             if self._purged_on == today:

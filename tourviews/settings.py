@@ -13,6 +13,11 @@ DATA_ENV = "TOURVIEWS_DATA"
 IP_RATE = Rate.per_minute(600, 100)  # many people can share one address
 VISITOR_RATE = Rate.per_minute(120, 30)
 TOUR_RATE = Rate(500, 1000)
+# Rate limits and the rotation guard key on the sender's network: an IPv4 address, an
+# IPv6 /64 (what one customer gets).
+LIMIT_PREFIX_V4 = 32
+LIMIT_PREFIX_V6 = 64
+MAX_SCENES = 500
 
 
 def default_data_dir() -> Path:
@@ -27,6 +32,9 @@ class Settings:
     trusted_proxies: tuple[Network, ...] = ()
     ip_prefix_v4: int | None = None
     ip_prefix_v6: int | None = None
+    limit_prefix_v4: int = LIMIT_PREFIX_V4
+    limit_prefix_v6: int = LIMIT_PREFIX_V6
+    max_scenes: int = MAX_SCENES
     dedup_window_seconds: float = 30 * 60
     rotation_limit: int = 50
     ip_rate: Rate = IP_RATE
@@ -48,6 +56,12 @@ class Settings:
             raise ValueError("--ip-prefix-v4 must be between 8 and 32")
         if self.ip_prefix_v6 is not None and not 16 <= self.ip_prefix_v6 <= 128:
             raise ValueError("--ip-prefix-v6 must be between 16 and 128")
+        if not 8 <= self.limit_prefix_v4 <= 32:
+            raise ValueError("--limit-prefix-v4 must be between 8 and 32")
+        if not 16 <= self.limit_prefix_v6 <= 128:
+            raise ValueError("--limit-prefix-v6 must be between 16 and 128")
+        if self.max_scenes < 1:
+            raise ValueError("--max-scenes must be at least 1")
         if self.dedup_window_seconds <= 0:
             raise ValueError("--dedup-window must be positive")
         if self.rotation_limit < 1:

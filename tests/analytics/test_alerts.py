@@ -73,3 +73,39 @@ def test_source_throttled_in_three_hours_is_flagged(
     assert alert["kind"] == "throttled"
     assert (alert["hours"], alert["beacons"]) == (3, 3)
     assert len(alert["ip_hash"]) == 32
+
+
+def test_a_new_tour_raises_no_spike_in_its_first_day(
+    client: TestClient, clock: ManualClock, admin_token: str
+) -> None:
+    for _ in range(60):  # its very first hour: anything looks like a spike
+        assert send(client, visitor()) == 204
+    assert report(client, admin_token)["alerts"] == []
+
+
+def test_a_quiet_tour_needs_fifty_views_in_an_hour(
+    client: TestClient, clock: ManualClock, admin_token: str
+) -> None:
+    clock.advance(timedelta(days=-2))
+    for _ in range(24):  # two days with one view every other hour
+        send(client, visitor())
+        clock.advance(timedelta(hours=2))
+    for _ in range(45):  # 90 times its usual level, but under the floor, 5 times 10
+        send(client, visitor())
+    assert report(client, admin_token)["alerts"] == []
+    for _ in range(5):
+        send(client, visitor())
+    assert [alert["views"] for alert in report(client, admin_token)["alerts"]] == [50]
+
+
+def test_the_demo_raises_no_spike_on_its_first_day(data_dir: Path) -> None:
+    from tourviews.control import connect
+    from tourviews.demo import run_demo
+
+    run_demo(Settings(data_dir=data_dir), days=1)
+    backend = connect(data_dir)
+    try:
+        alerts = backend.abuse(None, None)["alerts"]
+    finally:
+        backend.close()
+    assert [alert for alert in alerts if alert["kind"] == "spike"] == []

@@ -61,6 +61,22 @@ def test_unknown_fields_are_ignored(client: TestClient) -> None:
         (orjson.dumps({"tour": 7, "visitor": visitor()}), "tour", None),
         (orjson.dumps({"tour": "t1", "visitor": "not-a-uuid"}), "visitor", None),
         (orjson.dumps({"tour": "t1", "visitor": visitor().replace("-", "")}), "visitor", None),
+        # 32 hex digits that spell "jane@example.io": not a random (version 4) UUID
+        (
+            orjson.dumps({"tour": "t1", "visitor": "6a616e65-4065-7861-6d70-6c652e696f00"}),
+            "visitor",
+            None,
+        ),
+        (
+            orjson.dumps({"tour": "t1", "visitor": "4c081d77-446a-1f8f-89c6-86b91f3a1094"}),
+            "visitor",
+            None,
+        ),
+        (
+            orjson.dumps({"tour": "t1", "visitor": "4c081d77-446a-4f8f-c9c6-86b91f3a1094"}),
+            "visitor",
+            None,
+        ),
         (orjson.dumps({"tour": "t1", "visitor": visitor(), "event": "click"}), "event", None),
         (orjson.dumps({"tour": "t1", "visitor": visitor(), "event": ["view"]}), "event", None),
         (orjson.dumps({"tour": "t1", "visitor": visitor(), "event": "scene"}), "scene", None),

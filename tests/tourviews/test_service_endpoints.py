@@ -8,6 +8,7 @@ import orjson
 from starlette.testclient import TestClient
 
 from tests.conftest import visitor
+from tourviews.app import TourviewsApp
 
 
 def metric(text: str, name: str) -> float:
@@ -16,11 +17,11 @@ def metric(text: str, name: str) -> float:
     return float(found.group(1))
 
 
-def test_metrics_count_beacons_by_outcome_and_commits(client: TestClient) -> None:
+def test_metrics_count_beacons_by_outcome_and_commits(client: TestClient, admin_token: str) -> None:
     same = orjson.dumps({"tour": "t1", "visitor": visitor()})
     for body in (same, same, b"{"):
         client.post("/v1/beacon", content=body, headers={"Content-Type": "text/plain"})
-    response = client.get("/metrics")
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {admin_token}"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
@@ -31,6 +32,20 @@ def test_metrics_count_beacons_by_outcome_and_commits(client: TestClient) -> Non
     assert metric(text, "tourviews_commit_seconds_count") >= 2
     assert metric(text, "tourviews_queue_depth") == 0
     assert metric(text, "tourviews_uptime_seconds") >= 0
+
+
+def test_metrics_show_no_outcomes_without_the_admin_token(
+    client: TestClient, app: TourviewsApp
+) -> None:
+    # Beacon by beacon, the outcome counters would tell a sender how it was classified.
+    client.post("/v1/beacon", content=orjson.dumps({"tour": "t1", "visitor": visitor()}),
+                headers={"Content-Type": "text/plain"})  # fmt: skip
+    owner = app.service.registry.create_token("acme")
+    for headers, status in (({}, 401), ({"Authorization": f"Bearer {owner}"}, 403)):
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == status
+        assert "tourviews_beacons_total" not in response.text
+    assert client.get("/healthz").status_code == 200  # stays public
 
 
 def test_openapi_describes_every_route_with_its_error_answers(client: TestClient) -> None:

@@ -1,0 +1,26 @@
+"""What became of a beacon: the one list of outcome names, shared by ingest and analytics.
+
+Every beacon that is not counted is counted instead under one of the other names,
+in ``drops`` and the abuse document. The order is the contract's: a beacon is judged
+by the first reason that applies, in this order.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Outcome(StrEnum):
+    COUNTED = "counted"
+    THROTTLED = "throttled"
+    ORIGIN = "origin"  # sent from a page the tour's origin list does not name
+    BOT = "bot"
+    SCENE_LIMIT = "scene_limit"  # a scene name beyond the tour's bound
+    ROTATION = "rotation"
+    DUPLICATE = "duplicate"
+    INVALID = "invalid"
+    UNKNOWN_TOUR = "unknown_tour"
+
+
+# The reasons a beacon was not counted, as the abuse document lists them.
+REASONS = tuple(outcome.value for outcome in Outcome if outcome is not Outcome.COUNTED)
