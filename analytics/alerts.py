@@ -73,7 +73,8 @@ def _history_began(cursor: duckdb.DuckDBPyConnection, tour: str) -> datetime:
     """The hour of the tour's first counted view: in its rollups, or its raw events."""
     row = one(
         cursor,
-        "SELECT least((SELECT min(day)::TIMESTAMP FROM rollups WHERE tour = $tour), "
+        "SELECT least((SELECT min(day + to_hours(key::INTEGER)) FROM rollups "
+        "WHERE tour = $tour AND dimension = 'hour'), "
         "(SELECT min(ts) FROM events WHERE tour = $tour AND kind = 'view'))",
         {"tour": tour},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -67,6 +68,7 @@ OWNER_ERRORS = _errors(
         404: "No such tour (or not one of the token's organization)",
     }
 )
+LIMIT = re.compile(r"[0-9]{1,4}")
 OPERATOR_ERRORS = {**OWNER_ERRORS, **_errors({403: "The token is not an admin token"})}
 
 
@@ -211,7 +213,8 @@ def stats(
         raise ApiError(400, "format must be 'json' or 'csv'", "format")
     rows = BREAKDOWN_LIMIT
     if limit is not None:
-        if not limit.isdigit() or not 1 <= int(limit) <= MAX_BREAKDOWN_LIMIT:
+        # ASCII digits, few: "²" is a digit to str.isdigit, and int() refuses it.
+        if not LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_BREAKDOWN_LIMIT:
             raise ApiError(400, f"limit must be a whole number from 1 to {MAX_BREAKDOWN_LIMIT}",
                            "limit")  # fmt: skip
         rows = int(limit)

@@ -23,7 +23,7 @@ import duckdb
 import pyarrow as pa
 
 from analytics.exact import EXACT_ROLLUPS
-from analytics.parts import BREAKDOWNS, groupings, keys
+from analytics.parts import BREAKDOWNS, groupings, keys, raw_from
 from analytics.sketch import sketch_of
 from storage.database import one, read_meta, transaction, write_meta
 
@@ -131,10 +131,12 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
     on that was rolled up (the wall clock ran ahead, then was set back) is un-rolled:
     its raw events answer again, late ones included, until it is complete.
     """
-    if one(cursor, "SELECT count(*) FROM rolled_days WHERE day >= ?", [today]) != (0,):
+    # Only days whose raw events are kept: before raw_from the rollup is all there is.
+    since = max(today, raw_from(cursor))
+    if one(cursor, "SELECT count(*) FROM rolled_days WHERE day >= ?", [since]) != (0,):
         with transaction(cursor):
             for made in ("rollups", "recency", "visitor_days", "rolled_days"):
-                cursor.execute(f"DELETE FROM {made} WHERE day >= ?", [today])
+                cursor.execute(f"DELETE FROM {made} WHERE day >= ?", [since])
     pending = cursor.execute(PENDING, [datetime.combine(today, time())]).fetchall()
     days = [day for (day,) in pending]
     for day in days:

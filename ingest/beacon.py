@@ -13,10 +13,11 @@ import orjson
 from storage.registry import NAME
 
 MAX_BYTES = 2_048
-# A random (version 4) UUID, as crypto.randomUUID() makes: 122 random bits carry no
-# chosen text, while any 32 hex digits could spell an e-mail address.
+# A random (version 4) UUID, as crypto.randomUUID() makes. The server cannot tell
+# random bits from chosen ones, but the form refuses IDs made of text (any 32 hex
+# digits could spell an e-mail address in full) and makes crafting one deliberate.
 RANDOM_UUID = re.compile(
-    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", re.I
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
 )
 
 

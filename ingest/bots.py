@@ -68,8 +68,10 @@ PEOPLE = (
 # A list pattern that is only an Android build ID names firmware shared by millions
 # of phones, not a bot.
 _BUILD_ID = re.compile(r"[A-Z0-9]{4}\\\.\d{6}\\\.\d{3}")
-# CrawlerDetect removes these phone names before it matches (they contain "bot"); here
-# they vouch for a person instead. The source's exclusions from "cubot" on are such names.
+# CrawlerDetect removes these before it matches: names of phones and apps that contain
+# a crawler word ("cubot", "; M bot", the Yandex app's tokens). Here they vouch for a
+# person instead. In its list they follow the browser tokens, from "cubot" on; the
+# version is pinned, and a test checks the slice.
 _PHONE_NAMES = crawlerdetect_exclusions[crawlerdetect_exclusions.index("cubot") :]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from ingest.beacon import MAX_BYTES, Beacon, BeaconError, parse_beacon
+from ingest.beacon import MAX_BYTES, RANDOM_UUID, Beacon, BeaconError, parse_beacon
 from ingest.client import ClientAddress
 from ingest.committer import Committer, Overloaded, StorageFailed
 from ingest.pipeline import SILENT_DROPS, Hit, Pipeline
@@ -113,7 +113,7 @@ class BeaconEndpoint:
             self._drop(outcome, "", hit.ip_hash, now)
             return await answer(send, 404, {"error": "unknown tour", "field": "tour"}, cors)
         if outcome is Outcome.THROTTLED:
-            self._drop(outcome, beacon.tour, hit.ip_hash, now)
+            self._drop(outcome, beacon.tour, hit.source, now)
             retry = str(max(1, math.ceil(hit.retry_after)))
             body: dict[str, Any] = {"error": "rate limited", "retry_after": int(retry)}
             return await answer(send, 429, body, [*cors, (b"retry-after", retry.encode())])
@@ -138,7 +138,9 @@ class BeaconEndpoint:
             return self._committer.add_row(row)
         assert outcome in SILENT_DROPS
         hour = at.replace(minute=0, second=0, microsecond=0)
-        done = self._committer.add_drop((hour, beacon.tour, hit.ip_hash, outcome), wait=True)
+        # A source stopped for what its network did is reported as that network.
+        sender = hit.source if outcome is Outcome.ROTATION else hit.ip_hash
+        done = self._committer.add_drop((hour, beacon.tour, sender, outcome), wait=True)
         assert done is not None
         return done
 
@@ -207,7 +209,7 @@ _BEACON_SCHEMA = {
     "required": ["tour", "visitor"],
     "properties": {
         "tour": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
-        "visitor": {"type": "string", "format": "uuid"},
+        "visitor": {"type": "string", "format": "uuid", "pattern": f"^{RANDOM_UUID.pattern}$"},
         "event": {"type": "string", "enum": ["view", "scene"], "default": "view"},
         "scene": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
     },

@@ -102,7 +102,7 @@ class Pipeline:
             if (dropped := step(hit)) is not None:
                 return dropped
         if hit.scene is not None:
-            self._scenes.record(hit.beacon.tour, hit.scene)
+            self._scenes.record(hit.beacon.tour, hit.scene, hit.source)
         return Outcome.COUNTED
 
     def throttle(self, hit: Hit) -> Outcome | None:
@@ -111,10 +111,12 @@ class Pipeline:
         return Outcome.THROTTLED if hit.retry_after > 0.0 else None
 
     def check_origin(self, hit: Hit) -> Outcome | None:
-        # A beacon without an Origin (sendBeacon from the same origin, a script) is judged
-        # by the other steps: only a named, foreign page is refused.
+        # A beacon without an Origin (a script) is judged by the other steps: only a
+        # named, foreign page is refused.
+        # "null" is what a browser sends when it will not say (a no-referrer page, an
+        # https page beaconing to http): no better evidence than no header at all.
         assert hit.tour is not None
-        if hit.origin is None or hit.tour.allows(hit.origin):
+        if hit.origin is None or hit.origin == "null" or hit.tour.allows(hit.origin):
             return None
         return Outcome.ORIGIN
 
@@ -123,7 +125,7 @@ class Pipeline:
 
     def bound_scenes(self, hit: Hit) -> Outcome | None:
         assert hit.tour is not None
-        if hit.scene is None or self._scenes.admits(hit.tour, hit.scene):
+        if hit.scene is None or self._scenes.admits(hit.tour, hit.scene, hit.source):
             return None
         if hit.beacon.kind == "scene":
             return Outcome.SCENE_LIMIT

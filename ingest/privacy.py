@@ -156,10 +156,6 @@ class IpHasher:
             raise ValueError("--ip-prefix-v4 must be between 8 and 32")
         if prefix_v6 is not None and not 16 <= prefix_v6 <= 128:
             raise ValueError("--ip-prefix-v6 must be between 16 and 128")
-        if not 8 <= limit_prefix_v4 <= 32:
-            raise ValueError("--limit-prefix-v4 must be between 8 and 32")
-        if not 16 <= limit_prefix_v6 <= 128:
-            raise ValueError("--limit-prefix-v6 must be between 16 and 128")
         self._salts = salts
         self._drop = {4: 32 - (prefix_v4 or 32), 16: 128 - (prefix_v6 or 128)}
         self._source_drop = {4: 32 - limit_prefix_v4, 16: 128 - limit_prefix_v6}

@@ -43,8 +43,10 @@ def restore(
     for ip_hash, tour, visitor, last in sources:
         rotation.is_rotating(bytes(ip_hash), tour, visitor, min(last + offset, moment))
     named = cursor.execute(
-        "SELECT DISTINCT tour, scene FROM events WHERE scene IS NOT NULL UNION "
-        "SELECT DISTINCT tour, key FROM rollups WHERE dimension = 'scene' ORDER BY 1, 2"
-    ).fetchall()
+        "SELECT tour, scene FROM ("
+        "SELECT tour, scene, min(ts)::DATE AS first FROM events WHERE scene IS NOT NULL "
+        "GROUP BY ALL UNION ALL SELECT tour, key, min(day) FROM rollups "
+        "WHERE dimension = 'scene' GROUP BY ALL) GROUP BY ALL ORDER BY min(first), 1, 2"
+    ).fetchall()  # the names in the order they were first counted, as the bound admits them
     scenes.restore(named)
     return len(keys)

@@ -88,8 +88,8 @@ class AgentClassifier:
         self._systems = ua_parser_rs.OSExtractor(system_rows)
         self._devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
         # One automaton tells a decisive match from a listed one: the first match wins.
-        # Each side is one alternation: matched as one, the ~3,000 patterns cost about
-        # a fifth of what they cost as as many patterns.
+        # Each side is one alternation: the automaton then runs once per side instead of
+        # once per pattern (BENCHMARKS.md has the classifier's cost).
         self._bots = ua_parser_rs.DeviceExtractor(
             [(any_of(DECISIVE), None, DECIDED, None, None),
              (any_of((*GRAMMAR, *listed_patterns())), None, LISTED, None, None)]

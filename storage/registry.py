@@ -60,22 +60,29 @@ def check_org(value: object) -> str:
 
 
 def check_origin(value: object) -> str:
-    """An origin as browsers send it: scheme://host[:port], no path."""
+    """An origin as browsers write it: scheme://host[:port], no path, no user, the host in
+    lower-case ASCII (IDNA), no default port."""
     if not isinstance(value, str) or len(value) > 255:
         raise InvalidValue("origins", "each origin must be a string like https://tours.example.com")
+    bad = InvalidValue("origins", f"{value!r} is not an origin like https://tours.example.com")
     try:
         parts = urlsplit(value)
-    except ValueError:  # an unclosed IPv6 bracket, say
-        parts = None
+        host = (parts.hostname or "").encode("idna").decode("ascii")
+        port = parts.port
+    except (UnicodeError, ValueError):  # an unclosed IPv6 bracket, a port past 65535
+        raise bad from None
     if (
-        not parts
-        or parts.scheme not in ("http", "https")
-        or not parts.netloc
+        parts.scheme not in ("http", "https")
+        or not host
+        or "@" in parts.netloc
         or parts.path
         or parts.query
     ):
-        raise InvalidValue("origins", f"{value!r} is not an origin like https://tours.example.com")
-    return f"{parts.scheme}://{parts.netloc.lower()}"
+        raise bad
+    if ":" in host:
+        host = f"[{host}]"
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
 def hash_token(token: str) -> bytes:
@@ -100,7 +107,12 @@ class Registry:
         rows = self._db.cursor().execute("SELECT tour, org, origins, scenes FROM tours").fetchall()
         self._tours = MappingProxyType(
             {
-                tour: Tour(tour, org, tuple(origins), None if scenes is None else frozenset(scenes))
+                tour: Tour(
+                    tour,
+                    org,
+                    tuple(sorted({check_origin(o) for o in origins})),
+                    None if scenes is None else frozenset(scenes),
+                )
                 for tour, org, origins, scenes in rows
             }
         )

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import duckdb
 
@@ -36,6 +36,7 @@ from tourviews.settings import Settings
 log = logging.getLogger("tourviews")
 
 HOUSEKEEPING_SECONDS = 60.0
+CLOCK_STEP = timedelta(hours=1)  # a wall clock further ahead than this has stepped
 
 
 def daily_round(cursor: duckdb.DuckDBPyConnection, today: date, retention_days: int) -> int:
@@ -87,6 +88,11 @@ class Service:
         )  # fmt: skip
         write_meta(self.db.cursor(), RETENTION, str(settings.raw_retention_days))
         self._purged_on: date | None = None
+        # How far the wall clock is ahead of the monotonic one: it changes when the wall
+        # clock steps. Retention deletes raw events by the wall clock's date, so while it
+        # runs ahead of the real time elapsed, retention waits (see _clock_ahead).
+        self._lead = clock.now().timestamp() - clock.monotonic()
+        self._ahead_since: float | None = None
         self.started = time.monotonic()
         self._housekeeping: asyncio.Task[None] | None = None
 
@@ -101,6 +107,26 @@ class Service:
                 await self._housekeeping
         await self.committer.drain()
         self.db.close()
+
+    def _clock_ahead(self, now: datetime) -> bool:
+        """Whether the wall clock stepped ahead of real time since start (for under a day).
+
+        A step ahead that lasts a day is taken as a correction of a clock that was
+        behind: retention then goes by it again.
+        """
+        moment = self.clock.monotonic()
+        lead = now.timestamp() - moment
+        if lead - self._lead <= CLOCK_STEP.total_seconds():
+            self._ahead_since = None
+            return False
+        if self._ahead_since is None:
+            self._ahead_since = moment
+            log.warning("the wall clock stepped %.0f hours ahead: retention waits",
+                        (lead - self._lead) / 3600)  # fmt: skip
+        if moment - self._ahead_since >= timedelta(days=1).total_seconds():
+            self._lead, self._ahead_since = lead, None
+            return False
+        return True
 
     def accepting(self) -> bool:
         return not self.committer.failed and self.committer.pending < self.settings.max_pending
@@ -117,10 +143,11 @@ class Service:
     def keep_house(self) -> None:
         """Destroy salts past their lifetime, fold the drop log, roll up, purge once a day."""
         self.salts.expire()
-        today = complete_before(self.clock.now())
+        now = self.clock.now()
+        today = complete_before(now)
         cursor = self.db.cursor()
         with self.db.maintenance:
-            if self._purged_on == today:
+            if self._purged_on == today or self._clock_ahead(now):
                 fold_drop_log(cursor)
                 roll_up_completed(cursor, today)
                 return

@@ -18,7 +18,9 @@
     };
     var visitor = function () {
       try {
-        mem = localStorage.getItem(key) || mem || uuid();
+        mem = localStorage.getItem(key) || mem;
+        /* one written by something else would be refused (400) on every beacon */
+        if (!/^[\da-f]{8}-[\da-f]{4}-4[\da-f]{3}-[89ab][\da-f]{3}-[\da-f]{12}$/i.test(mem)) mem = uuid();
         localStorage.setItem(key, mem);
       } catch (e) { mem = mem || uuid(); } // storage blocked: one visitor for this page view
       return mem;

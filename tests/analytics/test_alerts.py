@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from storage.clock import ManualClock
 from tests.conftest import send, visitor
+from tourviews.app import TourviewsApp
 from tourviews.settings import Settings
 
 
@@ -109,3 +110,16 @@ def test_the_demo_raises_no_spike_on_its_first_day(data_dir: Path) -> None:
     finally:
         backend.close()
     assert [alert for alert in alerts if alert["kind"] == "spike"] == []
+
+
+def test_a_tour_first_seen_late_in_the_evening_is_new_the_next_morning(
+    client: TestClient, clock: ManualClock, admin_token: str, app: TourviewsApp
+) -> None:
+    clock.set(clock.now().replace(hour=23, minute=30) - timedelta(days=1))
+    send(client, visitor())  # the tour's first view, late on the 23rd
+    clock.set(clock.now().replace(hour=0, minute=20) + timedelta(days=1))
+    app.service.keep_house()  # the 23rd is rolled up: its rollup's day begins at 00:00
+    clock.set(clock.now().replace(hour=1))
+    for _ in range(60):
+        send(client, visitor())
+    assert report(client, admin_token)["alerts"] == []  # under 24 hours of history

@@ -241,3 +241,20 @@ def test_a_view_counts_only_once_the_page_is_shown(
     assert stats(service)["totals"]["views"] == 1
     assert errors == []
     context.close()
+
+
+def test_a_stored_visitor_id_that_is_not_random_is_replaced(
+    browser: Browser, service: tuple[ServerProcess, str], tour_url: str
+) -> None:
+    context = browser.new_context(user_agent=desktop_agent(browser))
+    # Written by something else on the same origin: the server would refuse it (400).
+    context.add_init_script(
+        "localStorage.setItem('tourviews.visitor', '6a616e65-4065-7861-6d70-6c652e696f00')"
+    )
+    errors: list[str] = []
+    page = open_page(context, tour_url, errors)
+    assert settle(service, 1)["totals"]["views"] == 1
+    stored = page.evaluate("localStorage.getItem('tourviews.visitor')")
+    assert stored[14] == "4" and stored != "6a616e65-4065-7861-6d70-6c652e696f00"
+    assert errors == []
+    context.close()

@@ -80,6 +80,12 @@ def test_one_ipv6_network_cannot_inflate_a_tour_nor_starve_the_people_beside_it(
     assert report["throttled"] + report["rotation"] == 4_000 - 50
 
 
+def test_origins_are_registered_as_browsers_write_them(app: TourviewsApp) -> None:
+    tour = app.service.registry.put_tour("t2", "acme", ["https://Tours.Example:443",
+                                                        "http://bücher.example:8080"])  # fmt: skip
+    assert tour.origins == ("http://xn--bcher-kva.example:8080", "https://tours.example")
+
+
 def test_forwarded_addresses_with_ports_are_one_source(
     client: TestClient, admin: dict[str, str]
 ) -> None:
@@ -105,11 +111,15 @@ def test_scene_names_are_bounded_per_tour(
 
 
 def test_a_tour_that_declares_its_scenes_counts_those_alone(
-    client: TestClient, admin: dict[str, str]
+    client: TestClient, admin: dict[str, str], app: TourviewsApp
 ) -> None:
     for n, scene in enumerate(["lobby", "kitchen", "attic", "lobby"]):
         assert send(client, f"10.0.0.{n + 1}", "declared", event="scene", scene=scene) == 204
     assert send(client, "10.0.0.9", "declared", scene="attic") == 204  # a view: counted
+    stored = app.service.db.cursor().execute(
+        "SELECT scene FROM events WHERE tour = 'declared' AND kind = 'view'"
+    )
+    assert stored.fetchall() == [(None,)]  # ... without its scene
     document = stats(client, admin, "declared")
     assert {row["key"]: row["views"] for row in document["breakdown"]["scene"]} == {
         "lobby": 2, "kitchen": 1,
@@ -118,10 +128,27 @@ def test_a_tour_that_declares_its_scenes_counts_those_alone(
     assert abuse(client, admin)["totals"]["scene_limit"] == 1
 
 
+def test_one_source_cannot_fill_a_tours_scene_list(
+    client: TestClient, admin: dict[str, str], clock: ManualClock
+) -> None:
+    for n in range(200):  # one browser, within its rate limits
+        assert send(client, "203.0.113.50", event="scene", scene=f"spam-{n}") == 204
+        clock.advance(timedelta(seconds=1))
+    assert send(client, "198.51.100.77", event="scene", scene="kitchen") == 204
+    scenes = {row["key"] for row in stats(client, admin, limit="1000")["breakdown"]["scene"]}
+    assert len(scenes) == 50 + 1 and "kitchen" in scenes
+    assert abuse(client, admin)["totals"]["scene_limit"] == 150
+
+
+def test_origin_null_is_judged_as_no_origin(client: TestClient, admin: dict[str, str]) -> None:
+    assert send(client, "10.1.1.1", "locked", origin="null") == 204
+    assert stats(client, admin, "locked")["totals"]["views"] == 1
+
+
 def test_a_breakdown_limit_outside_its_range_answers_400(
     client: TestClient, admin: dict[str, str]
 ) -> None:
-    for limit in ("0", "1001", "x", "-1"):
+    for limit in ("0", "1001", "x", "-1", "²", "9" * 5_000):
         answer = client.get(f"/v1/tours/t1/stats?limit={limit}", headers=admin)
         assert answer.status_code == 400 and answer.json()["field"] == "limit"
 
@@ -164,6 +191,27 @@ def test_views_after_a_day_was_rolled_up_early_all_appear(
     clock.advance(timedelta(days=1))  # the day really ends, and is rolled up
     app.service.keep_house()
     assert stats(client, admin, **{"from": day, "to": day})["totals"]["views"] == 12
+
+
+def test_a_step_ahead_longer_than_retention_deletes_no_view(
+    data_dir: Any, clock: ManualClock
+) -> None:
+    settings = Settings(data_dir=data_dir, raw_retention_days=1,
+                        trusted_proxies=Settings.proxies([f"{PROXY}/32"]))  # fmt: skip
+    app = create_app(settings, clock)
+    app.service.registry.put_tour("t1", "acme")
+    admin = {"Authorization": f"Bearer {app.service.registry.create_token(ADMIN_ORG, True)}"}
+    day = clock.now().date().isoformat()
+    with TestClient(app, headers={"user-agent": CHROME}, client=(PROXY, 40000)) as client:
+        for n in range(5):
+            assert send(client, f"10.4.0.{n + 1}") == 204
+        clock.step(timedelta(days=3))
+        app.service.keep_house()  # retention by the wall clock would delete the day
+        clock.step(timedelta(days=-3))
+        app.service.keep_house()
+        for n in range(3):
+            assert send(client, f"10.4.1.{n + 1}") == 204
+        assert stats(client, admin, **{"from": day, "to": day})["totals"]["views"] == 8
 
 
 def test_a_wall_clock_step_destroys_no_salt_early(app: TourviewsApp, clock: ManualClock) -> None:

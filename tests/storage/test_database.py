@@ -116,7 +116,7 @@ def test_the_service_across_a_day_boundary_keeps_its_housekeeping_cursor_usable(
         writer = EventWriter(service.db)
         # The busy day, written by a thread of its own before midnight.
         on_one_thread(lambda: write_all(writer, day_of_events(DAY, BUSY_DAY)))
-        clock.set(datetime(2026, 11, 24, 0, 5, tzinfo=UTC))
+        clock.set(datetime(2026, 11, 24, 0, 15, tzinfo=UTC))  # the day ended 10 minutes ago
         # Two housekeeping rounds on one thread (the daily one, then a minute's), and a
         # write there after them: a half-read result left by a round would refuse it.
         late = day_of_events(DAY + timedelta(days=1), SMALL_BATCH)
@@ -127,5 +127,7 @@ def test_the_service_across_a_day_boundary_keeps_its_housekeeping_cursor_usable(
             "/v1/tours/t1/stats?from=2026-11-23&to=2026-11-24",
             headers={"authorization": f"Bearer {token}"},
         ).json()
+        rolled = service.db.cursor().execute("SELECT day FROM rolled_days").fetchall()
+    assert rolled == [(DAY,)]
     by_day = {entry["start"][:10]: entry["views"] for entry in stats["series"]}
     assert by_day == {"2026-11-23": BUSY_DAY + 20, "2026-11-24": SMALL_BATCH + 5}
