@@ -15,8 +15,10 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-run: $(STAMP)  ## serve on 127.0.0.1:8000 with ./data
-	$(BIN)/tourviews serve --quickstart
+PORT ?= 8000
+
+run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) (make run PORT=8001) with ./data
+	$(BIN)/tourviews serve --quickstart --port $(PORT)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

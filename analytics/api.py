@@ -233,16 +233,14 @@ def stats(
 @owner.get("/tours", summary="The organization's tours with their totals")
 def tours(ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
     period = parse_period(ctx.clock.now().date(), start, end, None)
-    mine = sorted(
-        t.tour for t in ctx.registry.tours.values() if caller.admin or t.org == caller.org
-    )
+    registered = ctx.registry.tours  # one snapshot: an admin may change tours meanwhile
+    mine = sorted(t.tour for t in registered.values() if caller.admin or t.org == caller.org)
     totals = tour_totals(ctx.db.cursor(), mine, period)
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
         "tours": [
-            {"tour": tour, "org": ctx.registry.tours[tour].org, "totals": totals[tour]}
-            for tour in mine
+            {"tour": tour, "org": registered[tour].org, "totals": totals[tour]} for tour in mine
         ],
     }
 

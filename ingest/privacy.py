@@ -103,16 +103,16 @@ class SaltStore:
         except orjson.JSONDecodeError:
             raise StorageError(f"{self._path} is unreadable; move it away to start anew") from None
         salts = {}
-        for day_text, blob_hex in sealed.items():
-            blob = bytes.fromhex(blob_hex)
-            try:
+        try:
+            for day_text, blob_hex in sealed.items():
+                blob = bytes.fromhex(blob_hex)
                 salts[date.fromisoformat(day_text)] = self._aead.decrypt(
                     blob[:12], blob[12:], day_text.encode()
                 )
-            except InvalidTag:
-                raise SecretError(
-                    f"{self._path} was sealed under another instance secret"
-                ) from None
+        except InvalidTag:
+            raise SecretError(f"{self._path} was sealed under another instance secret") from None
+        except (AttributeError, TypeError, ValueError):  # valid JSON, but not salts
+            raise StorageError(f"{self._path} is unreadable; move it away to start anew") from None
         return salts
 
     def _save(self) -> None:

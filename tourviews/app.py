@@ -9,13 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
 from analytics.api import OPERATOR_ERRORS, Admin, install_error_handlers, operator, owner
 from ingest import script
 from ingest.endpoint import OPENAPI as BEACON_OPENAPI
-from ingest.endpoint import Message, Receive, Scope, Send
+from ingest.endpoint import Message, Receive, Scope, Send, declared_length
 from storage.clock import Clock, SystemClock
 from tourviews import __version__
 from tourviews.metrics import CONTENT_TYPE, Metrics
@@ -56,7 +56,7 @@ class TourviewsApp:
 def _declared_length(scope: Scope) -> int:
     for name, value in scope["headers"]:
         if name == b"content-length":
-            return int(value)  # the server checked it is a number
+            return declared_length(value)
     return 0
 
 
@@ -131,6 +131,11 @@ def create_app(
              response_class=HTMLResponse)  # fmt: skip
     def dashboard() -> Response:
         return HTMLResponse(page, headers=DASHBOARD_HEADERS)
+
+    @api.get("/", tags=["service"], summary="Redirects to the dashboard", status_code=307,
+             response_class=RedirectResponse)  # fmt: skip
+    def home() -> RedirectResponse:
+        return RedirectResponse("/dashboard", status_code=307)
 
     @api.get(
         "/healthz",

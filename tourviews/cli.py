@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import orjson
 
@@ -23,19 +23,29 @@ from tourviews.settings import (
 )
 
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
-         "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR"}  # fmt: skip
+         "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
+         "data": "--data"}  # fmt: skip
+
+
+class _Parser(argparse.ArgumentParser):
+    """Mistakes on the command line are one line, like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(1, f"tourviews: error: {message}\n")
 
 
 def _parser() -> argparse.ArgumentParser:
-    data = argparse.ArgumentParser(add_help=False)
+    data = _Parser(add_help=False)
     data.add_argument(
         "--data", type=Path, default=argparse.SUPPRESS,
         help="data directory (default: $TOURVIEWS_DATA or ./data)",
     )  # fmt: skip
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tourviews", parents=[data], description="Privacy-preserving tour view analytics."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Not required here: argparse would then name the missing command before an unknown
+    # flag (main asks for the command itself).
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser("serve", parents=[data], help="run the service")
     serve.add_argument("--host", default="127.0.0.1")
@@ -143,8 +153,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.command is None:
+        parser.error("a command is required (tourviews --help lists them)")
     data_dir: Path = getattr(args, "data", None) or default_data_dir()
     try:
+        _check_data_dir(data_dir, args)
         if args.command == "serve":
             from tourviews.server import serve  # uvicorn is needed by this command only
 
@@ -186,6 +199,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     return 1
+
+
+# Commands that only read (or work on what is there): they create no data directory.
+READERS = {"stats", "abuse", "forget", "purge"}
+
+
+def _check_data_dir(data_dir: Path, args: argparse.Namespace) -> None:
+    if data_dir.exists() and not data_dir.is_dir():
+        raise InvalidValue("data", f"{data_dir} is a file, not a directory")
+    reads = args.command in READERS or getattr(args, "action", None) == "list"
+    if reads and not data_dir.exists():
+        raise InvalidValue("data", f"{data_dir} does not exist")
 
 
 def _demo(data_dir: Path, args: argparse.Namespace) -> int:

@@ -59,8 +59,9 @@ def running_server(data_dir: Path) -> str | None:
         info = orjson.loads((data_dir / SERVER_FILE).read_bytes())
         os.kill(int(info["pid"]), 0)
         return str(info["url"])
-    except (FileNotFoundError, orjson.JSONDecodeError, KeyError, ValueError, ProcessLookupError):
-        return None
+    except (FileNotFoundError, orjson.JSONDecodeError, KeyError, ValueError, TypeError,
+            OverflowError, ProcessLookupError):  # fmt: skip
+        return None  # no file, a file that is not ours, or its process is gone
     except PermissionError:  # alive, another user's
         return None
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging.config
 import resource
 import shlex
 import shutil
 import signal
+import socket
 import sys
 import time
 import uuid
@@ -29,7 +31,7 @@ from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
 from tourviews.app import create_app
-from tourviews.control import remove_server_file, write_server_file
+from tourviews.control import CommandError, remove_server_file, write_server_file
 from tourviews.service import Service
 from tourviews.settings import Settings
 
@@ -197,7 +199,27 @@ def _allow_open_files(needed: int) -> None:
         )
 
 
+def check_port(host: str, port: int) -> None:
+    """Refuse a port another process listens on before anything is started or created.
+
+    uvicorn binds only after the application has started, so it would print its start
+    and then fail; and --quickstart would have made a token that no one sees.
+    """
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandError(f"port {port} is in use: choose another with --port") from None
+            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def serve(settings: Settings, quickstart: bool = False) -> None:
+    check_port(settings.host, settings.port)
     logging.config.dictConfig(LOGGING)
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)

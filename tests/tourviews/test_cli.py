@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,45 @@ def test_stats_table_has_sparklines_and_breakdowns(data_dir: Path, start: StartS
     table = ok(data_dir, "stats", "t1")
     assert "views    |" in table and "█" in table
     assert "device" in table and "desktop" in table
+
+
+def test_command_line_mistakes_are_one_line(tmp_path: Path) -> None:
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    cases = [
+        (["--bogus"], "unrecognized arguments: --bogus"),
+        ([], "a command is required"),
+        (["stats", "t1", "--data", str(a_file)], "is a file, not a directory"),
+        (["tours", "list", "--data", str(tmp_path / "none")], "does not exist"),
+        (["abuse", "--data", str(tmp_path / "none")], "does not exist"),
+    ]
+    for args, message in cases:
+        result = subprocess.run([sys.executable, "-m", "tourviews", *args],
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert result.returncode == 1, args
+        assert result.stderr.startswith("tourviews: error: ") and message in result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "none").exists()  # a read command creates nothing
+
+
+@pytest.mark.parametrize("content", [b"{bad", b"[1, 2]", b'{"2026-11-24": 7}'])
+def test_corrupt_state_files_are_one_line(data_dir: Path, content: bytes) -> None:
+    ok(data_dir, "tours", "add", "t1", "--org", "acme")
+    (data_dir / "server.json").write_bytes(content)  # not a server of ours: ignored
+    assert "t1" in ok(data_dir, "tours", "list")
+    (data_dir / "salts.json").write_bytes(content)
+    result = run(data_dir, "serve", "--port", "0")
+    assert result.returncode == 1
+    assert result.stderr.startswith("tourviews: error: ") and "salts.json" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_on_a_busy_port_is_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run(tmp_path / "data", "serve", "--port", str(port), "--quickstart")
+    assert result.returncode == 1
+    assert result.stderr == f"tourviews: error: port {port} is in use: choose another with --port\n"
+    assert not (tmp_path / "data").exists()  # no token made that no one would see

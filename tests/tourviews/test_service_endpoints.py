@@ -63,3 +63,10 @@ def test_openapi_describes_every_route_with_its_error_answers(client: TestClient
     assert {"200", "400", "401", "404"} <= set(stats)
     abuse = paths["/v1/admin/abuse"]["get"]["responses"]
     assert {"401", "403"} <= set(abuse)
+
+
+def test_the_root_redirects_to_the_dashboard(client: TestClient) -> None:
+    response = client.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/dashboard"
+    assert client.get("/").headers["content-type"].startswith("text/html")
