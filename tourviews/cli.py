@@ -214,11 +214,21 @@ def _check_data_dir(data_dir: Path, args: argparse.Namespace) -> None:
 
 
 def _demo(data_dir: Path, args: argparse.Namespace) -> int:
-    from tourviews.control import running_server
+    from storage.database import DATABASE_FILE
+    from tourviews.control import Local, running_server
     from tourviews.demo import TOUR, run_demo
 
     if running_server(data_dir):
         raise CommandError(f"a server is running on {data_dir}: stop it, or use another --data")
+    if (data_dir / DATABASE_FILE).exists():
+        local = Local(data_dir)
+        try:
+            others = sorted(set(local.registry.tours) - {TOUR})
+        finally:
+            local.close()
+        if others:  # the demo would write thousands of simulated beacons among real data
+            raise CommandError(f"{data_dir} holds tours other than the demo's ({others[0]}, "
+                               "...): give the demo a directory of its own (--data)")  # fmt: skip
     if not 1 <= args.days <= 30:
         raise ValueError("--days must be between 1 and 30")
     settings = Settings(data_dir=data_dir, port=args.port)

@@ -220,3 +220,12 @@ def test_serve_on_a_busy_port_is_one_line_and_creates_nothing(tmp_path: Path) ->
     assert result.returncode == 1
     assert result.stderr == f"tourviews: error: port {port} is in use: choose another with --port\n"
     assert not (tmp_path / "data").exists()  # no token made that no one would see
+
+
+def test_the_demo_refuses_a_directory_with_other_tours(data_dir: Path) -> None:
+    ok(data_dir, "tours", "add", "real-tour", "--org", "acme")
+    result = run(data_dir, "demo", "--days", "1")
+    assert result.returncode == 1
+    assert result.stderr.startswith("tourviews: error: ") and "real-tour" in result.stderr
+    report = orjson.loads(ok(data_dir, "abuse", "--format", "json"))
+    assert sum(report["totals"].values()) == 0  # nothing was sent
