@@ -279,8 +279,7 @@ class TourOut(BaseModel):
 
 
 def _tour_out(tour: Tour) -> TourOut:
-    scenes = None if tour.scenes is None else sorted(tour.scenes)
-    return TourOut(tour=tour.tour, org=tour.org, origins=list(tour.origins), scenes=scenes)
+    return TourOut(**tour.document())
 
 
 @operator.put("/tours/{tour}", summary="Register or update a tour (idempotent)")

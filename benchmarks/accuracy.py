@@ -33,6 +33,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 
 import httpx
@@ -151,12 +152,6 @@ def development_sets() -> list[LabelledSet]:
     for agent, label in unique.items():
         found.add(agent, label)
     return [found]
-
-
-def version(name: str) -> str:
-    from importlib.metadata import version as installed
-
-    return installed(name)
 
 
 async def _send(port: int, beacons: list[tuple[str, str]]) -> int:

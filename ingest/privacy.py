@@ -164,12 +164,17 @@ class IpHasher:
 
     def hash(self, address: str | None, now: datetime) -> bytes:
         """The stored hash."""
-        return self._digest(self._canonical(address, self._drop), now)
+        return self.hashes(address, now)[0]
 
     def hashes(self, address: str | None, now: datetime) -> tuple[bytes, bytes]:
         """(the stored hash, the source that limits key on)."""
-        stored = self._canonical(address, self._drop)
-        source = self._canonical(address, self._source_drop)
+        if address is None:
+            stored = source = b""
+        elif (packed := pack(address)) is None:  # hash what it says: one spelling each
+            stored = source = b"?" + address.encode(errors="replace")
+        else:
+            stored = _prefix(packed, self._drop[len(packed)])
+            source = _prefix(packed, self._source_drop[len(packed)])
         digest = self._digest(stored, now)
         return digest, digest if source == stored else self._digest(source, now)
 
@@ -181,15 +186,9 @@ class IpHasher:
             self._day_end = self._day_begin + timedelta(days=1)
         return hmac.digest(self._salt, canonical, "sha256")[:HASH_BYTES]
 
-    @staticmethod
-    def _canonical(address: str | None, drops: dict[int, int]) -> bytes:
-        """The packed address, truncated to its kept prefix: one spelling per address."""
-        if address is None:
-            return b""
-        packed = pack(address)
-        if packed is None:
-            return b"?" + address.encode(errors="replace")
-        drop = drops[len(packed)]
-        if not drop:
-            return packed
-        return ((int.from_bytes(packed) >> drop) << drop).to_bytes(len(packed))
+
+def _prefix(packed: bytes, drop: int) -> bytes:
+    """The packed address with its last ``drop`` bits zeroed."""
+    if not drop:
+        return packed
+    return ((int.from_bytes(packed) >> drop) << drop).to_bytes(len(packed))

@@ -16,7 +16,8 @@ from collections.abc import Iterable
 from storage.registry import Tour
 
 NEW_PER_SOURCE = 50  # new names one source network may bring to one tour
-MAX_SOURCES = 100_000  # (tour, source) pairs remembered; past it they start afresh
+MAX_SOURCES = 100_000
+NO_NAMES: frozenset[str] = frozenset()  # (tour, source) pairs remembered; past it they start afresh
 
 
 class SceneBound:
@@ -28,7 +29,7 @@ class SceneBound:
     def admits(self, tour: Tour, scene: str, source: bytes) -> bool:
         if tour.scenes is not None:
             return scene in tour.scenes
-        names = self._names.get(tour.tour, set())
+        names = self._names.get(tour.tour, NO_NAMES)
         if scene in names:
             return True
         brought = self._brought.get((tour.tour, source), 0)

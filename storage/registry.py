@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 from urllib.parse import urlsplit
 
 from storage.clock import Clock
@@ -36,6 +37,11 @@ class Tour:
 
     def allows(self, origin: str) -> bool:
         return not self.origins or origin.lower() in self.origins
+
+    def document(self) -> dict[str, Any]:
+        """The tour as the admin API and the CLI show it."""
+        scenes = None if self.scenes is None else sorted(self.scenes)
+        return {"tour": self.tour, "org": self.org, "origins": list(self.origins), "scenes": scenes}
 
 
 @dataclass(frozen=True, slots=True)

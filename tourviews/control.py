@@ -26,7 +26,7 @@ from analytics.stats import tour_stats
 from storage.clock import SystemClock
 from storage.database import open_database
 from storage.errors import InvalidValue, StorageBusy, StorageError
-from storage.registry import Registry, Tour
+from storage.registry import Registry
 from storage.secret import derive_key, load_secret
 
 SERVER_FILE = "server.json"
@@ -92,11 +92,11 @@ class Local:
     def put_tour(
         self, tour: str, org: str, origins: list[str], scenes: list[str] | None = None
     ) -> dict[str, Any]:
-        return _tour_document(self.registry.put_tour(tour, org, origins, scenes))
+        return self.registry.put_tour(tour, org, origins, scenes).document()
 
     def list_tours(self) -> list[dict[str, Any]]:
         tours = sorted(self.registry.tours.values(), key=lambda t: t.tour)
-        return [_tour_document(t) for t in tours]
+        return [t.document() for t in tours]
 
     def create_token(self, org: str, admin: bool) -> str:
         return self.registry.create_token(org, admin)
@@ -124,12 +124,6 @@ class Local:
 
     def close(self) -> None:
         self.db.close()
-
-
-def _tour_document(tour: Tour) -> dict[str, Any]:
-    """A tour as the admin API shows it."""
-    scenes = None if tour.scenes is None else sorted(tour.scenes)
-    return {"tour": tour.tour, "org": tour.org, "origins": list(tour.origins), "scenes": scenes}
 
 
 class Remote:

@@ -142,9 +142,8 @@ def test_do_not_track_is_respected_when_the_page_asks(
 
 
 def test_script_never_throws_into_the_page_without_storage(
-    browser: Browser, service: tuple[ServerProcess, str], tour_url: str
+    context: BrowserContext, service: tuple[ServerProcess, str], tour_url: str
 ) -> None:
-    context = browser.new_context(user_agent=desktop_agent(browser))
     # Storage that throws, as with blocked cookies, and no sendBeacon: the fetch fallback.
     context.add_init_script(
         "Object.defineProperty(window, 'localStorage', {get() { throw new Error('blocked'); }});"
@@ -155,7 +154,6 @@ def test_script_never_throws_into_the_page_without_storage(
     assert settle(service, 1)["totals"]["views"] == 1
     page.evaluate("window.tourviews.scene('hall')")
     assert errors == []
-    context.close()
 
 
 def test_a_browser_marked_as_automated_counts_nothing(
@@ -222,13 +220,12 @@ HIDDEN = """
 
 @pytest.mark.parametrize(("state", "reveal"), [(PRERENDERED, "activate()"), (HIDDEN, "show()")])
 def test_a_view_counts_only_once_the_page_is_shown(
-    browser: Browser,
+    context: BrowserContext,
     service: tuple[ServerProcess, str],
     tour_url: str,
     state: str,
     reveal: str,
 ) -> None:
-    context = browser.new_context(user_agent=desktop_agent(browser))
     context.add_init_script(state)
     errors: list[str] = []
     page = open_page(context, tour_url, errors)
@@ -240,13 +237,11 @@ def test_a_view_counts_only_once_the_page_is_shown(
     time.sleep(0.5)
     assert stats(service)["totals"]["views"] == 1
     assert errors == []
-    context.close()
 
 
 def test_a_stored_visitor_id_that_is_not_random_is_replaced(
-    browser: Browser, service: tuple[ServerProcess, str], tour_url: str
+    context: BrowserContext, service: tuple[ServerProcess, str], tour_url: str
 ) -> None:
-    context = browser.new_context(user_agent=desktop_agent(browser))
     # Written by something else on the same origin: the server would refuse it (400).
     context.add_init_script(
         "localStorage.setItem('tourviews.visitor', '6a616e65-4065-7861-6d70-6c652e696f00')"
@@ -257,4 +252,3 @@ def test_a_stored_visitor_id_that_is_not_random_is_replaced(
     stored = page.evaluate("localStorage.getItem('tourviews.visitor')")
     assert stored[14] == "4" and stored != "6a616e65-4065-7861-6d70-6c652e696f00"
     assert errors == []
-    context.close()
