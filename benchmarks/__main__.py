@@ -170,6 +170,7 @@ def machine() -> str:
             "crawlerdetect",
             "ai-crawler-index",
             "ua-parser-py",
+            "device-detector",
         )
     )
     return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; {libraries}"

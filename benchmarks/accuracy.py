@@ -3,13 +3,13 @@
 The evaluation sets come from sources that the filter is not built from and is never
 tuned on (docs/traffic-quality.md says which is which):
 
-- Matomo's device-detector test fixtures (the ``device-detector`` package): bots,
-  browsers with their device type, and in-app browsers ("mobile app" clients);
+- woothee's test sets (the ``woothee`` npm package): crawlers, and browsers;
 - the ``user-agents`` npm package: 10,000 user-agents of real traffic with their
-  share of it and their device category.
+  share of it and their device category, and the in-app browsers among them.
 
-fake-useragent's database is a development set (the unit tests tune on it) and is
-reported apart, as such.
+The development sets are reported apart, as such: Matomo's device-detector test
+fixtures (the filter is built from Matomo's bot and device lists, so its fixtures
+cannot measure it) and fake-useragent's database (the unit tests tune on it).
 
 Every set goes to a tour of its own on a real ``tourviews serve``, one beacon per
 user-agent (per share of traffic for the weighted set), each from its own address
@@ -24,6 +24,7 @@ import glob
 import importlib.resources
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -43,9 +44,15 @@ BROWSER_PREFIX = "Mozilla/5.0 ("
 MATOMO_DEVICES = {"smartphone": "mobile", "phablet": "mobile", "tablet": "tablet",
                   "desktop": "desktop"}  # fmt: skip
 NPM_USER_AGENTS = "user-agents@2.1.198"
+NPM_WOOTHEE = "woothee@1.11.1"
+# What makes a real-traffic string an in-app browser's or a webview's: the apps' own
+# tokens, and Android's "wv" (a webview inside an app).
+IN_APP = re.compile(r"\bGSA/|; wv\)|FBAN/|FB_IAB/|FBAV/|Instagram |Snapchat|Line/|"
+                    r"MicroMessenger/|musical_ly|Pinterest|Telegram|Viber/|KAKAOTALK")  # fmt: skip
 CACHE = Path(".eval")
 WEIGHTED_BEACONS = 20_000  # the weighted set's beacons, shared out by each string's weight
 CONNECTIONS = 32
+DEVICE_CLASSES = ("desktop", "mobile", "tablet")
 
 
 @dataclass
@@ -81,15 +88,15 @@ def matomo_sets() -> list[LabelledSet]:
         with open(path) as file:
             return list(yaml.load(file, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)))
 
-    bots = LabelledSet("matomo-bots", source, "evaluation")
-    like = LabelledSet("matomo-bots-browserlike", source, "evaluation")
+    bots = LabelledSet("matomo-bots", source, "development")
+    like = LabelledSet("matomo-bots-browserlike", source, "development")
     for entry in load(str(fixtures / "bots.yml")):
         agent = str(entry["user_agent"])
         bots.add(agent, "bot")
         if agent.startswith(BROWSER_PREFIX):
             like.add(agent, "bot")
-    browsers = LabelledSet("matomo-browsers", source, "evaluation")
-    in_app = LabelledSet("matomo-inapp", source, "evaluation")
+    browsers = LabelledSet("matomo-browsers", source, "development")
+    in_app = LabelledSet("matomo-inapp", source, "development")
     for path in sorted(glob.glob(str(fixtures / "*.yml"))):
         kind = Path(path).stem.split("-")[0]
         if kind not in MATOMO_DEVICES:
@@ -107,20 +114,47 @@ def matomo_sets() -> list[LabelledSet]:
     return [bots, like, browsers, in_app]
 
 
-def npm_user_agents() -> list[dict[str, object]]:
-    """The npm package's data (fetched once with ``npm pack`` into ``.eval/``)."""
-    data = CACHE / "user-agents" / "package" / "dist" / "user-agents.json"
-    if not data.exists():
+def npm_package(spec: str) -> Path:
+    """An npm package's files, fetched once with ``npm pack`` into ``.eval/``."""
+    folder = CACHE / spec.split("@")[0]
+    if not (folder / "package" / "package.json").exists():
         if shutil.which("npm") is None:
-            raise RuntimeError("npm is needed once, to fetch the user-agents package")
-        (CACHE / "user-agents").mkdir(parents=True, exist_ok=True)
+            raise RuntimeError(f"npm is needed once, to fetch {spec}")
+        folder.mkdir(parents=True, exist_ok=True)
         packed = subprocess.run(
-            ["npm", "pack", "--silent", NPM_USER_AGENTS], cwd=CACHE / "user-agents",
+            ["npm", "pack", "--silent", spec], cwd=folder,
             capture_output=True, text=True, check=True,
         ).stdout.split()[-1]  # fmt: skip
-        with tarfile.open(CACHE / "user-agents" / packed) as archive:
-            archive.extractall(CACHE / "user-agents", filter="data")
+        with tarfile.open(folder / packed) as archive:
+            archive.extractall(folder, filter="data")
+    return folder / "package"
+
+
+def npm_user_agents() -> list[dict[str, object]]:
+    data = npm_package(NPM_USER_AGENTS) / "dist" / "user-agents.json"
     return list(json.loads(data.read_text()))
+
+
+def woothee_sets() -> list[LabelledSet]:
+    """woothee's test sets: every crawler, and the browsers a tour can run in."""
+    import yaml
+
+    source = f"npm {NPM_WOOTHEE} test sets"
+    bots = LabelledSet("woothee-bots", source, "evaluation")
+    like = LabelledSet("woothee-bots-browserlike", source, "evaluation")
+    browsers = LabelledSet("woothee-browsers", source, "evaluation")
+    for path in sorted((npm_package(NPM_WOOTHEE) / "woothee" / "testsets").glob("*.yaml")):
+        for entry in yaml.safe_load(path.read_text()) or ():
+            agent, category = entry.get("target"), entry.get("category")
+            if not isinstance(agent, str):
+                continue
+            if category == "crawler":
+                bots.add(agent, "bot")
+                if agent.startswith(BROWSER_PREFIX):
+                    like.add(agent, "bot")
+            elif category in ("pc", "smartphone") and agent.startswith(BROWSER_PREFIX):
+                browsers.add(agent, "browser")  # woothee's "smartphone" holds tablets too
+    return [bots, like, browsers]
 
 
 def traffic_sets() -> list[LabelledSet]:
@@ -128,6 +162,7 @@ def traffic_sets() -> list[LabelledSet]:
     rows = npm_user_agents()
     source = f"npm {NPM_USER_AGENTS}"
     each = LabelledSet("traffic", source, "evaluation")
+    in_app = LabelledSet("traffic-inapp", source, "evaluation")
     weighted = LabelledSet("traffic-weighted", source, "evaluation")
     total = sum(float(row["weight"]) for row in rows)  # type: ignore[arg-type]
     shares = [float(row["weight"]) / total * WEIGHTED_BEACONS for row in rows]  # type: ignore[arg-type]
@@ -139,9 +174,11 @@ def traffic_sets() -> list[LabelledSet]:
     for row, count in zip(rows, times, strict=True):
         agent, label = str(row["userAgent"]), str(row["deviceCategory"])
         each.add(agent, label)
+        if IN_APP.search(agent):
+            in_app.add(agent, label)
         if count:
             weighted.add(agent, label, count)
-    return [each, weighted]
+    return [each, in_app, weighted]
 
 
 def development_sets() -> list[LabelledSet]:
@@ -248,14 +285,16 @@ def _score(labelled: LabelledSet, stats: dict[str, dict[str, object]]) -> dict[s
         counted += int(document["totals"]["views"])  # type: ignore[index]
         devices = document["breakdown"]["device"]  # type: ignore[index]
         agreeing += sum(int(row["views"]) for row in devices if row["key"] == label)
+    devices_labelled = all(label in DEVICE_CLASSES for label in sent)
     total = sum(sent.values())
     return {"set": labelled.name, "source": labelled.source, "role": labelled.role,
             "beacons": total, "counted": counted, "agreeing": agreeing,
-            "bots": sent.get("bot", 0) == total, "skipped": labelled.skipped}  # fmt: skip
+            "bots": sent.get("bot", 0) == total, "devices": devices_labelled,
+            "skipped": labelled.skipped}  # fmt: skip
 
 
 def evaluate() -> list[dict[str, object]]:
-    return measure([*matomo_sets(), *traffic_sets(), *development_sets()])
+    return measure([*woothee_sets(), *traffic_sets(), *matomo_sets(), *development_sets()])
 
 
 def report(results: list[dict[str, object]]) -> list[str]:
@@ -269,8 +308,11 @@ def report(results: list[dict[str, object]]) -> list[str]:
         else:
             goal = "0 flagged; device ≥ 0.97" if row["set"] != "traffic-weighted" else "≥ 0.995"
             agreeing = int(row["agreeing"])  # type: ignore[call-overload]
-            result = (f"{counted / beacons:.4f} counted ({beacons - counted:,} flagged as bots); "
-                      f"device class agrees {agreeing / beacons:.4f}")  # fmt: skip
+            result = f"{counted / beacons:.4f} counted ({beacons - counted:,} flagged as bots)"
+            if row["devices"]:
+                result += f"; device class agrees {agreeing / beacons:.4f}"
+            else:
+                goal = "0 flagged"
         lines.append(f"| {row['set']} | {row['source']} | {row['role']} | {beacons:,} | "
                      f"{result} | {goal} |")  # fmt: skip
     return lines

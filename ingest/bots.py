@@ -6,6 +6,8 @@ that only measure it, and the two are never mixed):
 - crawler-user-agents: the crawler patterns of monperrus/crawler-user-agents;
 - crawlerdetect: the patterns of JayBizzle's CrawlerDetect;
 - ai-crawler-index: AI crawlers' tokens;
+- device-detector: the bot list of Matomo's Device Detector (its Python port ships
+  Matomo's ``bots.yml``);
 - ours, below: automation and headless browsers, HTTP libraries, link-preview
   fetchers, and the grammar of a browser's user-agent.
 
@@ -22,10 +24,16 @@ from importlib.metadata import version
 
 import crawleruseragents
 import orjson
+import regex
+import ua_parser_rs
+import yaml
 from crawlerdetect.providers.crawlers import data as crawlerdetect_patterns
 from crawlerdetect.providers.exclusions import data as crawlerdetect_exclusions
 
-SOURCES = ("crawler-user-agents", "crawlerdetect", "ai-crawler-index")
+from ingest.devices import ANDROID_MODEL, MATOMO_BOUNDARY
+from ingest.patterns import any_of, without_look_around
+
+SOURCES = ("crawler-user-agents", "crawlerdetect", "ai-crawler-index", "device-detector")
 
 # Bots whatever else their user-agent says: nobody looks at a tour through these.
 DECISIVE = (
@@ -64,6 +72,9 @@ PEOPLE = (
     r"\bGSA/\d",  # the Google app
     r"\bElectron/\d",  # desktop app shells: Slack, VS Code, Teams, ...
     r"\bQtWebEngine/\d",
+    r"\bFluid/\d",  # a macOS app shell for one site
+    r"\bSogouMobileBrowser/|\bSogouSearch\b",  # Sogou's browser and app (its spider stays a bot)
+    r"\bbaiduboxapp/",  # the Baidu app
 )
 # A list pattern that is only an Android build ID names firmware shared by millions
 # of phones, not a bot.
@@ -75,14 +86,66 @@ _BUILD_ID = re.compile(r"[A-Z0-9]{4}\\\.\d{6}\\\.\d{3}")
 _PHONE_NAMES = crawlerdetect_exclusions[crawlerdetect_exclusions.index("cubot") :]
 
 
+def without_device_name(user_agent: str) -> str | None:
+    """``user_agent`` with an Android phone's model name replaced, or None if it names none.
+
+    Model names are chosen by phone makers, and some contain a crawler word or a listed
+    name (ViewSonic, HTC Butterfly, XBot Junior, C Bot Tab, Zeus, Fever). What the lists
+    match there is no evidence of a bot.
+    """
+    masked, found = ANDROID_MODEL.subn(r"\1K", user_agent, count=1)
+    return masked if found else None
+
+
 def listed_patterns() -> list[str]:
     """The maintained lists' patterns, each usable by the native automaton."""
     listed = [entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA]
     index = importlib.resources.files("ai_crawler_index").joinpath("data.json").read_bytes()
     # The Rust regex engine has no look-around; CrawlerDetect's patterns match ignoring case.
     detect = [f"(?i){pattern}" for pattern in crawlerdetect_patterns if "(?" not in pattern]
-    patterns = [*listed, *detect, orjson.loads(index)["regex"]["all"]]
+    patterns = [*listed, *detect, orjson.loads(index)["regex"]["all"], matomo_patterns()[0]]
     return [pattern for pattern in patterns if not _BUILD_ID.fullmatch(pattern)]
+
+
+def matomo_patterns() -> tuple[str, list[str]]:
+    """Matomo's bot list: one pattern of all without look-around, and those with it.
+
+    The data file ships inside device-detector (pinned: its layout is read here). The
+    native automaton knows no look-around, so the patterns that use it are matched in
+    two steps (``MatomoGuarded``).
+    """
+    text = importlib.resources.files("device_detector").joinpath("regexes/upstream/bots.yml")
+    patterns = [str(entry["regex"]) for entry in yaml.safe_load(text.read_text())]
+    plain = [pattern for pattern in patterns if "(?" not in pattern.replace("(?:", "")]
+    guarded = [pattern for pattern in patterns if pattern not in plain]
+    return f"(?i){MATOMO_BOUNDARY}(?:{any_of(plain)})", guarded
+
+
+class MatomoGuarded:
+    """Matomo's bot patterns that use look-around, in two steps.
+
+    The automaton matches them with each look-around left out or matched, a superset;
+    only a user-agent it matches is tried against the full patterns (``regex`` knows
+    look-behinds of any width). Most user-agents stop at the first step.
+    """
+
+    def __init__(self, patterns: list[str]) -> None:
+        loose = [without_look_around(pattern) for pattern in patterns]
+        self._first = ua_parser_rs.DeviceExtractor(
+            [
+                (
+                    f"(?i){MATOMO_BOUNDARY}(?:{any_of(p for p in loose if p)})",
+                    None,
+                    "maybe",
+                    None,
+                    None,
+                )
+            ]
+        )
+        self._full = regex.compile(f"{MATOMO_BOUNDARY}(?:{any_of(patterns)})", regex.IGNORECASE)
+
+    def __call__(self, user_agent: str) -> bool:
+        return self._first.extract(user_agent) is not None and bool(self._full.search(user_agent))
 
 
 def people_patterns() -> list[str]:

@@ -16,38 +16,13 @@ with a back-reference is skipped.
 from __future__ import annotations
 
 import itertools
-import re
-from collections.abc import Iterable
 
 import ua_parser_rs
 from uaparser import _uaparser as uaparser_js
 
+from ingest.patterns import any_of, without_look_around
+
 FORMS = frozenset(("mobile", "tablet"))
-_LOOK = re.compile(r"\(\?(<?[=!])")
-
-
-def _without_look_around(pattern: str) -> str | None:
-    """``pattern`` with positive look-arounds matched and negative ones dropped."""
-    while found := _LOOK.search(pattern):
-        depth, end = 0, found.start()
-        while True:  # find the group's closing parenthesis
-            char = pattern[end]
-            if char == "\\":
-                end += 2
-                continue
-            depth += {"(": 1, ")": -1}.get(char, 0)
-            end += 1
-            if depth == 0:
-                break
-        body = pattern[found.end() : end - 1]
-        keep = f"(?:{body})" if found.group(1).endswith("=") else ""
-        quantified = pattern[end : end + 1] == "?"
-        pattern = (
-            pattern[: found.start()]
-            + (keep if not quantified else "")
-            + pattern[end + quantified :]
-        )
-    return None if re.search(r"\\\d", pattern) else pattern
 
 
 def device_rows() -> list[tuple[str, str]]:
@@ -60,15 +35,10 @@ def device_rows() -> list[tuple[str, str]]:
             if isinstance(prop, list) and len(prop) == 2 and prop[0] == uaparser_js.TYPE:
                 kind = str(prop[1])
         for compiled in patterns:
-            pattern = _without_look_around(compiled.pattern)
+            pattern = without_look_around(compiled.pattern)
             if pattern is not None:
                 rows.append((pattern, kind))
     return rows
-
-
-def any_of(patterns: Iterable[str]) -> str:
-    """One pattern that matches where any of ``patterns`` does."""
-    return "|".join(f"(?:{pattern})" for pattern in patterns)
 
 
 class FormFactor:

@@ -33,9 +33,19 @@ import ua_parser
 import ua_parser_rs
 from user_agents.parsers import Browser, Device, OperatingSystem, UserAgent
 
-from ingest.bots import DECISIVE, GRAMMAR, listed_patterns, people_patterns
+from ingest.bots import (
+    DECISIVE,
+    GRAMMAR,
+    MatomoGuarded,
+    listed_patterns,
+    matomo_patterns,
+    people_patterns,
+    without_device_name,
+)
+from ingest.devices import device_models
 from ingest.families import family_names
-from ingest.formfactor import FORMS, FormFactor, any_of
+from ingest.formfactor import FORMS, FormFactor
+from ingest.patterns import any_of
 
 CACHE_ENTRIES = 16_384
 MAX_LENGTH = 512  # longer user-agents are classified by their first 512 characters
@@ -45,6 +55,7 @@ MAX_LENGTH = 512  # longer user-agents are classified by their first 512 charact
 BROWSER_PREFIX = "Mozilla/5.0 ("
 DECIDED, LISTED = "decided", "listed"  # what a match of the bot extractor says
 OTHER = "Other"
+DEVICES = frozenset(("desktop", "mobile", "tablet"))
 AGENT_KINDS = 4_096  # distinct (browser, OS, device class) kept as shared Agent objects
 
 
@@ -94,7 +105,9 @@ class AgentClassifier:
             [(any_of(DECISIVE), None, DECIDED, None, None),
              (any_of((*GRAMMAR, *listed_patterns())), None, LISTED, None, None)]
         )  # fmt: skip
+        self._guarded = MatomoGuarded(matomo_patterns()[1])
         self._form = FormFactor()
+        self._models = device_models()
         self._people = ua_parser_rs.DeviceExtractor(
             [(any_of(people_patterns()), None, "person", None, None)]
         )
@@ -151,7 +164,9 @@ class AgentClassifier:
         if not user_agent.startswith(BROWSER_PREFIX):
             return BOT
         bot = self._bots.extract(user_agent)
-        if bot is not None and (bot.family == DECIDED or not self._people.extract(user_agent)):
+        if bot is not None and bot.family == DECIDED:
+            return BOT
+        if self._listed(user_agent, bot is not None) and not self._people.extract(user_agent):
             return BOT
         browser = self._browsers.extract(user_agent)
         os = self._systems.extract(user_agent)
@@ -165,11 +180,26 @@ class AgentClassifier:
         agent.os = OperatingSystem(self._family(os), (), os_version)
         agent.device = Device(device.family, device.brand, device.model) if device else _NO_DEVICE
         device_class = _device_class(agent)
-        if device_class in FORMS:  # phone or tablet: the model's name tells
-            device_class = self._form(user_agent) or device_class
+        if device_class in DEVICES:  # the model's name tells, if a table knows it
+            known = self._models.android(user_agent)
+            if known is not None:
+                device_class = known
+            elif device_class in FORMS:
+                device_class = self._form(user_agent) or device_class
         if device_class == "bot":  # ua-parser's own Spider patterns: no families kept
             return BOT
         return _interned(agent.browser.family, agent.os.family, device_class)
+
+    def _listed(self, user_agent: str, matched: bool) -> bool:
+        """Whether the lists or the grammar take ``user_agent`` for a bot's.
+
+        ``matched``: the merged automaton matched it. A match inside an Android phone's
+        model name is not evidence (``without_device_name``).
+        """
+        if not matched and not self._guarded(user_agent):
+            return False
+        masked = without_device_name(user_agent)
+        return masked is None or self._bots.extract(masked) is not None or self._guarded(masked)
 
     def _family(self, found: ua_parser_rs.UserAgent | ua_parser_rs.OS | None) -> str:
         if found is None:

@@ -6,7 +6,8 @@ from importlib.metadata import version
 
 import pytest
 
-from ingest.formfactor import FormFactor, _without_look_around, device_rows
+from ingest.formfactor import FormFactor, device_rows
+from ingest.patterns import without_look_around
 
 
 def test_the_pinned_version_of_the_table_is_installed() -> None:
@@ -34,7 +35,7 @@ def test_the_table_has_the_shape_this_reads() -> None:
 def test_look_arounds_are_matched_or_left_out_and_back_references_skipped(
     pattern: str, without: str | None
 ) -> None:
-    assert _without_look_around(pattern) == without
+    assert without_look_around(pattern) == without
 
 
 @pytest.mark.parametrize(

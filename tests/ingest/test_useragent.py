@@ -341,3 +341,76 @@ def test_the_phone_names_taken_from_crawlerdetect_are_phone_and_app_tokens() -> 
 
     assert "cubot" in _PHONE_NAMES and "; M bot" in _PHONE_NAMES
     assert not any("Safari" in name or "Mozilla" in name for name in _PHONE_NAMES)
+
+
+@pytest.mark.parametrize(
+    "agent",
+    [
+        # Matomo's list: names the other lists lack (each passed before it was a source)
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_13_6) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/67.0.3396.99 Safari/537.36 CloudflareDiagnostics/1.0",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0.0.0 Safari/537.36 CybaaAgent",
+        "Mozilla/5.0 (Linux; Android 9; SM-G973F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/75.0.3770.101 Mobile Safari/537.36 Convertify",
+        # one of Matomo's patterns with look-around, matched in two steps
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) KarnoProspectingStudio/0.1 Safari/537.36",
+    ],
+)  # fmt: skip
+def test_matomos_bot_list_is_a_source(classifier: AgentClassifier, agent: str) -> None:
+    assert classifier(agent) == BOT
+
+
+def test_matomos_look_around_patterns_keep_their_exceptions() -> None:
+    from ingest.bots import MatomoGuarded, matomo_patterns
+
+    guarded = MatomoGuarded(matomo_patterns()[1])
+    assert guarded("Mozilla/5.0 (X11; Linux x86_64) Example-fetcher/1.0")
+    # "(?<!node-|...)fetch": node-fetch is a library, but not this pattern's business
+    assert not guarded("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 node-fetch")
+    assert not guarded(
+        "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
+    )
+
+
+@pytest.mark.parametrize(
+    ("agent", "device"),
+    [
+        # phone and tablet model names with a crawler word or a listed name in them
+        ("Mozilla/5.0 (Linux; Android 13; Spider 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36", "tablet"),
+        ("Mozilla/5.0 (Linux; Android 4.2.2; HTC Butterfly Build/JDQ39) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/31.0.1650.59 Mobile Safari/537.36", "mobile"),
+        ("Mozilla/5.0 (Linux; Android 7.0; C Bot Tab 70) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/78.0.3904.108 Safari/537.36", "tablet"),
+        ("Mozilla/5.0 (Linux; Android 4.4.2; ViewSonic V500 Build/KVT49L) AppleWebKit/535.19 (KHTML, like Gecko) Chrome/18.0.1025.166 Mobile Safari/535.19", "mobile"),
+        # Sogou's browser and the Baidu app: people, though "Sogou" is listed
+        ("Mozilla/5.0 (Linux; Android 10; ZTE A2020 SP Build/QKQ1.200913.002; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/68.0.3440.106 Mobile Safari/537.36 AWP/2.0 SogouMSE,SogouMobileBrowser/6.5.11", "mobile"),
+    ],
+)  # fmt: skip
+def test_a_crawler_word_in_a_phones_model_name_is_no_bot(
+    classifier: AgentClassifier, agent: str, device: str
+) -> None:
+    assert classifier(agent).device == device
+
+
+def test_a_bot_that_writes_an_android_platform_is_still_a_bot(classifier: AgentClassifier) -> None:
+    agent = (
+        "Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, "
+        "like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36 (compatible; Googlebot/2.1; "
+        "+http://www.google.com/bot.html)"
+    )
+    assert classifier(agent) == BOT
+    from ingest.bots import without_device_name
+
+    assert without_device_name(agent) == agent.replace("Nexus 5X", "K")
+
+
+@pytest.mark.parametrize(
+    ("agent", "device"),
+    [
+        # Android tablets whose browser writes "Mobile": Matomo's table knows the models
+        ("Mozilla/5.0 (Linux; Android 12; TGR-W09) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36", "tablet"),
+        ("Mozilla/5.0 (Linux; U; Android 10; zh-CN; iPlay_20 Build/QP1A.190711.020) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/57.0.2987.108 Mobile Safari/537.36", "tablet"),
+        # and phones whose browser leaves it out
+        ("Mozilla/5.0 (Linux; Android 9; SM-G960F) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36", "mobile"),
+    ],
+)  # fmt: skip
+def test_matomos_device_table_tells_tablets_from_phones(
+    classifier: AgentClassifier, agent: str, device: str
+) -> None:
+    assert classifier(agent).device == device
