@@ -18,8 +18,10 @@ browsers, webviews and desktop app shells that the lists match with broad patter
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import re
+from collections.abc import Sequence
 from importlib.metadata import version
 
 import crawleruseragents
@@ -107,7 +109,8 @@ def listed_patterns() -> list[str]:
     return [pattern for pattern in patterns if not _BUILD_ID.fullmatch(pattern)]
 
 
-def matomo_patterns() -> tuple[str, list[str]]:
+@functools.cache
+def matomo_patterns() -> tuple[str, tuple[str, ...]]:
     """Matomo's bot list: one pattern of all without look-around, and those with it.
 
     The data file ships inside device-detector (pinned: its layout is read here). The
@@ -115,9 +118,10 @@ def matomo_patterns() -> tuple[str, list[str]]:
     two steps (``MatomoGuarded``).
     """
     text = importlib.resources.files("device_detector").joinpath("regexes/upstream/bots.yml")
-    patterns = [str(entry["regex"]) for entry in yaml.safe_load(text.read_text())]
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    patterns = [str(entry["regex"]) for entry in yaml.load(text.read_text(), Loader=loader)]
     plain = [pattern for pattern in patterns if "(?" not in pattern.replace("(?:", "")]
-    guarded = [pattern for pattern in patterns if pattern not in plain]
+    guarded = tuple(pattern for pattern in patterns if pattern not in plain)
     return f"(?i){MATOMO_BOUNDARY}(?:{any_of(plain)})", guarded
 
 
@@ -129,7 +133,7 @@ class MatomoGuarded:
     look-behinds of any width). Most user-agents stop at the first step.
     """
 
-    def __init__(self, patterns: list[str]) -> None:
+    def __init__(self, patterns: Sequence[str]) -> None:
         loose = [without_look_around(pattern) for pattern in patterns]
         self._first = ua_parser_rs.DeviceExtractor(
             [
