@@ -28,8 +28,8 @@ from analytics.stats import (
 )
 from storage.clock import Clock
 from storage.database import Database
-from storage.errors import InvalidValue
-from storage.registry import NAME, ORG, UUID, Principal, Registry, Tour
+from storage.errors import Conflict, InvalidValue
+from storage.registry import KEEP, NAME, ORG, UUID, Principal, Registry, Tour
 
 
 @dataclass(frozen=True)
@@ -95,6 +95,10 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, InvalidValue)
         return JSONResponse({"error": exc.message, "field": exc.field}, 400)
 
+    async def conflicting_value(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Conflict)
+        return JSONResponse({"error": exc.message, "field": exc.field}, 409)
+
     async def invalid_request(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0]
@@ -126,6 +130,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(duckdb.TransactionException, conflict)
+    app.add_exception_handler(Conflict, conflicting_value)
     app.add_exception_handler(InvalidValue, invalid_value)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
@@ -162,6 +167,8 @@ def visible_tour(ctx: Context, caller: Principal, tour: str) -> Tour:
     """The tour if the caller may read it; another organization's tour is 'unknown' too."""
     found = ctx.registry.tours.get(tour)
     if found is None or not (caller.admin or found.org == caller.org):
+        raise ApiError(404, "unknown tour", "tour")
+    if caller.tour not in (None, tour):
         raise ApiError(404, "unknown tour", "tour")
     return found
 
@@ -219,7 +226,8 @@ def stats(
                            "limit")  # fmt: skip
         rows = int(limit)
     period = parse_period(ctx.clock.now().date(), start, end, interval)
-    document = tour_stats(ctx.db.cursor(), tour, period, rows)
+    with ctx.db.using() as cursor:
+        document = tour_stats(cursor, tour, period, rows)
     if format == "json":
         return document
     filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
@@ -234,8 +242,12 @@ def stats(
 def tours(ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
     period = parse_period(ctx.clock.now().date(), start, end, None)
     registered = ctx.registry.tours  # one snapshot: an admin may change tours meanwhile
-    mine = sorted(t.tour for t in registered.values() if caller.admin or t.org == caller.org)
-    totals = tour_totals(ctx.db.cursor(), mine, period)
+    mine = sorted(
+        t.tour for t in registered.values()
+        if (caller.admin or t.org == caller.org) and caller.tour in (None, t.tour)
+    )  # fmt: skip
+    with ctx.db.using() as cursor:
+        totals = tour_totals(cursor, mine, period)
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
@@ -251,23 +263,30 @@ operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=OPERATOR_E
 @operator.get("/abuse", summary="What was not counted, by reason, and who sent it")
 def abuse(ctx: Ctx, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
     period = parse_period(ctx.clock.now().date(), start, end, None)
-    return abuse_report(ctx.db.cursor(), period)
+    with ctx.db.using() as cursor:
+        return abuse_report(cursor, period)
 
 
 class TourBody(BaseModel):
     org: str = Field(
         description="the organization that owns the tour", json_schema_extra=_shape(ORG.pattern)
     )
-    origins: list[str] = Field(
-        default=[],
-        description="origins allowed to embed it, like https://tours.example.com; empty: any",
+    origins: list[str] | None = Field(
+        default=None,
+        description="origins allowed to embed it, like https://tours.example.com; empty: "
+        "any; not given: a new tour allows any, an existing one keeps its list",
         json_schema_extra={"items": {"type": "string", **_shape(ORIGIN)}},
     )
     scenes: list[str] | None = Field(
         default=None,
         description="the tour's scenes: once declared, only these count; null: any, up to "
-        "the server's --max-scenes",
+        "the server's --max-scenes; not given: an existing tour keeps its scenes",
         json_schema_extra={"items": {"type": "string", **_shape(NAME.pattern)}},
+    )
+    move: bool = Field(
+        default=False,
+        description="move an existing tour, with its history, to another organization "
+        "(without it, a change of organization answers 409)",
     )
 
 
@@ -282,12 +301,17 @@ def _tour_out(tour: Tour) -> TourOut:
     return TourOut(**tour.document())
 
 
-@operator.put("/tours/{tour}", summary="Register or update a tour (idempotent)")
+@operator.put(
+    "/tours/{tour}",
+    summary="Register or update a tour (idempotent)",
+    responses=_errors({409: "The tour belongs to another organization, and move is not true"}),
+)
 def put_tour(ctx: Ctx, _: Admin, tour: TourName, body: TourBody) -> TourOut:
-    return _tour_out(ctx.registry.put_tour(tour, body.org, body.origins, body.scenes))
+    scenes = body.scenes if "scenes" in body.model_fields_set else KEEP
+    return _tour_out(ctx.registry.put_tour(tour, body.org, body.origins, scenes, body.move))
 
 
-@operator.delete("/tours/{tour}", summary="Unregister a tour (its events stay)")
+@operator.delete("/tours/{tour}", summary="Unregister a tour and delete its history")
 def delete_tour(ctx: Ctx, _: Admin, tour: TourName) -> dict[str, bool]:
     if not ctx.registry.delete_tour(tour):
         raise ApiError(404, "unknown tour", "tour")
@@ -302,23 +326,46 @@ def list_tours(ctx: Ctx, _: Admin) -> list[TourOut]:
 class TokenBody(BaseModel):
     org: str = Field(json_schema_extra=_shape(ORG.pattern))
     admin: bool = False
+    tour: str | None = Field(
+        default=None,
+        description="a read-only token for this tour of the organization alone",
+        json_schema_extra=_shape(NAME.pattern),
+    )
 
 
 @operator.post("/tokens", summary="Create a token; it is shown this once")
 def create_token(ctx: Ctx, _: Admin, body: TokenBody) -> dict[str, str]:
-    return {"token": ctx.registry.create_token(body.org, body.admin)}
+    return {"token": ctx.registry.create_token(body.org, body.admin, body.tour)}
+
+
+@operator.get("/tokens", summary="Every token: id, organization, admin, tour, created, last used")
+def list_tokens(ctx: Ctx, _: Admin) -> list[dict[str, Any]]:
+    return ctx.registry.list_tokens()
+
+
+@operator.delete("/tokens/{token_id}", summary="Revoke a token: it answers 401 at once")
+def revoke_token(ctx: Ctx, _: Admin, token_id: str) -> dict[str, bool]:
+    if not ctx.registry.revoke_token(token_id):
+        raise ApiError(404, "unknown token", "id")
+    return {"revoked": True}
 
 
 @operator.delete("/visitors/{visitor}", summary="Erase every stored event of a visitor")
 def forget_visitor(
     ctx: Ctx, _: Admin, visitor: Annotated[str, Path(json_schema_extra=_shape(UUID.pattern))]
 ) -> dict[str, int]:
-    with ctx.db.maintenance:
-        return {"deleted": forget(ctx.db.cursor(), visitor)}
+    with ctx.db.maintenance, ctx.db.using() as cursor:
+        return {"deleted": forget(cursor, visitor)}
+
+
+@operator.post("/compact", summary="Rewrite the database so that deleted data is gone")
+def compact_now(ctx: Ctx, _: Admin) -> dict[str, int]:
+    before, after = ctx.db.compact()
+    return {"bytes_before": before, "bytes_after": after}
 
 
 @operator.post("/purge", summary="Apply retention now (the service also does daily)")
 def purge_now(ctx: Ctx, _: Admin) -> dict[str, int]:
-    with ctx.db.maintenance:
-        deleted = purge(ctx.db.cursor(), complete_before(ctx.clock.now()), ctx.raw_retention_days)
+    with ctx.db.maintenance, ctx.db.using() as cursor:
+        deleted = purge(cursor, complete_before(ctx.clock.now()), ctx.raw_retention_days)
     return {"deleted": deleted}

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ingest.repeats import RepeatedErrors
 from ingest.writer import DropKey, EventRow
 
 log = logging.getLogger("tourviews.committer")
@@ -54,6 +55,7 @@ class Committer:
         self.pending = 0  # events accepted but not yet committed
         self.failed = False  # the last commit failed
         self.on_commit: Callable[[int, float], None] = lambda size, seconds: None
+        self._errors = RepeatedErrors(log)
 
     def add_row(self, row: EventRow) -> asyncio.Future[None]:
         """Queue a counted event; the future resolves once it is committed."""
@@ -73,6 +75,12 @@ class Committer:
         batch = self._open_batch()
         batch.drops[key] += 1
         return self._wait(batch)
+
+    async def settled(self) -> None:
+        """Wait until every event queued so far is committed (or its commit failed)."""
+        batch = self._waiting[-1] if self._waiting else self._in_flight
+        if batch is not None:
+            await asyncio.shield(batch.committed)
 
     async def drain(self) -> None:
         """Stop taking events and commit everything queued."""
@@ -127,7 +135,8 @@ class Committer:
             seconds = asyncio.get_running_loop().time() - started
             self.on_commit(len(batch.rows) + sum(batch.drops.values()), seconds)
         else:
-            log.error("commit of %d events failed: %s", len(batch.waiters), type(error).__name__)
+            kind = type(error).__name__
+            self._errors.error(kind, "commit of %d events failed: %s", len(batch.waiters), kind)
         for waiter in batch.waiters:
             if waiter.done():  # the request was cancelled
                 continue

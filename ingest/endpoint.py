@@ -20,6 +20,7 @@ from ingest.beacon import MAX_BYTES, RANDOM_UUID, Beacon, BeaconError, parse_bea
 from ingest.client import ClientAddress
 from ingest.committer import Committer, Overloaded, StorageFailed
 from ingest.pipeline import SILENT_DROPS, Hit, Pipeline
+from ingest.repeats import RepeatedErrors
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock
 from storage.outcomes import Outcome
@@ -64,6 +65,7 @@ class BeaconEndpoint:
         self._client = client
         self._clock = clock
         self.outcomes: Counter[str] = Counter()
+        self._errors = RepeatedErrors(log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -74,7 +76,8 @@ class BeaconEndpoint:
             while where is not None and where.tb_next is not None:
                 where = where.tb_next
             line = f"{where.tb_frame.f_code.co_filename}:{where.tb_lineno}" if where else "?"
-            log.error("beacon failed with %s at %s", type(exc).__name__, line)
+            kind = f"{type(exc).__name__} at {line}"
+            self._errors.error(kind, "beacon failed with %s", kind)
             await answer(send, 503, {"error": "temporarily unavailable"}, [(b"retry-after", b"1")])
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,7 +99,7 @@ class BeaconEndpoint:
             client[0] if client else None, headers.get(b"x-forwarded-for")
         )
         try:
-            beacon = parse_beacon(await _read_body(headers, receive))
+            beacon = parse_beacon(await read_body(headers, receive))
         except (Rejected, BeaconError) as exc:
             rejected = exc if isinstance(exc, Rejected) else Rejected(400, exc.message, exc.field)
             self._drop(Outcome.INVALID, "", self._pipeline.hash_address(address, now), now)
@@ -170,7 +173,7 @@ def declared_length(value: bytes) -> int:
     return int(digits) if len(digits) <= 19 else 2**63
 
 
-async def _read_body(headers: dict[bytes, bytes], receive: Receive) -> bytes:
+async def read_body(headers: dict[bytes, bytes], receive: Receive) -> bytes:
     """The request body, refused (413) as soon as it would pass the limit."""
     content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
     if content_type not in JSON_TYPES:
@@ -204,7 +207,7 @@ async def answer(
     await send({"type": "http.response.body", "body": payload})
 
 
-def _error(description: str, *required: str) -> dict[str, Any]:
+def error_schema(description: str, *required: str) -> dict[str, Any]:
     properties: dict[str, Any] = {
         "error": {"type": "string"},
         "field": {"type": ["string", "null"]},
@@ -243,12 +246,14 @@ OPENAPI: dict[str, Any] = {
         },
         "responses": {
             "204": {"description": "Accepted and committed"},
-            "400": _error("Not JSON, not an object, or a field missing or malformed", "field"),
-            "404": _error("The tour is not registered", "field"),
-            "413": _error("The body is over 2,048 bytes"),
-            "415": _error("Another content type"),
-            "429": {**_error("A rate limit is exceeded", "retry_after"), "headers": _RETRY},
-            "503": {**_error("The write queue is full or storage failed"), "headers": _RETRY},
+            "400": error_schema(
+                "Not JSON, not an object, or a field missing or malformed", "field"
+            ),
+            "404": error_schema("The tour is not registered", "field"),
+            "413": error_schema("The body is over 2,048 bytes"),
+            "415": error_schema("Another content type"),
+            "429": {**error_schema("A rate limit is exceeded", "retry_after"), "headers": _RETRY},
+            "503": {**error_schema("The write queue is full or storage failed"), "headers": _RETRY},
         },
     },
     "options": {

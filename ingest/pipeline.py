@@ -145,6 +145,14 @@ class Pipeline:
         """A counted hit was not stored (503): its retry must count, not be a duplicate."""
         self._deduplicator.forget(dedup_key(hit.beacon), hit.moment)
 
+    def hashes(self, address: str | None, now: datetime) -> tuple[bytes, bytes]:
+        """(stored IP hash, source network) of an address."""
+        return self._hasher.hashes(address, now)
+
+    def admit(self, keys: tuple[str | bytes, ...], moment: float) -> float:
+        """Take one from the limits of (source, visitor, tour); seconds to wait, or 0."""
+        return self._limiter.admit(keys, moment)
+
     def hash_address(self, address: str | None, now: datetime) -> bytes:
         return self._hasher.hash(address, now)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import duckdb
+
 from ingest.dedup import Deduplicator
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
@@ -27,7 +29,19 @@ def restore(
     """
     since = (now - timedelta(seconds=max(dedup.window, rotation.window))).replace(tzinfo=None)
     offset = moment - now.timestamp()  # wall seconds to monotonic seconds
-    cursor = db.cursor()
+    with db.using() as cursor:
+        return _restore(cursor, dedup, rotation, scenes, since, offset, moment)
+
+
+def _restore(
+    cursor: duckdb.DuckDBPyConnection,
+    dedup: Deduplicator,
+    rotation: RotationGuard,
+    scenes: SceneBound,
+    since: datetime,
+    offset: float,
+    moment: float,
+) -> int:
     keys = cursor.execute(
         "SELECT tour, CASE WHEN kind = 'scene' THEN scene END, visitor::VARCHAR, "
         "epoch(max(ts)) AS last FROM events WHERE ts >= ? GROUP BY ALL ORDER BY last",

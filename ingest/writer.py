@@ -61,23 +61,27 @@ class EventWriter:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._appenders = threading.local()  # table -> appender of this thread's cursor
+        self._made_on = threading.local()  # the cursor those appenders belong to
 
     def write(self, rows: Sequence[EventRow], drops: Mapping[DropKey, int]) -> None:
         """Commit ``rows`` and ``drops`` together (fsynced), or raise and keep nothing."""
         counts = [(*key, count) for key, count in drops.items()]
         inserts = [(table, schema, batch) for table, schema, batch in
                    (("events", EVENTS, rows), ("drop_log", DROPS, counts)) if batch]  # fmt: skip
-        cursor = self._db.cursor()
-        # One insert is a transaction of its own: BEGIN and COMMIT would only add cost.
-        together = transaction(cursor) if len(inserts) > 1 else contextlib.nullcontext()
-        try:
-            with together:
-                for table, schema, batch in inserts:
-                    self._insert(cursor, table, schema, batch)
-        except BaseException:
-            for appender in vars(self._appenders).values():
-                appender.clear()  # rows buffered before the failure must not go out later
-            raise
+        with self._db.using() as cursor:
+            if getattr(self._made_on, "cursor", None) is not cursor:  # compaction reopened
+                vars(self._appenders).clear()
+                self._made_on.cursor = cursor
+            # One insert is a transaction of its own: BEGIN and COMMIT would only add cost.
+            together = transaction(cursor) if len(inserts) > 1 else contextlib.nullcontext()
+            try:
+                with together:
+                    for table, schema, batch in inserts:
+                        self._insert(cursor, table, schema, batch)
+            except BaseException:
+                for appender in vars(self._appenders).values():
+                    appender.clear()  # rows buffered before the failure must not go out later
+                raise
 
     def _insert(
         self,

@@ -5,10 +5,17 @@ One process writes a DuckDB file and, while it does, no other process can open i
 the CLI goes through the service's HTTP API when one is running (see
 ``tourviews.control``). Inside the process, every thread takes its own cursor: the
 writer commits batches while queries read a consistent snapshot (MVCC).
+
+DuckDB does not overwrite what it deletes: an erased visitor's bytes stay in the file
+until they are rewritten. ``Database.compact`` copies the live rows into a fresh file
+and puts it in the old one's place; every use of the database goes through
+``Database.using``, which compaction waits out and holds back while it runs.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 from collections.abc import Iterator
@@ -21,6 +28,10 @@ import duckdb
 from storage.errors import StorageBusy, StorageError
 
 DATABASE_FILE = "tourviews.duckdb"
+COMPACTING = "tourviews.duckdb.compacting"  # the fresh copy, until it replaces the file
+# meta key, set in the transaction that deletes personal data (erasure, retention):
+# the deleted rows' bytes are still in the file until a compaction rewrites it.
+ERASED = "erased_since_compaction"
 SCHEMA_VERSION = 1
 
 # Only what the contract allows is stored: no raw IP address, no raw user-agent.
@@ -40,7 +51,9 @@ CREATE TABLE IF NOT EXISTS tokens (
     token_hash BLOB PRIMARY KEY,       -- SHA-256 of the token, never the token
     org VARCHAR NOT NULL,
     admin BOOLEAN NOT NULL,
-    created TIMESTAMP NOT NULL
+    created TIMESTAMP NOT NULL,
+    tour VARCHAR,                      -- a token for one tour reads that tour alone
+    last_used TIMESTAMP
 );
 -- One row per counted beacon (raw events, kept --raw-retention-days).
 CREATE TABLE IF NOT EXISTS events (
@@ -116,6 +129,57 @@ CREATE TABLE IF NOT EXISTS visitor_days (
 _LOCK_HOLDER = re.compile(r"\(PID (\d+)\)")
 
 
+class _Gate:
+    """Many users at once, or one compaction alone; a thread may nest its uses.
+
+    A compaction waiting for its turn holds new uses back, so it is not starved.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._users = 0
+        self._compacting = False
+        self._waiting = 0
+        self._depth = threading.local()
+
+    @contextmanager
+    def use(self) -> Iterator[None]:
+        depth = getattr(self._depth, "n", 0)
+        if depth == 0:
+            with self._condition:
+                while self._compacting or self._waiting:
+                    self._condition.wait()
+                self._users += 1
+        self._depth.n = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.n = depth
+            if depth == 0:
+                with self._condition:
+                    self._users -= 1
+                    self._condition.notify_all()
+
+    @contextmanager
+    def alone(self) -> Iterator[None]:
+        if getattr(self._depth, "n", 0):
+            raise RuntimeError("a thread that uses the database cannot compact it")
+        with self._condition:
+            self._waiting += 1
+            try:
+                while self._compacting or self._users:
+                    self._condition.wait()
+            finally:
+                self._waiting -= 1
+            self._compacting = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._compacting = False
+                self._condition.notify_all()
+
+
 class Database:
     """The open DuckDB file of a data directory."""
 
@@ -128,16 +192,71 @@ class Database:
         # them on the same rows would make DuckDB abort one. The writer only appends.
         self.maintenance = threading.Lock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._gate = _Gate()
+        self.generation = 0  # how many times the file was replaced by compaction
+
+    @contextmanager
+    def using(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This thread's cursor, for a use that no compaction interrupts."""
+        with self._gate.use():
+            yield self.cursor()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """This thread's own cursor on the database."""
+        """This thread's own cursor on the database (inside ``using`` if a compaction may run)."""
         cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
-        if cursor is None:
+        if cursor is None or self._local.generation != self.generation:
             cursor = self._connection.cursor()
-            self._local.cursor = cursor
+            self._local.cursor, self._local.generation = cursor, self.generation
             with self._lock:
                 self._cursors.append(cursor)
         return cursor
+
+    def compact(self) -> tuple[int, int]:
+        """Rewrite the file with its live rows only; (bytes before, bytes after).
+
+        Deleted rows' bytes are gone from the data directory afterwards: the fresh file
+        holds only live rows, the old one is replaced, and its WAL was folded in first.
+        A crash before the replacement leaves the old file (the copy is removed when the
+        file is next opened); after it, the new one. Either opens with every committed
+        row.
+        """
+        fresh = self.path.with_name(COMPACTING)
+        with self.maintenance, self._gate.alone():
+            before = self.path.stat().st_size
+            _remove(fresh)
+            self._connection.execute("CHECKPOINT")
+            try:
+                quoted = str(fresh).replace("'", "''")
+                self._connection.execute(f"ATTACH '{quoted}' AS fresh")
+                (name,) = one(self._connection, "SELECT current_database()") or ("",)
+                self._connection.execute(f'COPY FROM DATABASE "{name}" TO fresh')
+                self._connection.execute("DELETE FROM fresh.meta WHERE key = ?", [ERASED])
+                self._connection.execute("DETACH fresh")
+            except BaseException:
+                with contextlib.suppress(duckdb.Error):
+                    self._connection.execute("DETACH fresh")
+                _remove(fresh)
+                raise
+            self._close_connection()
+            try:
+                if _wal(self.path).exists() or _wal(fresh).exists():
+                    # a write after the checkpoint, or a copy not folded in: keep the old file
+                    raise StorageError("the database changed during compaction")
+                _fsync(fresh)
+                os.replace(fresh, self.path)
+                _fsync(self.path.parent)
+            finally:
+                _remove(fresh)
+                self._connection = _connect(self.path)
+                self.generation += 1
+            return before, self.path.stat().st_size
+
+    def _close_connection(self) -> None:
+        with self._lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+        self._connection.close()
 
     def close(self) -> None:
         """Checkpoint and close; the WAL is folded into the file."""
@@ -153,12 +272,29 @@ class Database:
             self._connection.close()
 
 
+def _wal(path: Path) -> Path:
+    return path.with_name(path.name + ".wal")
+
+
+def _remove(path: Path) -> None:
+    for leftover in (path, _wal(path)):
+        leftover.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def open_database(data_dir: Path) -> Database:
     """Open (creating if needed) the DuckDB file of ``data_dir`` and bring its schema up."""
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / DATABASE_FILE
     try:
-        connection = duckdb.connect(str(path))
+        connection = _connect(path)
     except duckdb.IOException as exc:
         message = str(exc)
         if "lock" in message.lower():
@@ -168,13 +304,21 @@ def open_database(data_dir: Path) -> Database:
         raise StorageError(f"cannot open {path}: {message.splitlines()[0]}") from None
     except duckdb.Error as exc:
         raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+    # A compaction's copy that did not replace the file: the file is whole without it.
+    _remove(path.with_name(COMPACTING))
     connection.execute(SCHEMA)
     # Added after the first release: a file made before has the table without it.
     connection.execute("ALTER TABLE tours ADD COLUMN IF NOT EXISTS scenes VARCHAR[]")
+    connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR")
+    connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP")
     connection.execute(
         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )
     return Database(connection, path)
+
+
+def _connect(path: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(str(path))
 
 
 def one(
@@ -188,6 +332,16 @@ def one(
     """
     rows = cursor.execute(sql, parameters).fetchall()
     return rows[0] if rows else None
+
+
+def mark_erased(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Note that rows of personal data were deleted: the file wants compacting."""
+    write_meta(cursor, ERASED, "1")
+
+
+def erased(cursor: duckdb.DuckDBPyConnection) -> bool:
+    """Whether personal data was deleted since the last compaction."""
+    return read_meta(cursor, ERASED) is not None
 
 
 def read_meta(cursor: duckdb.DuckDBPyConnection, key: str) -> str | None:

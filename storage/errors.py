@@ -20,3 +20,7 @@ class InvalidValue(ValueError):
         super().__init__(message)
         self.field = field
         self.message = message
+
+
+class Conflict(InvalidValue):
+    """A value that clashes with what is stored (409); ``field`` names it."""

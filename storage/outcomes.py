@@ -20,6 +20,7 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     INVALID = "invalid"
     UNKNOWN_TOUR = "unknown_tour"
+    WITHDRAWN = "withdrawn"  # a visitor's own erasure (POST /v1/visitor/forget), not a beacon
 
 
 # The reasons a beacon was not counted, as the abuse document lists them.

@@ -11,20 +11,26 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
+import duckdb
+
 from storage.clock import Clock
-from storage.database import Database, one
-from storage.errors import InvalidValue
+from storage.database import Database, mark_erased, one, transaction
+from storage.errors import Conflict, InvalidValue
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 ORG = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 TOKEN_PREFIX = "tv_"
+TOKEN_ID = re.compile(r"[0-9a-fA-F]{12}")  # a token's id: the start of its hash, in hex
+LAST_USED_STEP = timedelta(minutes=1)
 MAX_DECLARED_SCENES = 10_000
 
 
@@ -50,6 +56,7 @@ class Principal:
 
     org: str
     admin: bool
+    tour: str | None = None  # a token for one tour reads that tour alone
 
 
 def check_name(field: str, value: object) -> str:
@@ -95,6 +102,31 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def token_id(digest: bytes) -> str:
+    """What names a token in lists and revocations: 48 bits of its hash, not the token."""
+    return digest.hex()[:12]
+
+
+class Keep:
+    """The value a tour already has (``put_tour``'s default for what is not given)."""
+
+
+KEEP = Keep()
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
+
+
+def _delete_history(cursor: Any, tour: str) -> None:
+    """Every stored row of a tour but its registration; the file wants compacting if any."""
+    row = one(cursor, "DELETE FROM events WHERE tour = ?", [tour])
+    for table in ("rollups", "recency", "visitor_days", "drops", "drop_log"):
+        cursor.execute(f"DELETE FROM {table} WHERE tour = ?", [tour])
+    if row and row[0]:
+        mark_erased(cursor)
+
+
 class Registry:
     """Tours and tokens of one database."""
 
@@ -102,6 +134,7 @@ class Registry:
         self._db = db
         self._clock = clock
         self._tours: Mapping[str, Tour] = MappingProxyType({})
+        self._noting = threading.Lock()  # held while a token's last use is written
         self.reload()
 
     @property
@@ -110,7 +143,8 @@ class Registry:
         return self._tours
 
     def reload(self) -> None:
-        rows = self._db.cursor().execute("SELECT tour, org, origins, scenes FROM tours").fetchall()
+        with self._db.using() as cursor:
+            rows = cursor.execute("SELECT tour, org, origins, scenes FROM tours").fetchall()
         self._tours = MappingProxyType(
             {
                 tour: Tour(
@@ -127,62 +161,153 @@ class Registry:
         self,
         tour: str,
         org: str,
-        origins: Iterable[str] = (),
-        scenes: Iterable[str] | None = None,
+        origins: Iterable[str] | None = None,
+        scenes: Iterable[str] | Keep | None = KEEP,
+        move: bool = False,
     ) -> Tour:
-        """Register a tour or update its organization, origins and scenes (idempotent)."""
-        declared = None
-        if scenes is not None:
+        """Register a tour, or update it; what is not given (None, ``KEEP``) keeps its value.
+
+        An existing tour changes organization only with ``move`` (its history moves with
+        it). A tour ID that is not registered starts with no history: anything stored
+        under it before (an event committed while the tour was being deleted) goes.
+        """
+        current = self._tours.get(check_name("tour", tour))
+        org = check_org(org)
+        if current is not None and current.org != org and not move:
+            raise Conflict(
+                "org", f"tour {tour} belongs to organization {current.org}; "
+                "moving it (with its history) needs --move (API: \"move\": true)",
+            )  # fmt: skip
+        if isinstance(scenes, Keep):
+            declared = current.scenes if current is not None else None
+        elif scenes is None:
+            declared = None
+        else:
             declared = frozenset(check_name("scenes", scene) for scene in scenes)
             if len(declared) > MAX_DECLARED_SCENES:
                 raise InvalidValue("scenes", f"at most {MAX_DECLARED_SCENES} scenes")
+        kept = current.origins if current is not None else ()
         entry = Tour(
-            check_name("tour", tour),
-            check_org(org),
-            tuple(sorted({check_origin(origin) for origin in origins})),
+            tour,
+            org,
+            kept if origins is None else tuple(sorted({check_origin(o) for o in origins})),
             declared,
         )
-        self._db.cursor().execute(
-            "INSERT INTO tours VALUES (?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE "
-            "SET org = excluded.org, origins = excluded.origins, scenes = excluded.scenes",
-            [entry.tour, entry.org, list(entry.origins), self._naive_now(),
-             None if declared is None else sorted(declared)],
-        )  # fmt: skip
+        with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
+            if current is None:
+                _delete_history(cursor, tour)
+            cursor.execute(
+                "INSERT INTO tours VALUES (?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE "
+                "SET org = excluded.org, origins = excluded.origins, scenes = excluded.scenes",
+                [entry.tour, entry.org, list(entry.origins), self._naive_now(),
+                 None if declared is None else sorted(declared)],
+            )  # fmt: skip
         self.reload()
         return entry
 
     def delete_tour(self, tour: str) -> bool:
-        """Unregister a tour; its stored events stay. False when it was not registered."""
+        """Unregister a tour and delete its history. False when it was not registered.
+
+        Its events, rollups and drop counters go, so nothing of it can reach whoever
+        registers the ID next; the deleted rows leave the file at the next compaction.
+        """
         found = tour in self._tours
-        self._db.cursor().execute("DELETE FROM tours WHERE tour = ?", [tour])
+        with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
+            cursor.execute("DELETE FROM tours WHERE tour = ?", [tour])
+            _delete_history(cursor, tour)
         self.reload()
         return found
 
-    def create_token(self, org: str, admin: bool = False) -> str:
-        """A new token for ``org``; only its hash is kept, so this is the one time it is seen."""
+    def create_token(self, org: str, admin: bool = False, tour: str | None = None) -> str:
+        """A new token for ``org`` (read-only for one tour with ``tour``); shown this once.
+
+        Only its hash is kept. A tour token reads that tour alone, and must name a tour
+        of the organization.
+        """
+        org = check_org(org)
+        if tour is not None:
+            registered = self._tours.get(check_name("tour", tour))
+            if registered is None or registered.org != org:
+                raise InvalidValue("tour", f"{tour} is not a tour of organization {org}")
+            if admin:
+                raise InvalidValue("admin", "a token for one tour cannot be an admin token")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        self._db.cursor().execute(
-            "INSERT INTO tokens VALUES (?, ?, ?, ?)",
-            [hash_token(token), check_org(org), admin, self._naive_now()],
-        )
+        with self._db.using() as cursor:
+            cursor.execute(
+                "INSERT INTO tokens (token_hash, org, admin, created, tour) VALUES (?, ?, ?, ?, ?)",
+                [hash_token(token), org, admin, self._naive_now(), tour],
+            )
         return token
 
+    def list_tokens(self) -> list[dict[str, Any]]:
+        """Every token, never the token itself: id, organization, admin, tour, when."""
+        with self._db.using() as cursor:
+            rows = cursor.execute(
+                "SELECT token_hash, org, admin, tour, created, last_used FROM tokens "
+                "ORDER BY created, org"
+            ).fetchall()
+        return [
+            {"id": token_id(bytes(digest)), "org": org, "admin": admin, "tour": tour,
+             "created": _iso(created), "last_used": _iso(last_used)}
+            for digest, org, admin, tour, created, last_used in rows
+        ]  # fmt: skip
+
+    def revoke_token(self, identifier: str) -> bool:
+        """Delete the token with this id; False when there is none."""
+        if not TOKEN_ID.fullmatch(identifier):
+            raise InvalidValue("id", "a token id is 12 hex characters (tourviews tokens list)")
+        with self._db.using() as cursor:
+            row = one(
+                cursor,
+                "DELETE FROM tokens WHERE hex(token_hash)[1:12] = upper(?) RETURNING org",
+                [identifier],
+            )
+        return row is not None
+
+    def token_used(self, token: str) -> bool | None:
+        """Whether ``token`` was ever used; None when it is no token (anymore)."""
+        with self._db.using() as cursor:
+            row = one(cursor, "SELECT last_used FROM tokens WHERE token_hash = ?",
+                      [hash_token(token)])  # fmt: skip
+        return None if row is None else row[0] is not None
+
     def has_tokens(self) -> bool:
-        return one(self._db.cursor(), "SELECT count(*) FROM tokens") != (0,)
+        with self._db.using() as cursor:
+            return one(cursor, "SELECT count(*) FROM tokens") != (0,)
 
     def authenticate(self, token: str) -> Principal | None:
         """The principal of ``token``, or None when it is not a token of this instance."""
         if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
             return None
         digest = hash_token(token)
-        row = one(
-            self._db.cursor(),
-            "SELECT token_hash, org, admin FROM tokens WHERE token_hash = ?",
-            [digest],
-        )
-        if row is None or not hmac.compare_digest(bytes(row[0]), digest):
-            return None
-        return Principal(org=row[1], admin=row[2])
+        with self._db.using() as cursor:
+            row = one(
+                cursor,
+                "SELECT token_hash, org, admin, tour, last_used FROM tokens WHERE token_hash = ?",
+                [digest],
+            )
+            if row is None or not hmac.compare_digest(bytes(row[0]), digest):
+                return None
+            self._note_use(cursor, digest, row[4])
+        return Principal(org=row[1], admin=row[2], tour=row[3])
+
+    def _note_use(self, cursor: Any, digest: bytes, last: datetime | None) -> None:
+        """Record when a token was used, at most once a minute (a dashboard polls).
+
+        A note, not the request's business: one thread writes it at a time, and a
+        write that conflicts with another (a revocation) is skipped, not answered 503.
+        """
+        now = self._naive_now()
+        if last is not None and now - last < LAST_USED_STEP:  # type: ignore[operator]
+            return
+        if not self._noting.acquire(blocking=False):
+            return
+        try:
+            cursor.execute("UPDATE tokens SET last_used = ? WHERE token_hash = ?", [now, digest])
+        except duckdb.TransactionException:
+            pass
+        finally:
+            self._noting.release()
 
     def _naive_now(self) -> object:
         return self._clock.now().replace(tzinfo=None)

@@ -268,3 +268,30 @@ def stored_visitors(data_dir: Path) -> dict[str, int]:
             "SELECT visitor::VARCHAR, count(*) FROM events WHERE kind = 'view' GROUP BY 1"
         ).fetchall()
     return dict(rows)
+
+
+def encodings(visitor: str) -> dict[str, bytes]:
+    """Every form a visitor ID can take in a file."""
+    value = uuid.UUID(visitor)
+    flipped = value.int ^ (1 << 127)  # DuckDB's UUID: a hugeint with the top bit flipped
+    return {
+        "text": str(value).encode(),
+        "TEXT": str(value).upper().encode(),
+        "hex": value.hex.encode(),
+        "bytes": value.bytes,
+        "bytes reversed": value.bytes[::-1],
+        "hugeint": flipped.to_bytes(16, "little"),
+        "hugeint big-endian": flipped.to_bytes(16, "big"),
+        "hugeint halves": (flipped & (2**64 - 1)).to_bytes(8, "little"),
+    }
+
+
+def found(data_dir: Path, visitors: list[str]) -> list[str]:
+    """Where any form of any of ``visitors`` is in any file of ``data_dir``."""
+    hits = []
+    for path in sorted(p for p in data_dir.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        for who in visitors:
+            hits += [f"{path.name}: {who} as {form}" for form, pattern in encodings(who).items()
+                     if pattern in content]  # fmt: skip
+    return hits

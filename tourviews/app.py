@@ -16,6 +16,7 @@ from analytics.api import OPERATOR_ERRORS, Admin, install_error_handlers, operat
 from ingest import script
 from ingest.endpoint import OPENAPI as BEACON_OPENAPI
 from ingest.endpoint import Message, Receive, Scope, Send, declared_length
+from ingest.withdrawal import OPENAPI as WITHDRAWAL_OPENAPI
 from storage.clock import Clock, SystemClock
 from tourviews import __version__
 from tourviews.metrics import CONTENT_TYPE, Metrics
@@ -23,6 +24,7 @@ from tourviews.service import Service
 from tourviews.settings import Settings
 
 BEACON_PATH = "/v1/beacon"
+WITHDRAWAL_PATH = "/v1/visitor/forget"
 API_MAX_BYTES = 65_536  # the largest API body, a tour with its origins, is far smaller
 TOO_LARGE = f"body must be at most {API_MAX_BYTES} bytes"
 # The page talks to this service only; its token lives in sessionStorage.
@@ -47,6 +49,8 @@ class TourviewsApp:
             await self.api(scope, receive, send)
         elif scope["path"] == BEACON_PATH:
             await self.service.beacon(scope, receive, send)
+        elif scope["path"] == WITHDRAWAL_PATH:
+            await self.service.withdrawal(scope, receive, send)
         elif _declared_length(scope) > API_MAX_BYTES:
             await JSONResponse({"error": TOO_LARGE, "field": None}, 413)(scope, receive, send)
         else:
@@ -150,16 +154,22 @@ def create_app(
         },
     )
     def healthz() -> JSONResponse:
+        # "instance": the nonce in server.json, by which commands know this server.
         if service.accepting():
-            return JSONResponse({"status": "ok"})
-        return JSONResponse({"status": "unavailable"}, 503, headers={"Retry-After": "1"})
+            return JSONResponse({"status": "ok", "instance": service.instance})
+        return JSONResponse({"status": "unavailable", "instance": service.instance}, 503,
+                            headers={"Retry-After": "1"})  # fmt: skip
 
     def openapi() -> dict[str, Any]:
         if api.openapi_schema is None:
             schema = _answers_as_served(
                 get_openapi(title=api.title, version=api.version, routes=api.routes)
             )
-            schema["paths"] = {BEACON_PATH: BEACON_OPENAPI, **schema["paths"]}
+            schema["paths"] = {
+                BEACON_PATH: BEACON_OPENAPI,
+                WITHDRAWAL_PATH: WITHDRAWAL_OPENAPI,
+                **schema["paths"],
+            }
             api.openapi_schema = schema
         return api.openapi_schema
 

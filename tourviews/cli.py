@@ -74,6 +74,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--dedup-window", type=float, default=30, metavar="MINUTES")
     serve.add_argument("--raw-retention-days", type=int, default=30, metavar="DAYS")
     serve.add_argument(
+        "--compact-delay",
+        type=float,
+        default=60,
+        metavar="MINUTES",
+        help="rewrite erased data out of the file this long after it is deleted (60)",
+    )
+    serve.add_argument(
         "--rotation-limit",
         type=int,
         default=50,
@@ -111,19 +118,33 @@ def _parser() -> argparse.ArgumentParser:
     add = tours.add_parser("add", parents=[data], help="register or update a tour")
     add.add_argument("tour")
     add.add_argument("--org", required=True)
-    add.add_argument("--origin", action="append", default=[], metavar="URL")
+    add.add_argument(
+        "--origin", action="append", default=None, metavar="URL",
+        help="a page origin allowed to embed it (repeatable); not given: kept, or any",
+    )  # fmt: skip
     add.add_argument(
         "--scene", action="append", default=None, metavar="NAME",
         help="a scene of the tour (repeatable); once declared, only these count",
     )  # fmt: skip
+    add.add_argument(
+        "--move", action="store_true",
+        help="move an existing tour, with its history, to the organization --org",
+    )  # fmt: skip
     tours.add_parser("list", parents=[data], help="list every tour")
 
-    tokens = commands.add_parser("tokens", help="issue tokens").add_subparsers(
+    tokens = commands.add_parser("tokens", help="issue, list and revoke tokens").add_subparsers(
         dest="action", required=True, metavar="ACTION"
     )
     create = tokens.add_parser("create", parents=[data], help="create a token (printed once)")
     create.add_argument("--org", required=True)
     create.add_argument("--admin", action="store_true")
+    create.add_argument(
+        "--tour", help="a read-only token for this tour alone (a link for a client)"
+    )
+    listing = tokens.add_parser("list", parents=[data], help="every token, never the token")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    revoke = tokens.add_parser("revoke", parents=[data], help="revoke a token: 401 at once")
+    revoke.add_argument("id", metavar="ID", help="the token's id, from tokens list")
 
     stats = commands.add_parser("stats", parents=[data], help="views and visitors of a tour")
     stats.add_argument("tour")
@@ -147,6 +168,9 @@ def _parser() -> argparse.ArgumentParser:
     forget = commands.add_parser("forget", parents=[data], help="erase every event of a visitor")
     forget.add_argument("visitor", metavar="VISITOR")
     commands.add_parser("purge", parents=[data], help="apply retention now")
+    commands.add_parser(
+        "compact", parents=[data], help="rewrite the database so that deleted data is gone"
+    )
     return parser
 
 
@@ -177,6 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 visitor_rate=_rate("visitor", args.visitor_rate / 60, args.visitor_burst),
                 tour_rate=_rate("tour", args.tour_rate, args.tour_burst),
                 raw_retention_days=args.raw_retention_days,
+                compact_delay_seconds=args.compact_delay * 60,
                 limit_concurrency=args.limit_concurrency,
                 timeout_keep_alive=args.timeout_keep_alive,
                 timeout_request=args.timeout_request,
@@ -202,13 +227,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Commands that only read (or work on what is there): they create no data directory.
-READERS = {"stats", "abuse", "forget", "purge"}
+READERS = {"stats", "abuse", "forget", "purge", "compact"}
 
 
 def _check_data_dir(data_dir: Path, args: argparse.Namespace) -> None:
     if data_dir.exists() and not data_dir.is_dir():
         raise InvalidValue("data", f"{data_dir} is a file, not a directory")
-    reads = args.command in READERS or getattr(args, "action", None) == "list"
+    reads = args.command in READERS or getattr(args, "action", None) in ("list", "revoke")
     if reads and not data_dir.exists():
         raise InvalidValue("data", f"{data_dir} does not exist")
 
@@ -260,7 +285,7 @@ def _rate(name: str, per_second: float, burst: int) -> Rate:
 
 def _run(backend: Backend, args: argparse.Namespace) -> str:
     if args.command == "tours" and args.action == "add":
-        tour = backend.put_tour(args.tour, args.org, args.origin, args.scene)
+        tour = backend.put_tour(args.tour, args.org, args.origin, args.scene, args.move)
         return f"registered {tour['tour']} for {tour['org']}\n"
     if args.command == "tours":
         rows = backend.list_tours()
@@ -270,12 +295,30 @@ def _run(backend: Backend, args: argparse.Namespace) -> str:
             for t in rows
         ]
         return "".join(line + "\n" for line in lines) or "no tours registered\n"
+    if args.command == "tokens" and args.action == "list":
+        tokens = backend.list_tokens()
+        if args.format == "json":
+            return _json(tokens)
+        lines = [f"{'id':<14}{'org':<24}{'kind':<18}{'created':<22}last used"]
+        lines += [
+            f"{t['id']:<14}{t['org']:<24}"
+            f"{'admin' if t['admin'] else 'tour ' + t['tour'] if t['tour'] else 'owner':<18}"
+            f"{t['created']:<22}{t['last_used'] or 'never'}"
+            for t in tokens
+        ]
+        return "\n".join(lines) + "\n"
+    if args.command == "tokens" and args.action == "revoke":
+        backend.revoke_token(args.id)
+        return f"revoked {args.id}\n"
     if args.command == "tokens":
-        return backend.create_token(args.org, args.admin) + "\n"
+        return backend.create_token(args.org, args.admin, args.tour) + "\n"
     if args.command == "forget":
         return f"deleted {backend.forget(args.visitor)} events of {args.visitor}\n"
     if args.command == "purge":
         return f"deleted {backend.purge()} raw events past retention\n"
+    if args.command == "compact":
+        before, after = backend.compact()
+        return f"compacted the database: {before:,} bytes before, {after:,} after\n"
     if args.command == "abuse":
         report = backend.abuse(args.start, args.end)
         return _json(report) if args.format == "json" else _abuse_table(report)
@@ -287,7 +330,7 @@ def _run(backend: Backend, args: argparse.Namespace) -> str:
     return _table(document)
 
 
-def _json(document: dict[str, Any]) -> str:
+def _json(document: Any) -> str:
     return orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n"
 
 

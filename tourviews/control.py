@@ -26,21 +26,23 @@ from analytics.stats import tour_stats
 from storage.clock import SystemClock
 from storage.database import open_database
 from storage.errors import InvalidValue, StorageBusy, StorageError
-from storage.registry import Registry
+from storage.registry import KEEP, TOKEN_ID, Registry
 from storage.secret import derive_key, load_secret
 
 SERVER_FILE = "server.json"
 BUSY_WAIT_SECONDS = 5.0
+HEALTH_TIMEOUT = 5.0
 
 
 class CommandError(Exception):
     """A command could not be carried out; the message is one line for the user."""
 
 
-def write_server_file(data_dir: Path, url: str) -> None:
+def write_server_file(data_dir: Path, url: str, instance: str) -> None:
+    """Announce the server: its URL, PID, and the nonce its /healthz answers with."""
     path = data_dir / SERVER_FILE
     temporary = path.with_suffix(".tmp")
-    temporary.write_bytes(orjson.dumps({"url": url, "pid": os.getpid()}))
+    temporary.write_bytes(orjson.dumps({"url": url, "pid": os.getpid(), "instance": instance}))
     os.replace(temporary, path)
 
 
@@ -54,30 +56,43 @@ def remove_server_file(data_dir: Path) -> None:
 
 
 def running_server(data_dir: Path) -> str | None:
-    """The URL of the server running on ``data_dir``, if one is."""
+    """The URL of the server running on ``data_dir``, if one is.
+
+    A live PID is not enough: after a crash the PID may be another process's, and the
+    URL another server's. The server answers /healthz with the nonce it wrote here.
+    """
     try:
         info = orjson.loads((data_dir / SERVER_FILE).read_bytes())
         os.kill(int(info["pid"]), 0)
-        return str(info["url"])
+        url, instance = str(info["url"]), str(info["instance"])
     except (FileNotFoundError, orjson.JSONDecodeError, KeyError, ValueError, TypeError,
-            OverflowError, ProcessLookupError):  # fmt: skip
+            OverflowError, ProcessLookupError, AttributeError):  # fmt: skip
         return None  # no file, a file that is not ours, or its process is gone
     except PermissionError:  # alive, another user's
         return None
+    try:
+        answer = httpx.get(f"{url}/healthz", timeout=HEALTH_TIMEOUT).json()
+    except (httpx.HTTPError, ValueError):
+        return None
+    return url if isinstance(answer, dict) and answer.get("instance") == instance else None
 
 
 class Backend(Protocol):
     def put_tour(
-        self, tour: str, org: str, origins: list[str], scenes: list[str] | None = None
-    ) -> dict[str, Any]: ...
+        self, tour: str, org: str, origins: list[str] | None = None,
+        scenes: list[str] | None = None, move: bool = False,
+    ) -> dict[str, Any]: ...  # fmt: skip
     def list_tours(self) -> list[dict[str, Any]]: ...
-    def create_token(self, org: str, admin: bool) -> str: ...
+    def create_token(self, org: str, admin: bool, tour: str | None) -> str: ...
+    def list_tokens(self) -> list[dict[str, Any]]: ...
+    def revoke_token(self, identifier: str) -> None: ...
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None
     ) -> dict[str, Any]: ...
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
     def forget(self, visitor: str) -> int: ...
     def purge(self) -> int: ...
+    def compact(self) -> tuple[int, int]: ...
     def close(self) -> None: ...
 
 
@@ -90,16 +105,25 @@ class Local:
         self.registry = Registry(self.db, self.clock)
 
     def put_tour(
-        self, tour: str, org: str, origins: list[str], scenes: list[str] | None = None
-    ) -> dict[str, Any]:
-        return self.registry.put_tour(tour, org, origins, scenes).document()
+        self, tour: str, org: str, origins: list[str] | None = None,
+        scenes: list[str] | None = None, move: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
+        kept = KEEP if scenes is None else scenes
+        return self.registry.put_tour(tour, org, origins, kept, move).document()
 
     def list_tours(self) -> list[dict[str, Any]]:
         tours = sorted(self.registry.tours.values(), key=lambda t: t.tour)
         return [t.document() for t in tours]
 
-    def create_token(self, org: str, admin: bool) -> str:
-        return self.registry.create_token(org, admin)
+    def create_token(self, org: str, admin: bool, tour: str | None) -> str:
+        return self.registry.create_token(org, admin, tour)
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        return self.registry.list_tokens()
+
+    def revoke_token(self, identifier: str) -> None:
+        if not self.registry.revoke_token(identifier):
+            raise InvalidValue("id", f"no token has the id {identifier}")
 
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None
@@ -107,20 +131,24 @@ class Local:
         if tour not in self.registry.tours:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
         period = parse_period(self.clock.now().date(), start, end, interval)
-        return tour_stats(self.db.cursor(), tour, period)
+        with self.db.using() as cursor:
+            return tour_stats(cursor, tour, period)
 
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         period = parse_period(self.clock.now().date(), start, end, None)
-        return abuse_report(self.db.cursor(), period)
+        with self.db.using() as cursor:
+            return abuse_report(cursor, period)
 
     def forget(self, visitor: str) -> int:
-        with self.db.maintenance:
-            return forget(self.db.cursor(), visitor)
+        with self.db.maintenance, self.db.using() as cursor:
+            return forget(cursor, visitor)
 
     def purge(self) -> int:
-        cursor = self.db.cursor()
-        with self.db.maintenance:
+        with self.db.maintenance, self.db.using() as cursor:
             return purge(cursor, complete_before(self.clock.now()), retention_days(cursor))
+
+    def compact(self) -> tuple[int, int]:
+        return self.db.compact()
 
     def close(self) -> None:
         self.db.close()
@@ -153,9 +181,11 @@ class Remote:
         return response.json()
 
     def put_tour(
-        self, tour: str, org: str, origins: list[str], scenes: list[str] | None = None
-    ) -> dict[str, Any]:
-        body = {"org": org, "origins": origins, "scenes": scenes}
+        self, tour: str, org: str, origins: list[str] | None = None,
+        scenes: list[str] | None = None, move: bool = False,
+    ) -> dict[str, Any]:  # fmt: skip
+        given = {"origins": origins, "scenes": scenes}
+        body = {"org": org, "move": move} | {k: v for k, v in given.items() if v is not None}
         result: dict[str, Any] = self._call("PUT", f"/v1/admin/tours/{tour}", json=body)
         return result
 
@@ -163,10 +193,18 @@ class Remote:
         result: list[dict[str, Any]] = self._call("GET", "/v1/admin/tours")
         return result
 
-    def create_token(self, org: str, admin: bool) -> str:
-        return str(
-            self._call("POST", "/v1/admin/tokens", json={"org": org, "admin": admin})["token"]
-        )
+    def create_token(self, org: str, admin: bool, tour: str | None) -> str:
+        body = {"org": org, "admin": admin, "tour": tour}
+        return str(self._call("POST", "/v1/admin/tokens", json=body)["token"])
+
+    def list_tokens(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("GET", "/v1/admin/tokens")
+        return result
+
+    def revoke_token(self, identifier: str) -> None:
+        if not TOKEN_ID.fullmatch(identifier):  # not a path of another route
+            raise InvalidValue("id", "a token id is 12 hex characters (tourviews tokens list)")
+        self._call("DELETE", f"/v1/admin/tokens/{identifier}")
 
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None
@@ -185,6 +223,10 @@ class Remote:
 
     def purge(self) -> int:
         return int(self._call("POST", "/v1/admin/purge")["deleted"])
+
+    def compact(self) -> tuple[int, int]:
+        result = self._call("POST", "/v1/admin/compact")
+        return int(result["bytes_before"]), int(result["bytes_after"])
 
     def close(self) -> None:
         self._client.close()

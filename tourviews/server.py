@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import errno
 import logging.config
+import os
 import resource
 import shlex
 import shutil
@@ -48,6 +49,7 @@ HEAD_TOO_LARGE = (
     b"content-length: 0\r\nconnection: close\r\n\r\n"
 )
 DEMO_TOUR = "demo"
+QUICKSTART_FILE = "quickstart-token"  # the quick start's admin token, until it is used
 DEMO_AGENT = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
@@ -151,9 +153,12 @@ def bounded_protocol(request_timeout: float) -> type[BoundedProtocol]:
 class Server(uvicorn.Server):
     """uvicorn that announces itself in the data directory once it listens."""
 
-    def __init__(self, config: uvicorn.Config, data_dir: Path, ready: Callable[[str], None]):
+    def __init__(
+        self, config: uvicorn.Config, data_dir: Path, instance: str, ready: Callable[[str], None]
+    ) -> None:
         super().__init__(config)
         self._data_dir = data_dir
+        self._instance = instance
         self._ready = ready
 
     async def startup(self, sockets: Any = None) -> None:
@@ -163,8 +168,8 @@ class Server(uvicorn.Server):
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
         url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        write_server_file(self._data_dir, url)
-        self._ready(url)
+        self._ready(url)  # printed first: whoever waits for server.json finds it printed
+        write_server_file(self._data_dir, url, self._instance)
 
     async def shutdown(self, sockets: Any = None) -> None:
         remove_server_file(self._data_dir)
@@ -224,10 +229,7 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
     service = _open(settings)
-    token = None
-    if quickstart and not service.registry.tours and not service.registry.has_tokens():
-        service.registry.put_tour(DEMO_TOUR, DEMO_TOUR)
-        token = service.registry.create_token(DEMO_TOUR, admin=True)
+    token = _quickstart_token(service, settings.data_dir) if quickstart else None
     app = create_app(settings, service=service)
     config = uvicorn.Config(
         app,
@@ -255,7 +257,33 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
     # uvicorn drains on SIGTERM, then raises the signal again for the previous
     # handler: with this one, a drained shutdown ends with exit code 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    Server(config, settings.data_dir, ready).run()
+    Server(config, settings.data_dir, service.instance, ready).run()
+
+
+def _quickstart_token(service: Service, data_dir: Path) -> str | None:
+    """The quick start's admin token while it has not been used; made on an empty directory.
+
+    It is kept in the data directory (beside the instance secret, which is worth more)
+    from the moment it is made, so a first start that fails loses nothing, and it is
+    shown at every start until someone uses it.
+    """
+    kept = data_dir / QUICKSTART_FILE
+    registry = service.registry
+    if not kept.exists() and not registry.tours and not registry.has_tokens():
+        registry.put_tour(DEMO_TOUR, DEMO_TOUR)
+        token = registry.create_token(DEMO_TOUR, admin=True)
+        descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(token + "\n")
+        return token
+    try:
+        token = kept.read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError, OSError):
+        return None
+    if registry.token_used(token) is False:
+        return token
+    kept.unlink(missing_ok=True)  # used, or revoked: the operator has it, or needs it no more
+    return None
 
 
 def _quickstart(url: str, data_dir: Path, token: str) -> str:
@@ -265,10 +293,14 @@ def _quickstart(url: str, data_dir: Path, token: str) -> str:
     data = "" if data_dir == Path("data") else f" --data {shlex.quote(str(data_dir))}"
     beacon = f'{{"tour":"{DEMO_TOUR}","visitor":"{uuid.uuid4()}"}}'
     return f"""
-First start on an empty data directory: registered tour "{DEMO_TOUR}" (organization
-"{DEMO_TOUR}") and created an admin token. It is shown this once:
+Quick start: tour "{DEMO_TOUR}" (organization "{DEMO_TOUR}") and an admin token. The
+token is shown at every start until it is first used:
 
     {token}
+
+The dashboard:
+
+    {url}/dashboard#token={token}
 
 Send a view (answers 204):
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from datetime import date, datetime, timedelta
 
@@ -13,6 +14,7 @@ import duckdb
 from analytics.api import Context
 from analytics.auth import Authenticator
 from analytics.clustering import cluster_completed_weeks
+from analytics.erasure import forget
 from analytics.retention import RETENTION, purge
 from analytics.rollup import complete_before, roll_up_completed
 from ingest.client import ClientAddress
@@ -21,14 +23,16 @@ from ingest.dedup import Deduplicator
 from ingest.endpoint import BeaconEndpoint
 from ingest.pipeline import Pipeline
 from ingest.privacy import SALT_FILE, IpHasher, SaltStore
+from ingest.repeats import RepeatedErrors
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
 from ingest.state import restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
+from ingest.withdrawal import WithdrawalEndpoint
 from ingest.writer import EventWriter, fold_drop_log
 from storage.clock import Clock
-from storage.database import Database, open_database, write_meta
+from storage.database import Database, erased, open_database, write_meta
 from storage.registry import Registry
 from storage.secret import derive_key, load_secret
 from tourviews.settings import Settings
@@ -81,12 +85,20 @@ class Service:
             ClientAddress(settings.trusted_proxies),
             clock,
         )
+        self.withdrawal = WithdrawalEndpoint(
+            self.erase,
+            self.pipeline,
+            self.committer,
+            ClientAddress(settings.trusted_proxies),
+            clock,
+        )
         self.context = Context(
             self.db, self.registry, clock,
             Authenticator(self.registry, derive_key(secret, "control"), clock),
             settings.raw_retention_days,
         )  # fmt: skip
-        write_meta(self.db.cursor(), RETENTION, str(settings.raw_retention_days))
+        with self.db.using() as cursor:
+            write_meta(cursor, RETENTION, str(settings.raw_retention_days))
         self._purged_on: date | None = None
         # How far the wall clock is ahead of the monotonic one: it changes when the wall
         # clock steps. Retention deletes raw events by the wall clock's date, so while it
@@ -94,7 +106,10 @@ class Service:
         self._lead = clock.now().timestamp() - clock.monotonic()
         self._ahead_since: float | None = None
         self.started = time.monotonic()
+        self.instance = secrets.token_hex(16)  # names this process in server.json and /healthz
         self._housekeeping: asyncio.Task[None] | None = None
+        self._errors = RepeatedErrors(log)
+        self._erased_seen: float | None = None  # monotonic: when deleted data was first seen
 
     async def start(self) -> None:
         self._housekeeping = asyncio.create_task(self._keep_house())
@@ -137,16 +152,17 @@ class Service:
             self.rotation.forget_idle(self.clock.monotonic())  # loop-thread state
             try:
                 await asyncio.to_thread(self.keep_house)
+                await asyncio.to_thread(self.compact_when_due)
             except Exception as exc:  # keep the service up; the next round tries again
-                log.error("housekeeping failed: %s", type(exc).__name__)
+                kind = type(exc).__name__
+                self._errors.error(kind, "housekeeping failed: %s", kind)
 
     def keep_house(self) -> None:
         """Destroy salts past their lifetime, fold the drop log, roll up, purge once a day."""
         self.salts.expire()
         now = self.clock.now()
         today = complete_before(now)
-        cursor = self.db.cursor()
-        with self.db.maintenance:
+        with self.db.maintenance, self.db.using() as cursor:
             if self._purged_on == today or self._clock_ahead(now):
                 fold_drop_log(cursor)
                 roll_up_completed(cursor, today)
@@ -154,3 +170,25 @@ class Service:
             deleted = daily_round(cursor, today, self.settings.raw_retention_days)  # folds too
         self._purged_on = today
         log.info("retention applied: %d raw events deleted", deleted)
+
+    def erase(self, visitor: str) -> int:
+        """Erase a visitor's events, as ``tourviews forget`` does; how many were deleted."""
+        with self.db.maintenance, self.db.using() as cursor:
+            return forget(cursor, visitor)
+
+    def compact_when_due(self) -> bool:
+        """Compact once personal data deleted ``compact_delay`` ago is still in the file."""
+        with self.db.using() as cursor:
+            pending = erased(cursor)
+        if not pending:
+            self._erased_seen = None
+            return False
+        moment = self.clock.monotonic()
+        if self._erased_seen is None:
+            self._erased_seen = moment
+        if moment - self._erased_seen < self.settings.compact_delay_seconds:
+            return False
+        before, after = self.db.compact()
+        self._erased_seen = None
+        log.info("compacted the database: %d bytes before, %d after", before, after)
+        return True

@@ -43,6 +43,9 @@ class Settings:
     max_batch: int = 1_000
     max_pending: int = 50_000
     raw_retention_days: int = 30
+    # Personal data deleted (erasure, retention) is rewritten out of the file this long
+    # after the first deletion since the last compaction: a few erasures, one rewrite.
+    compact_delay_seconds: float = 60 * 60
     # The HTTP server's bounds (docs/hardening.md): open connections, seconds an idle
     # kept-alive connection stays open, seconds a request may take to arrive whole.
     limit_concurrency: int = 4_096
@@ -66,6 +69,8 @@ class Settings:
             raise ValueError("--dedup-window must be positive")
         if self.rotation_limit < 1:
             raise ValueError("--rotation-limit must be at least 1")
+        if not 0 <= self.compact_delay_seconds <= 12 * 3600:
+            raise ValueError("--compact-delay must be from 0 to 720 minutes")
         if self.raw_retention_days < 1:
             raise ValueError("--raw-retention-days must be at least 1")
         if self.limit_concurrency < 1:

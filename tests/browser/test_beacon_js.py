@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
 from tests.browser.conftest import desktop_agent
-from tests.conftest import ServerProcess, StartServer
+from tests.conftest import ServerProcess, StartServer, found
 
 PAGE = """<!doctype html><html><head><title>A tour</title>
 <script src="{service}/beacon.js" data-tour="t1" {extra} defer></script></head>
@@ -62,6 +62,14 @@ def settle(service: tuple[ServerProcess, str], views: int, seconds: float = 10) 
         time.sleep(0.1)
 
 
+def scenes(service: tuple[ServerProcess, str], seconds: float = 10) -> Any:
+    """The scene breakdown once a scene is counted (beacons are sent in the background)."""
+    deadline = time.monotonic() + seconds
+    while not stats(service)["breakdown"]["scene"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return stats(service)["breakdown"]["scene"]
+
+
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
     context = browser.new_context(user_agent=desktop_agent(browser))
@@ -100,10 +108,7 @@ def test_view_reload_second_visitor_and_scene_are_counted_right(
     other.close()
 
     page.evaluate("window.tourviews.scene('lobby')")
-    deadline = time.monotonic() + 10
-    while not stats(service)["breakdown"]["scene"] and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert stats(service)["breakdown"]["scene"] == [{"key": "lobby", "views": 1, "visitors": 1}]
+    assert scenes(service) == [{"key": "lobby", "views": 1, "visitors": 1}]
     assert errors == []
 
 
@@ -251,4 +256,40 @@ def test_a_stored_visitor_id_that_is_not_random_is_replaced(
     assert settle(service, 1)["totals"]["views"] == 1
     stored = page.evaluate("localStorage.getItem('tourviews.visitor')")
     assert stored[14] == "4" and stored != "6a616e65-4065-7861-6d70-6c652e696f00"
+    assert errors == []
+
+
+def test_a_visitor_withdraws_consent_from_the_page_and_is_erased(
+    data_dir: Path,
+    context: BrowserContext,
+    service: tuple[ServerProcess, str],
+    tour_url: str,
+) -> None:
+    errors: list[str] = []
+    page = open_page(context, tour_url, errors)
+    assert settle(service, 1)["totals"]["views"] == 1
+    page.evaluate("window.tourviews.scene('lobby')")
+    who = page.evaluate("localStorage.getItem('tourviews.visitor')")
+    assert scenes(service) == [{"key": "lobby", "views": 1, "visitors": 1}]
+
+    page.evaluate("window.tourviews.forget()")
+    deadline = time.monotonic() + 10
+    while stats(service)["totals"]["views"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stats(service)["totals"] == {"views": 0, "visitors": 0, "visitors_exact": True}
+    assert stats(service)["breakdown"]["scene"] == []
+    assert page.evaluate("localStorage.getItem('tourviews.visitor')") is None
+    assert page.evaluate("localStorage.getItem('tourviews.optout')") == "1"
+
+    # The browser sends nothing more: not from this page, not from the next.
+    page.evaluate("window.tourviews.scene('roof')")
+    page.reload()
+    page.wait_for_load_state("load")
+    time.sleep(1)
+    assert stats(service)["totals"]["views"] == 0
+    assert page.evaluate("localStorage.getItem('tourviews.visitor')") is None
+    assert command(data_dir, "compact").startswith("compacted the database")
+    server, _ = service
+    assert server.terminate() == 0
+    assert found(data_dir, [who]) == []
     assert errors == []

@@ -80,6 +80,20 @@ def test_dashboard_shows_the_tours_a_chart_and_the_right_totals(
     page.close()
 
 
+def test_a_link_made_for_one_tour_shows_that_tour_alone(
+    browser: Browser, server: ServerProcess, data_dir: Path
+) -> None:
+    token = command(data_dir, "tokens", "create", "--org", "acme", "--tour", "rooftop")
+    page, errors = open_dashboard(browser, f"{server.url}/dashboard#token={token}")
+    page.wait_for_selector("#content:not([hidden])")
+    expect(page.locator("#views")).to_have_text("1")
+    assert "museum-hall" not in page.locator("#tours").inner_text()
+    assert page.locator("#tour option").all_inner_texts() == ["rooftop"]
+    assert page.locator("#abuse").is_hidden()
+    assert errors == []
+    page.close()
+
+
 def test_dashboard_with_an_admin_token_shows_the_abuse_view(
     browser: Browser, server: ServerProcess, data_dir: Path
 ) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,3 +197,61 @@ def test_sigkill_during_an_automatic_checkpoint_counts_no_view_twice(
         f"killed during a checkpoint, WAL {size / MIB:.1f} MiB, database file "
         f"{before.st_size / MIB:.1f} -> {now.st_size / MIB:.1f} MiB"
     )
+
+
+SEEDED = 1_500_000  # others' events before the load: a compaction of a second or more
+
+
+def seed(data_dir: Path) -> None:
+    """Many scene events (the ledger counts views), so that a compaction takes long enough to be hit."""
+    import duckdb
+
+    with duckdb.connect(str(data_dir / DATABASE_FILE)) as con:
+        con.execute(
+            "INSERT INTO events SELECT now()::TIMESTAMP - INTERVAL 1 HOUR, 't1', 'scene', 'hall', "
+            "uuid(), '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows' FROM range(?)",
+            [SEEDED],
+        )
+
+
+def seeded_rows(data_dir: Path) -> int:
+    import duckdb
+
+    with duckdb.connect(str(data_dir / DATABASE_FILE), read_only=True) as con:
+        (count,) = con.execute("SELECT count(*) FROM events WHERE kind = 'scene'").fetchall()[0]
+    return int(count)
+
+
+def test_sigkill_during_compaction_keeps_every_acknowledged_view(
+    data_dir: Path, start: StartServer, rng: random.Random
+) -> None:
+    register(data_dir)
+    seed(data_dir)
+    compact = [sys.executable, "-m", "tourviews", "compact", "--data", str(data_dir)]
+    server = start(data_dir, *SERVE)
+    began = time.monotonic()
+    assert subprocess.run(compact, capture_output=True, timeout=300).returncode == 0
+    took = time.monotonic() - began
+    assert server.terminate() == 0
+    ledger = Ledger()
+    for cycle in range(crash_cycles()):
+        server = start(data_dir, *SERVE)
+        with Load(server.url, CONNECTIONS) as load:
+            time.sleep(0.2)
+            running = subprocess.Popen(
+                compact, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            delay = rng.uniform(0, took)
+            time.sleep(delay)
+            server.kill()
+            running.wait(60)
+        assert load.refused == []
+        ledger.check(stored_visitors(data_dir), load.acknowledged, load.in_flight)
+        assert seeded_rows(data_dir) == SEEDED
+        leftovers = sorted(p.name for p in data_dir.iterdir() if "compacting" in p.name)
+        print(f"cycle {cycle + 1}: killed {delay:.2f} s into a {took:.2f} s compaction; "
+              f"{len(load.acknowledged)} acknowledged; left behind: {leftovers}")  # fmt: skip
+    server = start(data_dir, *SERVE)  # opens whatever the kill left, and removes a half copy
+    assert server.terminate() == 0
+    assert not [p for p in data_dir.iterdir() if "compacting" in p.name]
+    ledger.check(stored_visitors(data_dir), set(), set())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import threading
 import uuid
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ingest.committer import Committer, Overloaded, StorageFailed
+from ingest.repeats import RepeatedErrors
 from ingest.writer import EventRow, EventWriter, fold_drop_log
 from storage.database import Database, open_database
 
@@ -171,3 +174,43 @@ def test_stored_timestamp_is_the_server_time_in_utc(db: Database) -> None:
     asyncio.run(scenario())
     found = db.cursor().execute("SELECT ts FROM events").fetchone()
     assert found is not None and found[0] == AT
+
+
+def test_a_full_disk_is_logged_once_a_minute_with_a_count(
+    db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(rows: object, drops: object) -> None:
+        raise OSError("disk full")
+
+    async def scenario() -> None:
+        committer = Committer(broken)
+        for _ in range(200):  # 200 commits, one after another
+            with contextlib.suppress(StorageFailed):
+                await committer.add_row(row())
+
+    with caplog.at_level(logging.ERROR, logger="tourviews.committer"):
+        asyncio.run(scenario())
+    assert [r.getMessage() for r in caplog.records] == ["commit of 1 events failed: OSError"]
+
+
+def test_a_repeated_error_says_how_many_were_held_back() -> None:
+    log = logging.getLogger("tests.repeats")
+    now = [0.0]
+    errors = RepeatedErrors(log, interval=60, clock=lambda: now[0])
+    lines: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    log.addHandler(handler)
+    try:
+        for second in range(0, 130, 2):  # every 2 s for over two minutes
+            now[0] = second
+            errors.error("OSError", "commit failed: %s", "OSError")
+        errors.error("ValueError", "something else")  # another kind has its own interval
+    finally:
+        log.removeHandler(handler)
+    assert lines == [
+        "commit failed: OSError",
+        "commit failed: OSError (and 29 more like it in the 60 s before)",
+        "commit failed: OSError (and 29 more like it in the 60 s before)",
+        "something else",
+    ]

@@ -213,8 +213,8 @@ def test_storage_failure_answers_503_and_health_reports_it(
     assert client.get("/healthz").status_code == 503
 
 
-def test_health_is_ok_while_beacons_are_accepted(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok"}
+def test_health_is_ok_while_beacons_are_accepted(app: TourviewsApp, client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "instance": app.service.instance}
 
 
 def test_get_on_the_beacon_path_answers_405_json(client: TestClient) -> None:

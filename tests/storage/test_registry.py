@@ -8,7 +8,7 @@ import pytest
 
 from storage.clock import ManualClock
 from storage.database import open_database
-from storage.errors import InvalidValue
+from storage.errors import Conflict, InvalidValue
 from storage.registry import Principal, Registry
 
 
@@ -18,8 +18,14 @@ def registry(data_dir: Path, clock: ManualClock) -> Registry:
 
 
 def test_registering_a_tour_twice_updates_it(registry: Registry) -> None:
-    registry.put_tour("t1", "acme")
-    registry.put_tour("t1", "globex", ["https://Tours.Example.com"])
+    registry.put_tour("t1", "acme", scenes=["hall"])
+    registry.put_tour("t1", "acme", ["https://Tours.Example.com"])
+    tour = registry.tours["t1"]
+    assert (tour.org, tour.origins) == ("acme", ("https://tours.example.com",))
+    assert tour.scenes == frozenset(["hall"])  # not given: kept
+    with pytest.raises(Conflict):
+        registry.put_tour("t1", "globex")
+    registry.put_tour("t1", "globex", move=True)
     tour = registry.tours["t1"]
     assert (tour.org, tour.origins) == ("globex", ("https://tours.example.com",))
     assert len(registry.tours) == 1

@@ -229,3 +229,129 @@ def test_the_demo_refuses_a_directory_with_other_tours(data_dir: Path) -> None:
     assert result.stderr.startswith("tourviews: error: ") and "real-tour" in result.stderr
     report = orjson.loads(ok(data_dir, "abuse", "--format", "json"))
     assert sum(report["totals"].values()) == 0  # nothing was sent
+
+
+def test_quickstart_shows_its_token_at_every_start_until_it_is_used(
+    data_dir: Path, start: StartServer, tmp_path: Path
+) -> None:
+    # The first start fails on a busy port after the check: nothing is lost.
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        refused = run(data_dir, "serve", "--port", str(port), "--quickstart")
+    assert refused.returncode == 1
+    server = start(data_dir, "--quickstart")
+    first = server.output().decode()
+    [token] = re.findall(r"^\s+(tv_[A-Za-z0-9_-]{43})$", first, re.MULTILINE)
+    assert f"{server.url}/dashboard#token={token}" in first
+    assert server.terminate() == 0
+
+    server = start(data_dir, "--quickstart")  # not used yet: shown again
+    assert f"/dashboard#token={token}" in server.output().decode()
+    tours = httpx.get(f"{server.url}/v1/tours", headers={"Authorization": f"Bearer {token}"})
+    assert tours.status_code == 200
+    assert server.terminate() == 0
+
+    server = start(data_dir, "--quickstart")  # used: the operator has it
+    assert token not in server.output().decode()
+    assert not (data_dir / "quickstart-token").exists()
+
+
+def test_tours_add_never_moves_a_tour_without_move_and_keeps_what_is_not_given(
+    data_dir: Path, start: StartServer
+) -> None:
+    ok(data_dir, "tours", "add", "t1", "--org", "a", "--origin", "https://a.example.com",
+       "--scene", "hall")  # fmt: skip
+    server = None
+    for _ in ("offline", "through a server"):
+        moved = run(data_dir, "tours", "add", "t1", "--org", "b")
+        assert moved.returncode == 1 and "--move" in moved.stderr
+        assert len(moved.stderr.splitlines()) == 1
+        ok(data_dir, "tours", "add", "t1", "--org", "a")  # the same org, nothing else given
+        assert ok(data_dir, "tours", "list").split() == [
+            "t1", "a", "https://a.example.com", "scenes:", "hall"
+        ]  # fmt: skip
+        server = server or start(data_dir)
+    ok(data_dir, "tours", "add", "t1", "--org", "b", "--move")
+    assert ok(data_dir, "tours", "list").split()[:2] == ["t1", "b"]
+    assert server.terminate() == 0
+
+
+def test_a_deleted_tours_history_never_reaches_the_next_owner(
+    data_dir: Path, start: StartServer
+) -> None:
+    ok(data_dir, "tours", "add", "t3", "--org", "a")
+    admin = ok(data_dir, "tokens", "create", "--org", "ops", "--admin").strip()
+    b_token = ok(data_dir, "tokens", "create", "--org", "b").strip()
+    server = start(data_dir)
+    headers = {"Content-Type": "text/plain", "User-Agent": CHROME}
+    for n in range(3):
+        body = orjson.dumps({"tour": "t3", "visitor": visitor()})
+        sent = httpx.post(f"{server.url}/v1/beacon", content=body,
+                          headers={**headers, "X-Forwarded-For": f"10.0.0.{n}"})  # fmt: skip
+        assert sent.status_code == 204
+    auth = {"Authorization": f"Bearer {admin}"}
+    assert httpx.delete(f"{server.url}/v1/admin/tours/t3", headers=auth).json() == {"deleted": True}
+    put = httpx.put(f"{server.url}/v1/admin/tours/t3", headers=auth, json={"org": "b"})
+    assert put.status_code == 200
+    stats = httpx.get(
+        f"{server.url}/v1/tours/t3/stats", headers={"Authorization": f"Bearer {b_token}"}
+    )
+    assert stats.json()["totals"]["views"] == 0
+    report = httpx.get(f"{server.url}/v1/admin/abuse", headers=auth).json()
+    assert report["top_tours"] == []
+    assert server.terminate() == 0
+
+
+def test_tokens_are_listed_without_the_token_and_revoked_at_once(
+    data_dir: Path, start: StartServer
+) -> None:
+    ok(data_dir, "tours", "add", "t1", "--org", "acme")
+    ok(data_dir, "tours", "add", "t2", "--org", "acme")
+    owner = ok(data_dir, "tokens", "create", "--org", "acme").strip()
+    link = ok(data_dir, "tokens", "create", "--org", "acme", "--tour", "t1").strip()
+    refused = run(data_dir, "tokens", "create", "--org", "other", "--tour", "t1")
+    assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1
+    server = start(data_dir)
+    auth = {"Authorization": f"Bearer {link}"}
+    assert httpx.get(f"{server.url}/v1/tours/t1/stats", headers=auth).status_code == 200
+    assert httpx.get(f"{server.url}/v1/tours/t2/stats", headers=auth).status_code == 404
+    listed = httpx.get(f"{server.url}/v1/tours", headers=auth).json()["tours"]
+    assert [t["tour"] for t in listed] == ["t1"]
+
+    tokens = orjson.loads(ok(data_dir, "tokens", "list", "--format", "json"))
+    assert [(t["org"], t["admin"], t["tour"]) for t in tokens] == [
+        ("acme", False, None), ("acme", False, "t1")
+    ]  # fmt: skip
+    assert tokens[1]["last_used"] is not None and tokens[0]["last_used"] is None
+    table = ok(data_dir, "tokens", "list")
+    assert owner not in table and link not in table and tokens[1]["id"] in table
+    assert ok(data_dir, "tokens", "revoke", tokens[1]["id"]) == f"revoked {tokens[1]['id']}\n"
+    assert httpx.get(f"{server.url}/v1/tours/t1/stats", headers=auth).status_code == 401
+    unknown = run(data_dir, "tokens", "revoke", "000000000000")
+    assert unknown.returncode == 1 and len(unknown.stderr.splitlines()) == 1
+    malformed = run(data_dir, "tokens", "revoke", "../tours/t1")
+    assert malformed.returncode == 1 and "12 hex" in malformed.stderr
+    assert server.terminate() == 0
+
+
+def test_a_server_file_naming_a_live_process_that_is_not_our_server_is_ignored(
+    data_dir: Path, start: StartServer
+) -> None:
+    ok(data_dir, "tours", "add", "t1", "--org", "acme")
+    with socket.socket() as other:  # a live process (this one) at a port no server answers
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        fake = {"url": f"http://127.0.0.1:{port}", "pid": os.getpid(), "instance": "0" * 32}
+        (data_dir / "server.json").write_bytes(orjson.dumps(fake))
+        assert "t1" in ok(data_dir, "tours", "list")
+    server = start(data_dir)  # and another server's nonce is not this one's
+    info = orjson.loads((data_dir / "server.json").read_bytes())
+    assert httpx.get(f"{server.url}/healthz").json()["instance"] == info["instance"]
+    assert "t1" in ok(data_dir, "tours", "list")  # through the server
+    (data_dir / "server.json").write_bytes(orjson.dumps(info | {"instance": "1" * 32}))
+    stale = run(data_dir, "tours", "list")  # not ours: the file is locked by the server
+    assert stale.returncode == 1 and len(stale.stderr.splitlines()) == 1
+    assert server.terminate() == 0
