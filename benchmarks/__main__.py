@@ -290,7 +290,7 @@ def main() -> int:
             "Labelled user-agents sent as beacons to a real server, each set to a tour of its "
             "own, read back from the stats API (`make eval` runs this alone). Evaluation sets "
             "come from sources the filter is not built from and was never tuned on; the "
-            "development set is what the unit tests tune on "
+            "development sets are what the filter is built from or the unit tests tune on "
             "([docs/traffic-quality.md](docs/traffic-quality.md)).",
             "",
             *accuracy,
