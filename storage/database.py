@@ -212,7 +212,7 @@ class Database:
         return cursor
 
     def compact(self) -> tuple[int, int]:
-        """Rewrite the file with its live rows only; (bytes before, bytes after).
+        """Rewrite the file with its live rows only; (bytes before with the WAL, bytes after).
 
         Deleted rows' bytes are gone from the data directory afterwards: the fresh file
         holds only live rows, the old one is replaced, and its WAL was folded in first.
@@ -222,7 +222,7 @@ class Database:
         """
         fresh = self.path.with_name(COMPACTING)
         with self.maintenance, self._gate.alone():
-            before = self.path.stat().st_size
+            before = sum(p.stat().st_size for p in (self.path, _wal(self.path)) if p.exists())
             _remove(fresh)
             self._connection.execute("CHECKPOINT")
             try:
