@@ -38,7 +38,16 @@ CLASSES = {"smartphone": "mobile", "phablet": "mobile", "feature phone": "mobile
            "tablet": "tablet", "desktop": "desktop"}  # fmt: skip
 
 
-MODELS = 16_384  # model names whose class is kept
+MODELS = 16_384  # platform parts whose class is kept
+
+
+def platform(user_agent: str) -> str | None:
+    """An Android user-agent up to the end of its platform part, or None."""
+    found = ANDROID_MODEL.match(user_agent)
+    if found is None:
+        return None
+    end = user_agent.find(")", found.end())
+    return user_agent[: end + 1] if end >= 0 else None
 
 
 class DeviceModels:
@@ -58,23 +67,24 @@ class DeviceModels:
                 self._table.append(maker)
         self._makers = ua_parser_rs.DeviceExtractor(rows)
         self._models: dict[int, ua_parser_rs.DeviceExtractor | None] = {}
-        self._by_name: dict[str, str | None] = {}  # oldest first
+        self._by_platform: dict[str, str | None] = {}  # oldest first
 
     def android(self, user_agent: str) -> str | None:
-        """The class of an Android device by its model name; None if not Android or unknown.
+        """The class of an Android device by its platform part; None if not Android or unknown.
 
-        The table is matched once per model name: user-agents differ by browser and
-        version far more often than by device, and one match costs about 20 µs.
+        Only the platform part ("Mozilla/5.0 (Linux; Android 13; SM-S918B Build/...)")
+        is matched, so what follows it (an app's tokens, or a sender's) cannot change
+        the class a model gets. It is matched once per distinct platform part: user-agents
+        differ by browser and version far more often, and one match costs about 20 µs.
         """
-        found = ANDROID_MODEL.match(user_agent)
-        if found is None:
+        part = platform(user_agent)
+        if part is None:
             return None
-        name = found.group(2).strip()
-        if name in self._by_name:
-            return self._by_name[name]
-        kind = self._by_name[name] = self(user_agent)
-        if len(self._by_name) > MODELS:
-            del self._by_name[next(iter(self._by_name))]
+        if part in self._by_platform:
+            return self._by_platform[part]
+        kind = self._by_platform[part] = self(part)
+        if len(self._by_platform) > MODELS:
+            del self._by_platform[next(iter(self._by_platform))]
         return kind
 
     def __call__(self, user_agent: str) -> str | None:

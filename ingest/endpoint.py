@@ -141,8 +141,9 @@ class BeaconEndpoint:
             return self._committer.add_row(row)
         assert outcome in SILENT_DROPS
         hour = at.replace(minute=0, second=0, microsecond=0)
-        # A source stopped for what its network did is reported as that network.
-        sender = hit.source if outcome is Outcome.ROTATION else hit.ip_hash
+        # A source stopped for what its network did is reported as that network; nothing
+        # ties a withdrawn visitor's late beacon to an address.
+        sender = {Outcome.ROTATION: hit.source, Outcome.WITHDRAWN: b""}.get(outcome, hit.ip_hash)
         done = self._committer.add_drop((hour, beacon.tour, sender, outcome), wait=True)
         assert done is not None
         return done

@@ -5,6 +5,7 @@ user-agent class), and then passes the steps in order. Each step lets it through
 drops it with one ``Outcome``; what passes them all is counted. The steps:
 
     throttle        rate limits per source network, visitor, tour  -> THROTTLED (429)
+    withdrawn       a visitor who withdrew consent minutes before   -> WITHDRAWN (204)
     check_origin    a page the tour's origin list does not name    -> ORIGIN (204)
     filter_bots     crawler, script and headless user-agents       -> BOT (204)
     bound_scenes    a scene name past the tour's bound             -> SCENE_LIMIT (204)
@@ -28,13 +29,15 @@ from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
 from ingest.throttle import Limiter
 from ingest.useragent import Agent
+from ingest.withdrawn import Withdrawn
 from storage.outcomes import Outcome
 from storage.registry import Tour
 
 # Dropped beacons that are still answered 204: a sender cannot tell how it was classified.
 SILENT_DROPS = frozenset(
-    (Outcome.ORIGIN, Outcome.BOT, Outcome.SCENE_LIMIT, Outcome.ROTATION, Outcome.DUPLICATE)
-)
+    (Outcome.WITHDRAWN, Outcome.ORIGIN, Outcome.BOT, Outcome.SCENE_LIMIT, Outcome.ROTATION,
+     Outcome.DUPLICATE)
+)  # fmt: skip
 
 
 @dataclass(slots=True)
@@ -65,8 +68,10 @@ class Pipeline:
         deduplicator: Deduplicator,
         rotation: RotationGuard,
         scenes: SceneBound,
+        withdrawn: Withdrawn | None = None,
     ) -> None:
         self._tours = tours
+        self.withdrawn = withdrawn or Withdrawn()
         self._hasher = hasher
         self._limiter = limiter
         self._deduplicator = deduplicator
@@ -74,6 +79,7 @@ class Pipeline:
         self._scenes = scenes
         self.steps: tuple[Step, ...] = (
             self.throttle,
+            self.after_withdrawal,
             self.check_origin,
             self.filter_bots,
             self.bound_scenes,
@@ -109,6 +115,10 @@ class Pipeline:
         keys = (hit.source, hit.beacon.visitor, hit.beacon.tour)
         hit.retry_after = self._limiter.admit(keys, hit.moment)
         return Outcome.THROTTLED if hit.retry_after > 0.0 else None
+
+    def after_withdrawal(self, hit: Hit) -> Outcome | None:
+        """A beacon sent before a withdrawal may arrive after its erasure: it is dropped."""
+        return Outcome.WITHDRAWN if self.withdrawn.recent(hit.beacon.visitor, hit.moment) else None
 
     def check_origin(self, hit: Hit) -> Outcome | None:
         # A beacon without an Origin (a script) is judged by the other steps: only a
@@ -148,10 +158,6 @@ class Pipeline:
     def hashes(self, address: str | None, now: datetime) -> tuple[bytes, bytes]:
         """(stored IP hash, source network) of an address."""
         return self._hasher.hashes(address, now)
-
-    def admit(self, keys: tuple[str | bytes, ...], moment: float) -> float:
-        """Take one from the limits of (source, visitor, tour); seconds to wait, or 0."""
-        return self._limiter.admit(keys, moment)
 
     def hash_address(self, address: str | None, now: datetime) -> bytes:
         return self._hasher.hash(address, now)

@@ -42,7 +42,7 @@ from ingest.bots import (
     people_patterns,
     without_device_name,
 )
-from ingest.devices import device_models
+from ingest.devices import device_models, platform
 from ingest.families import family_names
 from ingest.formfactor import FORMS, FormFactor
 from ingest.patterns import any_of
@@ -193,13 +193,23 @@ class AgentClassifier:
     def _listed(self, user_agent: str, matched: bool) -> bool:
         """Whether the lists or the grammar take ``user_agent`` for a bot's.
 
-        ``matched``: the merged automaton matched it. A match inside an Android phone's
-        model name is not evidence (``without_device_name``).
+        ``matched``: the merged automaton matched it. A match inside the model name of
+        an Android device that a device table knows ("HTC Butterfly", "Spider 8") is not
+        evidence (``without_device_name``); in a name no table knows ("Googlebot") it is.
         """
         if not matched and not self._guarded(user_agent):
             return False
         masked = without_device_name(user_agent)
-        return masked is None or self._bots.extract(masked) is not None or self._guarded(masked)
+        if masked is None or not self._known_device(user_agent):
+            return True  # a name no device table knows is a sender's word, not a phone's
+        return self._bots.extract(masked) is not None or self._guarded(masked)
+
+    def _known_device(self, user_agent: str) -> bool:
+        """Whether a device table knows the Android device this user-agent names."""
+        part = platform(user_agent)
+        return part is not None and (
+            self._models.android(user_agent) is not None or self._form(part) is not None
+        )
 
     def _family(self, found: ua_parser_rs.UserAgent | ua_parser_rs.OS | None) -> str:
         if found is None:

@@ -34,6 +34,7 @@ from ingest.endpoint import (
 )
 from ingest.pipeline import Pipeline
 from ingest.repeats import RepeatedErrors
+from ingest.throttle import Limiter, Rate
 from storage.clock import Clock
 from storage.outcomes import Outcome
 from storage.registry import UUID
@@ -41,9 +42,11 @@ from storage.registry import UUID
 log = logging.getLogger("tourviews.withdrawal")
 
 WAITING = 64  # withdrawals in line at most; more answer 503
-# Withdrawals share one limit the way a tour's beacons do: together they cannot
-# keep the database busy erasing.
+# All withdrawals together: each one scans the events (a few ms at millions of
+# events), and the endpoint needs no token, so together they cannot keep the
+# database busy erasing. People withdraw rarely; 5 a second is far above that.
 ALL = "\0withdrawals"
+WITHDRAWALS = Rate(5, 20)
 
 
 class WithdrawalEndpoint:
@@ -54,8 +57,10 @@ class WithdrawalEndpoint:
         committer: Committer,
         client: ClientAddress,
         clock: Clock,
+        limiter: Limiter,
     ) -> None:
         self._erase = erase
+        self._limiter = limiter  # per source network, per visitor ID, and ALL
         self._pipeline = pipeline
         self._committer = committer
         self._client = client
@@ -97,7 +102,7 @@ class WithdrawalEndpoint:
         except Rejected as exc:
             self._count(Outcome.INVALID, hour, ip_hash)
             return exc.status, exc.body, []
-        retry = self._pipeline.admit((source, visitor, ALL), self._clock.monotonic())
+        retry = self._limiter.admit((source, visitor, ALL), self._clock.monotonic())
         if retry > 0:
             self._count(Outcome.THROTTLED, hour, source)
             seconds = str(max(1, math.ceil(retry)))
@@ -105,6 +110,7 @@ class WithdrawalEndpoint:
             return 429, body, [(b"retry-after", seconds.encode())]
         if self._waiting >= WAITING:
             return 503, {"error": "too many withdrawals at once"}, [(b"retry-after", b"1")]
+        self._pipeline.withdrawn.add(visitor, self._clock.monotonic())  # in flight: dropped
         self._waiting += 1
         try:
             await self._committer.settled()  # beacons accepted before this one are on disk

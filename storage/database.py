@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ import duckdb
 from storage.errors import StorageBusy, StorageError
 
 DATABASE_FILE = "tourviews.duckdb"
+REOPEN_TRIES = 5
 COMPACTING = "tourviews.duckdb.compacting"  # the fresh copy, until it replaces the file
 # meta key, set in the transaction that deletes personal data (erasure, retention):
 # the deleted rows' bytes are still in the file until a compaction rewrites it.
@@ -237,8 +239,8 @@ class Database:
                     self._connection.execute("DETACH fresh")
                 _remove(fresh)
                 raise
-            self._close_connection()
             try:
+                self._close_connection()
                 if _wal(self.path).exists() or _wal(fresh).exists():
                     # a write after the checkpoint, or a copy not folded in: keep the old file
                     raise StorageError("the database changed during compaction")
@@ -247,8 +249,10 @@ class Database:
                 _fsync(self.path.parent)
             finally:
                 _remove(fresh)
-                self._connection = _connect(self.path)
+                # Threads take new cursors from here on, even if the reopen below fails:
+                # one kept from the closed connection would fail every use.
                 self.generation += 1
+                self._connection = _reopen(self.path)
             return before, self.path.stat().st_size
 
     def _close_connection(self) -> None:
@@ -259,8 +263,12 @@ class Database:
         self._connection.close()
 
     def close(self) -> None:
-        """Checkpoint and close; the WAL is folded into the file."""
-        with self._lock:
+        """Checkpoint and close; the WAL is folded into the file.
+
+        It waits for a purge or compaction that runs (on a housekeeping thread the
+        shutdown does not stop) instead of closing the connection under it.
+        """
+        with self.maintenance, self._gate.alone(), self._lock:
             for cursor in self._cursors:
                 cursor.close()
             self._cursors.clear()
@@ -270,6 +278,18 @@ class Database:
             pass  # closed already, or failing storage: DuckDB replays the WAL on next open
         finally:
             self._connection.close()
+
+
+def _reopen(path: Path) -> duckdb.DuckDBPyConnection:
+    """Open the file again after a compaction; a few tries before giving up."""
+    for attempt in range(REOPEN_TRIES):
+        try:
+            return _connect(path)
+        except duckdb.Error:
+            if attempt == REOPEN_TRIES - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _wal(path: Path) -> Path:

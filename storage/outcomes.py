@@ -13,6 +13,9 @@ from enum import StrEnum
 class Outcome(StrEnum):
     COUNTED = "counted"
     THROTTLED = "throttled"
+    # A visitor's own erasure (POST /v1/visitor/forget), and a beacon of theirs that
+    # arrives after it (sent before it, from the page).
+    WITHDRAWN = "withdrawn"
     ORIGIN = "origin"  # sent from a page the tour's origin list does not name
     BOT = "bot"
     SCENE_LIMIT = "scene_limit"  # a scene name beyond the tour's bound
@@ -20,7 +23,6 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     INVALID = "invalid"
     UNKNOWN_TOUR = "unknown_tour"
-    WITHDRAWN = "withdrawn"  # a visitor's own erasure (POST /v1/visitor/forget), not a beacon
 
 
 # The reasons a beacon was not counted, as the abuse document lists them.

@@ -102,6 +102,11 @@ def hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
+def new_token() -> str:
+    """A token of 256 random bits."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
 def token_id(digest: bytes) -> str:
     """What names a token in lists and revocations: 48 bits of its hash, not the token."""
     return digest.hex()[:12]
@@ -112,6 +117,16 @@ class Keep:
 
 
 KEEP = Keep()
+
+
+def _tour(tour: str, org: str, origins: list[str], scenes: list[str] | None) -> Tour:
+    """A tour as stored."""
+    return Tour(
+        tour,
+        org,
+        tuple(sorted({check_origin(o) for o in origins})),
+        None if scenes is None else frozenset(scenes),
+    )
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -145,17 +160,7 @@ class Registry:
     def reload(self) -> None:
         with self._db.using() as cursor:
             rows = cursor.execute("SELECT tour, org, origins, scenes FROM tours").fetchall()
-        self._tours = MappingProxyType(
-            {
-                tour: Tour(
-                    tour,
-                    org,
-                    tuple(sorted({check_origin(o) for o in origins})),
-                    None if scenes is None else frozenset(scenes),
-                )
-                for tour, org, origins, scenes in rows
-            }
-        )
+        self._tours = MappingProxyType({row[0]: _tour(*row) for row in rows})
 
     def put_tour(
         self,
@@ -171,29 +176,29 @@ class Registry:
         it). A tour ID that is not registered starts with no history: anything stored
         under it before (an event committed while the tour was being deleted) goes.
         """
-        current = self._tours.get(check_name("tour", tour))
+        check_name("tour", tour)
         org = check_org(org)
-        if current is not None and current.org != org and not move:
-            raise Conflict(
-                "org", f"tour {tour} belongs to organization {current.org}; "
-                "moving it (with its history) needs --move (API: \"move\": true)",
-            )  # fmt: skip
-        if isinstance(scenes, Keep):
-            declared = current.scenes if current is not None else None
-        elif scenes is None:
-            declared = None
-        else:
-            declared = frozenset(check_name("scenes", scene) for scene in scenes)
-            if len(declared) > MAX_DECLARED_SCENES:
+        if not isinstance(scenes, Keep) and scenes is not None:
+            scenes = frozenset(check_name("scenes", scene) for scene in scenes)
+            if len(scenes) > MAX_DECLARED_SCENES:
                 raise InvalidValue("scenes", f"at most {MAX_DECLARED_SCENES} scenes")
-        kept = current.origins if current is not None else ()
-        entry = Tour(
-            tour,
-            org,
-            kept if origins is None else tuple(sorted({check_origin(o) for o in origins})),
-            declared,
-        )
+        given = None if origins is None else tuple(sorted({check_origin(o) for o in origins}))
+        # The tour as stored, read in the transaction that writes it: a change made
+        # meanwhile by another request cannot slip between the check and the write.
         with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
+            row = one(cursor, "SELECT org, origins, scenes FROM tours WHERE tour = ?", [tour])
+            current = None if row is None else _tour(tour, *row)
+            if current is not None and current.org != org and not move:
+                raise Conflict(
+                    "org", f"tour {tour} belongs to organization {current.org}; "
+                    "moving it (with its history) needs --move (API: \"move\": true)",
+                )  # fmt: skip
+            if isinstance(scenes, Keep):
+                declared = current.scenes if current is not None else None
+            else:
+                declared = scenes
+            kept = current.origins if current is not None else ()
+            entry = Tour(tour, org, kept if given is None else given, declared)
             if current is None:
                 _delete_history(cursor, tour)
             cursor.execute(
@@ -218,7 +223,9 @@ class Registry:
         self.reload()
         return found
 
-    def create_token(self, org: str, admin: bool = False, tour: str | None = None) -> str:
+    def create_token(
+        self, org: str, admin: bool = False, tour: str | None = None, token: str | None = None
+    ) -> str:
         """A new token for ``org`` (read-only for one tour with ``tour``); shown this once.
 
         Only its hash is kept. A tour token reads that tour alone, and must name a tour
@@ -231,7 +238,7 @@ class Registry:
                 raise InvalidValue("tour", f"{tour} is not a tour of organization {org}")
             if admin:
                 raise InvalidValue("admin", "a token for one tour cannot be an admin token")
-        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        token = token or new_token()
         with self._db.using() as cursor:
             cursor.execute(
                 "INSERT INTO tokens (token_hash, org, admin, created, tour) VALUES (?, ?, ?, ?, ?)",
@@ -304,7 +311,7 @@ class Registry:
             return
         try:
             cursor.execute("UPDATE tokens SET last_used = ? WHERE token_hash = ?", [now, digest])
-        except duckdb.TransactionException:
+        except duckdb.Error:  # a conflicting write, a full disk: the request goes on
             pass
         finally:
             self._noting.release()

@@ -70,9 +70,9 @@ def running_server(data_dir: Path) -> str | None:
         return None  # no file, a file that is not ours, or its process is gone
     except PermissionError:  # alive, another user's
         return None
-    try:
-        answer = httpx.get(f"{url}/healthz", timeout=HEALTH_TIMEOUT).json()
-    except (httpx.HTTPError, ValueError):
+    try:  # straight to the address: no proxy from the environment stands between
+        answer = httpx.get(f"{url}/healthz", timeout=HEALTH_TIMEOUT, trust_env=False).json()
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError):
         return None
     return url if isinstance(answer, dict) and answer.get("instance") == instance else None
 
@@ -160,7 +160,7 @@ class Remote:
     def __init__(self, url: str, control_key: bytes) -> None:
         self.url = url
         self._key = control_key
-        self._client = httpx.Client(base_url=url, timeout=30.0)
+        self._client = httpx.Client(base_url=url, timeout=30.0, trust_env=False)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         credential = local_credential(self._key, time.time())

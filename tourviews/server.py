@@ -31,6 +31,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResp
 from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
+from storage.registry import TOKEN_PREFIX, new_token
 from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, write_server_file
 from tourviews.service import Service
@@ -269,18 +270,21 @@ def _quickstart_token(service: Service, data_dir: Path) -> str | None:
     """
     kept = data_dir / QUICKSTART_FILE
     registry = service.registry
-    if not kept.exists() and not registry.tours and not registry.has_tokens():
-        registry.put_tour(DEMO_TOUR, DEMO_TOUR)
-        token = registry.create_token(DEMO_TOUR, admin=True)
+    try:
+        token: str | None = kept.read_text().strip()
+    except (FileNotFoundError, UnicodeDecodeError, OSError):
+        token = None
+    if not registry.tours and not registry.has_tokens():  # an empty data directory
+        # On disk (fsynced) before it can work: a crash in between loses nothing.
+        token = new_token() if token is None or not token.startswith(TOKEN_PREFIX) else token
         descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as file:
             file.write(token + "\n")
-        return token
-    try:
-        token = kept.read_text().strip()
-    except (FileNotFoundError, UnicodeDecodeError, OSError):
-        return None
-    if registry.token_used(token) is False:
+            file.flush()
+            os.fsync(file.fileno())
+        registry.put_tour(DEMO_TOUR, DEMO_TOUR)
+        return registry.create_token(DEMO_TOUR, admin=True, token=token)
+    if token is not None and registry.token_used(token) is False:
         return token
     kept.unlink(missing_ok=True)  # used, or revoked: the operator has it, or needs it no more
     return None

@@ -29,7 +29,7 @@ from ingest.scenes import SceneBound
 from ingest.state import restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
-from ingest.withdrawal import WithdrawalEndpoint
+from ingest.withdrawal import WITHDRAWALS, WithdrawalEndpoint
 from ingest.writer import EventWriter, fold_drop_log
 from storage.clock import Clock
 from storage.database import Database, erased, open_database, write_meta
@@ -91,6 +91,7 @@ class Service:
             self.committer,
             ClientAddress(settings.trusted_proxies),
             clock,
+            Limiter(Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(WITHDRAWALS)),
         )
         self.context = Context(
             self.db, self.registry, clock,

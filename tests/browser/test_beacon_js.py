@@ -149,7 +149,7 @@ def test_do_not_track_is_respected_when_the_page_asks(
 def test_script_never_throws_into_the_page_without_storage(
     context: BrowserContext, service: tuple[ServerProcess, str], tour_url: str
 ) -> None:
-    # Storage that throws, as with blocked cookies, and no sendBeacon: the fetch fallback.
+    # Storage that throws, as with blocked cookies, and no sendBeacon.
     context.add_init_script(
         "Object.defineProperty(window, 'localStorage', {get() { throw new Error('blocked'); }});"
         "Object.defineProperty(navigator, 'sendBeacon', {value: undefined});"
@@ -278,7 +278,7 @@ def test_a_visitor_withdraws_consent_from_the_page_and_is_erased(
         time.sleep(0.1)
     assert stats(service)["totals"] == {"views": 0, "visitors": 0, "visitors_exact": True}
     assert stats(service)["breakdown"]["scene"] == []
-    assert page.evaluate("localStorage.getItem('tourviews.visitor')") is None
+    assert not page.evaluate("localStorage.getItem('tourviews.visitor')")
     assert page.evaluate("localStorage.getItem('tourviews.optout')") == "1"
 
     # The browser sends nothing more: not from this page, not from the next.
@@ -287,9 +287,35 @@ def test_a_visitor_withdraws_consent_from_the_page_and_is_erased(
     page.wait_for_load_state("load")
     time.sleep(1)
     assert stats(service)["totals"]["views"] == 0
-    assert page.evaluate("localStorage.getItem('tourviews.visitor')") is None
+    assert not page.evaluate("localStorage.getItem('tourviews.visitor')")
     assert command(data_dir, "compact").startswith("compacted the database")
     server, _ = service
     assert server.terminate() == 0
     assert found(data_dir, [who]) == []
+    assert errors == []
+
+
+def test_a_withdrawal_that_fails_is_sent_again_from_the_next_page(
+    context: BrowserContext, service: tuple[ServerProcess, str], tour_url: str
+) -> None:
+    errors: list[str] = []
+    page = open_page(context, tour_url, errors)
+    assert settle(service, 1)["totals"]["views"] == 1
+    who = page.evaluate("localStorage.getItem('tourviews.visitor')")
+    page.route("**/v1/visitor/forget", lambda route: route.abort())  # the network fails
+    page.evaluate("window.tourviews.forget()")
+    time.sleep(1)
+    assert stats(service)["totals"]["views"] == 1
+    assert page.evaluate("localStorage.getItem('tourviews.optout')") == who  # kept, to retry
+    page.unroute("**/v1/visitor/forget")
+    page.reload()
+    page.wait_for_load_state("load")
+    deadline = time.monotonic() + 10
+    while stats(service)["totals"]["views"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stats(service)["totals"]["views"] == 0
+    deadline = time.monotonic() + 5
+    while page.evaluate("localStorage.getItem('tourviews.optout')") != "1":
+        assert time.monotonic() < deadline, "the retry's 204 was not recorded"
+        time.sleep(0.1)
     assert errors == []

@@ -9,7 +9,7 @@ def test_beacon_js_is_under_1_5_kb_as_served(client: TestClient) -> None:
     response = client.get("/beacon.js", headers={"Accept-Encoding": "identity"})
     assert response.status_code == 200
     assert len(response.content) < 1_536
-    assert b"sendBeacon" in response.content and b"tourviews.visitor" in response.content
+    assert b"keepalive" in response.content and b"tourviews.visitor" in response.content
 
 
 def test_beacon_js_has_a_script_type_and_is_cacheable(client: TestClient) -> None:

@@ -414,3 +414,21 @@ def test_matomos_device_table_tells_tablets_from_phones(
     classifier: AgentClassifier, agent: str, device: str
 ) -> None:
     assert classifier(agent).device == device
+
+
+@pytest.mark.parametrize(
+    "model", ["Googlebot", "bingbot Build/QP1A", "GPTBot", "crawler@example.com", "Googlebot; wv"]
+)
+def test_a_bot_name_in_the_model_slot_is_still_a_bot(
+    classifier: AgentClassifier, model: str
+) -> None:
+    agent = f"Mozilla/5.0 (Linux; Android 10; {model}) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Mobile Safari/537.36"
+    assert classifier(agent) == BOT
+
+
+def test_what_follows_the_platform_cannot_change_a_models_class(
+    classifier: AgentClassifier,
+) -> None:
+    galaxy = "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36"
+    assert AgentClassifier()(galaxy + " Nexus 9").device == "mobile"
+    assert classifier(galaxy).device == "mobile"

@@ -88,3 +88,18 @@ def test_withdrawals_are_limited_like_beacons(client: TestClient, admin_token: s
 def test_other_methods_are_refused(client: TestClient) -> None:
     assert client.get(FORGET).status_code == 405
     assert client.options(FORGET).status_code == 204
+
+
+def test_a_beacon_that_arrives_after_the_withdrawal_is_not_counted(
+    client: TestClient, admin_token: str
+) -> None:
+    who = visitor()
+    view(client, who)
+    assert client.post(FORGET, json={"visitor": who}).status_code == 204
+    view(client, who, event="scene", scene="hall")  # sent before, from the page; late
+    view(client, who)
+    assert stats(client, admin_token)["totals"]["views"] == 0  # type: ignore[index]
+    assert abuse_totals(client, admin_token, "withdrawn", 3) == 3
+    other = visitor()
+    view(client, other)
+    assert stats(client, admin_token)["totals"]["views"] == 1  # type: ignore[index]

@@ -355,3 +355,16 @@ def test_a_server_file_naming_a_live_process_that_is_not_our_server_is_ignored(
     stale = run(data_dir, "tours", "list")  # not ours: the file is locked by the server
     assert stale.returncode == 1 and len(stale.stderr.splitlines()) == 1
     assert server.terminate() == 0
+
+
+def test_a_quickstart_token_file_left_beside_an_empty_database_is_used(
+    data_dir: Path, start: StartServer
+) -> None:
+    data_dir.mkdir(parents=True)
+    token = "tv_" + "A" * 43
+    (data_dir / "quickstart-token").write_text(token + "\n")  # a crash before the insert
+    server = start(data_dir, "--quickstart")
+    assert f"/dashboard#token={token}" in server.output().decode()
+    tours = httpx.get(f"{server.url}/v1/tours", headers={"Authorization": f"Bearer {token}"})
+    assert tours.status_code == 200
+    assert server.terminate() == 0
