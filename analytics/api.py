@@ -25,6 +25,8 @@ from analytics.stats import (
     series_csv,
     tour_stats,
     tour_totals,
+    views_to_date,
+    visitors_now,
 )
 from storage.clock import Clock
 from storage.database import Database
@@ -238,6 +240,13 @@ def stats(
     )
 
 
+@owner.get("/tours/{tour}/now", summary="Visitors on the tour now: the last 5 minutes")
+def now(ctx: Ctx, caller: Caller, tour: TourName) -> dict[str, int]:
+    visible_tour(ctx, caller, tour)
+    with ctx.db.using() as cursor:
+        return {"visitors": visitors_now(cursor, tour, ctx.clock.now())}
+
+
 @owner.get("/tours", summary="The organization's tours with their totals")
 def tours(ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
     period = parse_period(ctx.clock.now().date(), start, end, None)
@@ -255,6 +264,52 @@ def tours(ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None) ->
             {"tour": tour, "org": registered[tour].org, "totals": totals[tour]} for tour in mine
         ],
     }
+
+
+public = APIRouter(prefix="/v1", tags=["public"])
+# Read by anyone, from any page, and cached by browsers and CDNs for a minute: a
+# popular tour's counter costs one query a minute, not one per page view.
+PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"}
+NO_COUNTER = _errors({404: "No such tour, or it has no public counter"})
+
+
+def _counted(ctx: Context, tour: str) -> int:
+    found = ctx.registry.tours.get(tour)
+    if found is None or not found.public_counter:
+        raise ApiError(404, "no public counter for this tour", "tour")
+    with ctx.db.using() as cursor:
+        return views_to_date(cursor, tour)
+
+
+@public.get("/tours/{tour}/counter", summary="A tour's views to date, if it opted in",
+            responses=NO_COUNTER)  # fmt: skip
+def counter(ctx: Ctx, tour: TourName) -> JSONResponse:
+    return JSONResponse({"tour": tour, "views": _counted(ctx, tour)}, headers=PUBLIC_HEADERS)
+
+
+@public.get(
+    "/tours/{tour}/counter.svg",
+    summary="The same, as a badge",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **NO_COUNTER},
+)
+def counter_badge(ctx: Ctx, tour: TourName) -> Response:
+    return Response(badge(_counted(ctx, tour)), media_type="image/svg+xml", headers=PUBLIC_HEADERS)
+
+
+def badge(views: int) -> str:
+    """A flat badge, "views | 1,234", sized by its text (no font is loaded)."""
+    label, value = "views", f"{views:,}"
+    left, right = 8 + 7 * len(label), 8 + 7 * len(value)
+    width = left + right
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
+        f'aria-label="{label}: {value}"><rect width="{left}" height="20" fill="#555"/>'
+        f'<rect x="{left}" width="{right}" height="20" fill="#2563eb"/>'
+        '<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" '
+        f'text-anchor="middle"><text x="{left / 2}" y="14">{label}</text>'
+        f'<text x="{left + right / 2}" y="14">{value}</text></g></svg>'
+    )
 
 
 operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=OPERATOR_ERRORS)
@@ -283,6 +338,11 @@ class TourBody(BaseModel):
         "the server's --max-scenes; not given: an existing tour keeps its scenes",
         json_schema_extra={"items": {"type": "string", **_shape(NAME.pattern)}},
     )
+    public_counter: bool | None = Field(
+        default=None,
+        description="its view count is readable without a token at /v1/tours/{tour}/counter; "
+        "not given: a new tour has none, an existing one keeps its setting",
+    )
     move: bool = Field(
         default=False,
         description="move an existing tour, with its history, to another organization "
@@ -295,6 +355,7 @@ class TourOut(BaseModel):
     org: str
     origins: list[str]
     scenes: list[str] | None = None
+    public_counter: bool = False
 
 
 def _tour_out(tour: Tour) -> TourOut:
@@ -308,7 +369,9 @@ def _tour_out(tour: Tour) -> TourOut:
 )
 def put_tour(ctx: Ctx, _: Admin, tour: TourName, body: TourBody) -> TourOut:
     scenes = body.scenes if "scenes" in body.model_fields_set else KEEP
-    return _tour_out(ctx.registry.put_tour(tour, body.org, body.origins, scenes, body.move))
+    return _tour_out(
+        ctx.registry.put_tour(tour, body.org, body.origins, scenes, body.move, body.public_counter)
+    )
 
 
 @operator.delete("/tours/{tour}", summary="Unregister a tour and delete its history")

@@ -20,6 +20,7 @@ from analytics.exact import exact_stats, exact_totals, fresh_from
 from analytics.parts import BREAKDOWNS, DIMENSIONS, Cell, Cells, Series, day_key, groupings
 from analytics.parts import raw_from as raw_from  # analytics.alerts reads it from here
 from analytics.period import Period
+from storage.database import one
 
 # One scan of the tour's raw events in the period; each part of the document is one
 # grouping of it. QUERY_IDS lists the visitor IDs, to be merged with sketches.
@@ -179,6 +180,33 @@ def _merged_totals(
         for tour, views, visitors, sketch in rows:
             cells[tour].add(views, visitors, sketch, [])
     return cells
+
+
+NOW = timedelta(minutes=5)  # "on the tour now": a counted beacon this recently
+
+
+def visitors_now(cursor: duckdb.DuckDBPyConnection, tour: str, now: datetime) -> int:
+    """Distinct visitors with a counted beacon (any event) of ``tour`` in the last 5 minutes."""
+    since = (now - NOW).replace(tzinfo=None)
+    row = one(
+        cursor,
+        "SELECT count(DISTINCT visitor) FROM events WHERE tour = ? AND ts >= ?",
+        [tour, since],
+    )
+    return int(row[0]) if row else 0
+
+
+def views_to_date(cursor: duckdb.DuckDBPyConnection, tour: str) -> int:
+    """Every counted view of ``tour``: rollups before the raw events' first day, then raw."""
+    horizon = raw_from(cursor)
+    row = one(
+        cursor,
+        "SELECT (SELECT coalesce(sum(views), 0) FROM rollups WHERE tour = $tour "
+        "AND dimension = 'total' AND day < $horizon) + (SELECT count(*) FROM events "
+        "WHERE tour = $tour AND kind = 'view' AND ts >= $start)",
+        {"tour": tour, "horizon": horizon, "start": datetime.combine(horizon, time())},
+    )
+    return int(row[0]) if row else 0
 
 
 def series_csv(document: dict[str, Any]) -> str:

@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS tours (
     org VARCHAR NOT NULL,
     origins VARCHAR[] NOT NULL,
     created TIMESTAMP NOT NULL,
-    scenes VARCHAR[]                   -- declared scenes; NULL: any, up to --max-scenes
+    scenes VARCHAR[],                  -- declared scenes; NULL: any, up to --max-scenes
+    public_counter BOOLEAN DEFAULT false  -- its view count is readable without a token
 );
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash BLOB PRIMARY KEY,       -- SHA-256 of the token, never the token
@@ -329,6 +330,9 @@ def open_database(data_dir: Path) -> Database:
     connection.execute(SCHEMA)
     # Added after the first release: a file made before has the table without it.
     connection.execute("ALTER TABLE tours ADD COLUMN IF NOT EXISTS scenes VARCHAR[]")
+    connection.execute(
+        "ALTER TABLE tours ADD COLUMN IF NOT EXISTS public_counter BOOLEAN DEFAULT false"
+    )
     connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR")
     connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP")
     connection.execute(

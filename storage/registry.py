@@ -40,6 +40,7 @@ class Tour:
     org: str
     origins: tuple[str, ...]  # empty: any origin may embed the tour
     scenes: frozenset[str] | None = None  # declared scenes; None: any, up to --max-scenes
+    public_counter: bool = False  # its view count may be read without a token
 
     def allows(self, origin: str) -> bool:
         return not self.origins or origin.lower() in self.origins
@@ -47,7 +48,8 @@ class Tour:
     def document(self) -> dict[str, Any]:
         """The tour as the admin API and the CLI show it."""
         scenes = None if self.scenes is None else sorted(self.scenes)
-        return {"tour": self.tour, "org": self.org, "origins": list(self.origins), "scenes": scenes}
+        return {"tour": self.tour, "org": self.org, "origins": list(self.origins),
+                "scenes": scenes, "public_counter": self.public_counter}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,13 +121,16 @@ class Keep:
 KEEP = Keep()
 
 
-def _tour(tour: str, org: str, origins: list[str], scenes: list[str] | None) -> Tour:
+def _tour(
+    tour: str, org: str, origins: list[str], scenes: list[str] | None, public: bool | None
+) -> Tour:
     """A tour as stored."""
     return Tour(
         tour,
         org,
         tuple(sorted({check_origin(o) for o in origins})),
         None if scenes is None else frozenset(scenes),
+        bool(public),
     )
 
 
@@ -159,7 +164,9 @@ class Registry:
 
     def reload(self) -> None:
         with self._db.using() as cursor:
-            rows = cursor.execute("SELECT tour, org, origins, scenes FROM tours").fetchall()
+            rows = cursor.execute(
+                "SELECT tour, org, origins, scenes, public_counter FROM tours"
+            ).fetchall()
         self._tours = MappingProxyType({row[0]: _tour(*row) for row in rows})
 
     def put_tour(
@@ -169,6 +176,7 @@ class Registry:
         origins: Iterable[str] | None = None,
         scenes: Iterable[str] | Keep | None = KEEP,
         move: bool = False,
+        public_counter: bool | None = None,
     ) -> Tour:
         """Register a tour, or update it; what is not given (None, ``KEEP``) keeps its value.
 
@@ -186,7 +194,11 @@ class Registry:
         # The tour as stored, read in the transaction that writes it: a change made
         # meanwhile by another request cannot slip between the check and the write.
         with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
-            row = one(cursor, "SELECT org, origins, scenes FROM tours WHERE tour = ?", [tour])
+            row = one(
+                cursor,
+                "SELECT org, origins, scenes, public_counter FROM tours WHERE tour = ?",
+                [tour],
+            )
             current = None if row is None else _tour(tour, *row)
             if current is not None and current.org != org and not move:
                 raise Conflict(
@@ -198,14 +210,18 @@ class Registry:
             else:
                 declared = scenes
             kept = current.origins if current is not None else ()
-            entry = Tour(tour, org, kept if given is None else given, declared)
+            if public_counter is None:
+                public_counter = current is not None and current.public_counter
+            entry = Tour(tour, org, kept if given is None else given, declared, public_counter)
             if current is None:
                 _delete_history(cursor, tour)
             cursor.execute(
-                "INSERT INTO tours VALUES (?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE "
-                "SET org = excluded.org, origins = excluded.origins, scenes = excluded.scenes",
+                "INSERT INTO tours (tour, org, origins, created, scenes, public_counter) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE SET org = excluded.org, "
+                "origins = excluded.origins, scenes = excluded.scenes, "
+                "public_counter = excluded.public_counter",
                 [entry.tour, entry.org, list(entry.origins), self._naive_now(),
-                 None if declared is None else sorted(declared)],
+                 None if declared is None else sorted(declared), public_counter],
             )  # fmt: skip
         self.reload()
         return entry

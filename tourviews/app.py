@@ -12,7 +12,14 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from analytics.api import OPERATOR_ERRORS, Admin, install_error_handlers, operator, owner
+from analytics.api import (
+    OPERATOR_ERRORS,
+    Admin,
+    install_error_handlers,
+    operator,
+    owner,
+    public,
+)
 from ingest import script
 from ingest.endpoint import OPENAPI as BEACON_OPENAPI
 from ingest.endpoint import Message, Receive, Scope, Send, declared_length
@@ -96,6 +103,7 @@ def create_app(
     api.state.context = service.context
     install_error_handlers(api)
     api.include_router(owner)
+    api.include_router(public)
     api.include_router(operator)
 
     metrics = Metrics(service.beacon, service.committer, service.started)

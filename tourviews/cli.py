@@ -127,6 +127,10 @@ def _parser() -> argparse.ArgumentParser:
         help="a scene of the tour (repeatable); once declared, only these count",
     )  # fmt: skip
     add.add_argument(
+        "--public-counter", action=argparse.BooleanOptionalAction, default=None,
+        help="its view count is readable without a token (/v1/tours/TOUR/counter)",
+    )  # fmt: skip
+    add.add_argument(
         "--move", action="store_true",
         help="move an existing tour, with its history, to the organization --org",
     )  # fmt: skip
@@ -285,13 +289,16 @@ def _rate(name: str, per_second: float, burst: int) -> Rate:
 
 def _run(backend: Backend, args: argparse.Namespace) -> str:
     if args.command == "tours" and args.action == "add":
-        tour = backend.put_tour(args.tour, args.org, args.origin, args.scene, args.move)
+        tour = backend.put_tour(
+            args.tour, args.org, args.origin, args.scene, args.move, args.public_counter
+        )
         return f"registered {tour['tour']} for {tour['org']}\n"
     if args.command == "tours":
         rows = backend.list_tours()
         lines = [
             f"{t['tour']:<24} {t['org']:<24} {' '.join(t['origins']) or '*'}"
             + (f"  scenes: {' '.join(t['scenes'])}" if t.get("scenes") is not None else "")
+            + ("  public counter" if t.get("public_counter") else "")
             for t in rows
         ]
         return "".join(line + "\n" for line in lines) or "no tours registered\n"

@@ -80,7 +80,7 @@ def running_server(data_dir: Path) -> str | None:
 class Backend(Protocol):
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
-        scenes: list[str] | None = None, move: bool = False,
+        scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
     ) -> dict[str, Any]: ...  # fmt: skip
     def list_tours(self) -> list[dict[str, Any]]: ...
     def create_token(self, org: str, admin: bool, tour: str | None) -> str: ...
@@ -106,10 +106,10 @@ class Local:
 
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
-        scenes: list[str] | None = None, move: bool = False,
+        scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         kept = KEEP if scenes is None else scenes
-        return self.registry.put_tour(tour, org, origins, kept, move).document()
+        return self.registry.put_tour(tour, org, origins, kept, move, public_counter).document()
 
     def list_tours(self) -> list[dict[str, Any]]:
         tours = sorted(self.registry.tours.values(), key=lambda t: t.tour)
@@ -182,9 +182,9 @@ class Remote:
 
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
-        scenes: list[str] | None = None, move: bool = False,
+        scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        given = {"origins": origins, "scenes": scenes}
+        given = {"origins": origins, "scenes": scenes, "public_counter": public_counter}
         body = {"org": org, "move": move} | {k: v for k, v in given.items() if v is not None}
         result: dict[str, Any] = self._call("PUT", f"/v1/admin/tours/{tour}", json=body)
         return result

@@ -147,7 +147,13 @@ def test_admin_registers_a_tour_that_takes_beacons_at_once(
 ) -> None:
     auth = {"Authorization": f"Bearer {admin_token}"}
     response = client.put("/v1/admin/tours/fresh", json={"org": "acme"}, headers=auth)
-    assert response.json() == {"tour": "fresh", "org": "acme", "origins": [], "scenes": None}
+    assert response.json() == {
+        "tour": "fresh",
+        "org": "acme",
+        "origins": [],
+        "scenes": None,
+        "public_counter": False,
+    }
     body = orjson.dumps({"tour": "fresh", "visitor": visitor()})
     assert (
         client.post("/v1/beacon", content=body, headers={"Content-Type": "text/plain"}).status_code

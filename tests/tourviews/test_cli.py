@@ -368,3 +368,12 @@ def test_a_quickstart_token_file_left_beside_an_empty_database_is_used(
     tours = httpx.get(f"{server.url}/v1/tours", headers={"Authorization": f"Bearer {token}"})
     assert tours.status_code == 200
     assert server.terminate() == 0
+
+
+def test_a_tours_public_counter_is_switched_on_and_off_and_kept_otherwise(data_dir: Path) -> None:
+    ok(data_dir, "tours", "add", "t1", "--org", "acme", "--public-counter")
+    assert "public counter" in ok(data_dir, "tours", "list")
+    ok(data_dir, "tours", "add", "t1", "--org", "acme", "--origin", "https://a.example.com")
+    assert "public counter" in ok(data_dir, "tours", "list")  # not given: kept
+    ok(data_dir, "tours", "add", "t1", "--org", "acme", "--no-public-counter")
+    assert "public counter" not in ok(data_dir, "tours", "list")
