@@ -143,7 +143,11 @@ class BeaconEndpoint:
         hour = at.replace(minute=0, second=0, microsecond=0)
         # A source stopped for what its network did is reported as that network; nothing
         # ties a withdrawn visitor's late beacon to an address.
-        sender = {Outcome.ROTATION: hit.source, Outcome.WITHDRAWN: b""}.get(outcome, hit.ip_hash)
+        sender = hit.ip_hash
+        if outcome is Outcome.ROTATION:
+            sender = hit.source
+        elif outcome is Outcome.WITHDRAWN:
+            sender = b""
         done = self._committer.add_drop((hour, beacon.tour, sender, outcome), wait=True)
         assert done is not None
         return done

@@ -256,11 +256,14 @@ class Database:
                 self._connection = _reopen(self.path)
             return before, self.path.stat().st_size
 
-    def _close_connection(self) -> None:
+    def _close_cursors(self) -> None:
         with self._lock:
             for cursor in self._cursors:
                 cursor.close()
             self._cursors.clear()
+
+    def _close_connection(self) -> None:
+        self._close_cursors()
         self._connection.close()
 
     def close(self) -> None:
@@ -269,16 +272,14 @@ class Database:
         It waits for a purge or compaction that runs (on a housekeeping thread the
         shutdown does not stop) instead of closing the connection under it.
         """
-        with self.maintenance, self._gate.alone(), self._lock:
-            for cursor in self._cursors:
-                cursor.close()
-            self._cursors.clear()
-        try:
-            self._connection.execute("CHECKPOINT")
-        except duckdb.Error:
-            pass  # closed already, or failing storage: DuckDB replays the WAL on next open
-        finally:
-            self._connection.close()
+        with self.maintenance, self._gate.alone():
+            self._close_cursors()
+            try:
+                self._connection.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass  # closed already, or failing storage: DuckDB replays the WAL on next open
+            finally:
+                self._connection.close()
 
 
 def _reopen(path: Path) -> duckdb.DuckDBPyConnection:
