@@ -51,7 +51,8 @@ FROM (
             "strftime(date_trunc($interval, ts), '%Y-%m-%dT%H:%M:%SZ') END}"
         )}) AS k
         FROM events
-        WHERE tour = $tour AND ts >= $start AND ts < $end AND visitor IN (
+        WHERE tour = $tour AND ts >= $start AND ts < $end AND kind IN ('view', 'scene')
+            AND visitor IN (
             SELECT visitor FROM events WHERE tour = $tour AND ts >= $fresh AND ts < $end
         )
     )

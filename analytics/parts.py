@@ -73,6 +73,7 @@ class Cell:
     sources: int = 0
     sketches: list[bytes] = field(default_factory=list)
     ids: list[str] = field(default_factory=list)
+    estimated: bool = False  # some visitors are known by a sketch alone
 
     def add(self, views: int, visitors: int, sketch: bytes | None, ids: list[str]) -> None:
         self.views += views
@@ -82,9 +83,17 @@ class Cell:
         if sketch is not None:
             self.sketches.append(sketch)
 
+    def add_sketch(self, views: int, sketch: bytes | None) -> None:
+        """Views and visitors of a 15-minute bucket (``quarters``): its visitors by sketch."""
+        self.views += views
+        self.sources += 1
+        self.estimated = True
+        if sketch is not None:
+            self.sketches.append(sketch)
+
     @property
     def exact(self) -> bool:
-        return self.sources <= 1
+        return self.sources <= 1 and not self.estimated
 
     def distinct(self) -> int:
         return self.visitors if self.exact else union_estimate(self.sketches, self.ids)

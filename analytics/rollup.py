@@ -25,6 +25,7 @@ import pyarrow as pa
 from analytics.exact import EXACT_ROLLUPS
 from analytics.parts import BREAKDOWNS, groupings, keys, raw_from
 from analytics.sketch import sketch_of
+from analytics.visits import BY_QUARTER
 from storage.database import one, read_meta, transaction, write_meta
 
 # A day is complete this long after its midnight: beacons in flight, a clock a little
@@ -42,6 +43,18 @@ WITH hits AS MATERIALIZED (
 )}
 """  # fmt: skip
 
+# The day's views and scene events per 15-minute bucket, with their visitors.
+QUARTER_LISTS = f"""
+WITH hits AS MATERIALIZED (
+    SELECT tour, time_bucket(INTERVAL 15 MINUTE, ts) AS quarter, kind, scene,
+        visitor::VARCHAR AS visitor, device, browser, os
+    FROM events WHERE ts >= $start AND ts < $end AND kind IN ('view', 'scene')
+)
+{groupings(
+    [("total", "''", "view"), *BREAKDOWNS], by="tour, quarter", visitors="list(DISTINCT visitor)"
+)}
+"""  # fmt: skip
+
 # The raw events up to the end of the day of the day's visitors, so that each of them
 # finds, per part and key, the latest earlier day they were seen with it.
 DAY_RECENCY = f"""
@@ -51,7 +64,7 @@ SELECT tour, $start::DATE, k.part, k.key, previous, count(*), sum(views) FROM (
         count(*) FILTER (ts >= $start) AS views
     FROM (
         SELECT tour, ts, visitor, unnest({keys()}) AS k FROM events
-        WHERE ts < $end AND visitor IN (
+        WHERE ts < $end AND kind IN ('view', 'scene') AND visitor IN (
             SELECT visitor FROM events WHERE ts >= $start AND ts < $end
         )
     )
@@ -62,15 +75,33 @@ GROUP BY ALL
 ORDER BY 3, 1
 """  # fmt: skip
 
-# A day's recency views, over the total and the scenes, count each of its events once.
+# A day's recency views, over the total and the scenes, count each of its views and
+# scene events once; so do its quarters.
 PENDING = """
-SELECT day FROM (SELECT ts::DATE AS day, count(*) AS events FROM events WHERE ts < ? GROUP BY 1)
+SELECT day FROM (
+    SELECT ts::DATE AS day, count(*) AS events FROM events
+    WHERE ts < $today AND kind IN ('view', 'scene') GROUP BY 1
+)
 LEFT JOIN (
     SELECT day, sum(views) AS made FROM recency WHERE dimension IN ('total', 'scene') GROUP BY 1
 ) USING (day)
-WHERE made IS DISTINCT FROM events
+LEFT JOIN (
+    SELECT start::DATE AS day, sum(amount) AS quartered FROM quarters
+    WHERE dimension IN ('total', 'scene') AND start < $today GROUP BY 1
+) USING (day)
+WHERE made IS DISTINCT FROM events OR quartered IS DISTINCT FROM events
 ORDER BY day
 """
+QUARTERS = pa.schema(
+    [
+        ("tour", pa.string()),
+        ("start", pa.timestamp("us")),
+        ("dimension", pa.string()),
+        ("key", pa.string()),
+        ("amount", pa.int64()),
+        ("sketch", pa.binary()),
+    ]
+)
 
 ROLLUPS = pa.schema(
     [
@@ -99,9 +130,20 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
     )  # fmt: skip
     for made in ("rollups", "recency", "visitor_days"):
         cursor.execute(f"DELETE FROM {made} WHERE day = ?", [day])
+    cursor.execute("DELETE FROM quarters WHERE start >= $start AND start < $end", bounds)
     cursor.register("day_rollups", table)
     cursor.execute("INSERT INTO rollups SELECT * FROM day_rollups")
     cursor.unregister("day_rollups")
+    quarters = [
+        (tour, quarter, part, key, amount, None if ids is None else sketch_of(ids))
+        for query in (QUARTER_LISTS, BY_QUARTER)
+        for tour, quarter, part, key, amount, ids in cursor.execute(query, bounds).fetchall()
+    ]
+    if quarters:
+        columns = list(zip(*quarters, strict=True))
+        cursor.register("day_quarters", pa.table(columns, schema=QUARTERS))
+        cursor.execute("INSERT INTO quarters SELECT * FROM day_quarters")
+        cursor.unregister("day_quarters")
     cursor.execute(DAY_RECENCY, bounds)
     cursor.execute(
         "INSERT INTO visitor_days SELECT DISTINCT tour, ts::DATE, visitor FROM events "
@@ -137,7 +179,10 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
         with transaction(cursor):
             for made in ("rollups", "recency", "visitor_days", "rolled_days"):
                 cursor.execute(f"DELETE FROM {made} WHERE day >= ?", [since])
-    pending = cursor.execute(PENDING, [datetime.combine(today, time())]).fetchall()
+            cursor.execute(
+                "DELETE FROM quarters WHERE start >= ?", [datetime.combine(since, time())]
+            )
+    pending = cursor.execute(PENDING, {"today": datetime.combine(today, time())}).fetchall()
     days = [day for (day,) in pending]
     for day in days:
         roll_up_day(cursor, day)

@@ -1,10 +1,12 @@
-"""The stats document of one tour: totals, a zero-filled series, breakdowns.
+"""The stats document of one tour: totals, a zero-filled series, breakdowns, visits.
 
 ``views`` are counted ``view`` events, ``visitors`` are distinct visitor IDs among
 them (over the whole range, never a sum of daily counts), and the scene breakdown
-counts ``scene`` events per scene. A period within raw retention is answered
-exactly (``analytics.exact``). A period reaching past it merges the visitor IDs of
-its raw events with the sketches of the rollups of its older days.
+counts ``scene`` events per scene. A period of UTC days within raw retention is
+answered exactly (``analytics.exact``). One reaching past it merges the visitor IDs
+of its raw events with the sketches of the rollups of its older days. A period in
+another time zone is answered by ``analytics.zones``, and the visits, in any zone,
+by ``analytics.visits``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from analytics.exact import exact_stats, exact_totals, fresh_from
 from analytics.parts import BREAKDOWNS, DIMENSIONS, Cell, Cells, Series, day_key, groupings
 from analytics.parts import raw_from as raw_from  # analytics.alerts reads it from here
 from analytics.period import Period
+from analytics.visits import VisitFigures, visit_figures
+from analytics.zones import zoned_stats
 from storage.database import one
 
 # One scan of the tour's raw events in the period; each part of the document is one
@@ -52,12 +56,49 @@ def tour_stats(
     come from the rollups: per day and hour still exact, but over several days the
     visitors are a union of sketches, and ``visitors_exact`` says so.
     """
+    series, cells = _views(cursor, tour, period)
+    visits = visit_figures(cursor, tour, *_naive(period), _horizon(cursor))
+    document = _document(tour, period, series, cells, visits, limit)
+    previous = period.before()
+    document["previous"] = {
+        "from": previous.first.isoformat(),
+        "to": previous.last.isoformat(),
+        **_totals(cursor, tour, previous),
+    }
+    return document
+
+
+def _naive(period: Period) -> tuple[datetime, datetime]:
+    """The period's first moment and the first after it, as stored: UTC without a zone."""
+    return period.start.replace(tzinfo=None), period.end.replace(tzinfo=None)
+
+
+def _horizon(cursor: duckdb.DuckDBPyConnection) -> datetime:
+    """The first moment whose raw events are all kept."""
+    return datetime.combine(raw_from(cursor), time())
+
+
+def _views(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> tuple[Series, Cells]:
+    """The series and the cells of views and visitors of ``tour`` over ``period``."""
+    if not period.in_utc:
+        return zoned_stats(cursor, tour, period, _horizon(cursor))
     fresh = fresh_from(cursor, period)
     if fresh is not None:
-        series, cells = exact_stats(cursor, tour, period, fresh)
-    else:
-        series, cells = _merged_stats(cursor, tour, period)
-    return _document(tour, period, series, cells, limit)
+        return exact_stats(cursor, tour, period, fresh)
+    return _merged_stats(cursor, tour, period)
+
+
+def _totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
+    """The totals of ``tour``'s stats document for ``period``."""
+    _, cells = _views(cursor, tour, period)
+    total = cells.get(("total", ""), Cell())
+    visits = visit_figures(cursor, tour, *_naive(period), _horizon(cursor))
+    return {
+        "views": total.views,
+        "visitors": total.distinct(),
+        "visitors_exact": total.exact,
+        **visits.totals(),
+    }
 
 
 def _merged_stats(
@@ -104,40 +145,60 @@ def _merged_stats(
 
 
 def _document(
-    tour: str, period: Period, series: Series, cells: Cells, limit: int
+    tour: str, period: Period, series: Series, cells: Cells, visits: VisitFigures, limit: int
 ) -> dict[str, Any]:
     total = cells.get(("total", ""), Cell())
     ranked = sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
+    engaged = visits.engaged_by_scene()
+    breakdown: dict[str, list[dict[str, Any]]] = {
+        dimension: [
+            {"key": key, "views": cell.views, "visitors": cell.distinct()}
+            for (part, key), cell in ranked
+            if part == dimension
+        ][:limit]
+        for dimension in DIMENSIONS
+    }
+    for row in breakdown["scene"]:
+        row["engaged_seconds"] = engaged.get(row["key"], 0)
     return {
         "tour": tour,
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
         "interval": period.interval,
+        "timezone": period.zone.key,
         "totals": {
             "views": total.views,
             "visitors": total.distinct(),
             "visitors_exact": total.exact,
+            **visits.totals(),
         },
         "series": [
             {"start": key, "views": views, "visitors": visitors}
-            for key in (start.strftime("%Y-%m-%dT%H:%M:%SZ") for start in period.buckets())
+            for key in (bucket_key(period, start) for start in period.buckets())
             for views, visitors in [series.get(key, (0, 0))]
         ],
-        "breakdown": {
-            dimension: [
-                {"key": key, "views": cell.views, "visitors": cell.distinct()}
-                for (part, key), cell in ranked
-                if part == dimension
-            ][:limit]
-            for dimension in DIMENSIONS
-        },
+        "breakdown": breakdown | visits.breakdowns(limit),
+        "transitions": visits.transitions(limit),
     }
+
+
+def bucket_key(period: Period, start: datetime) -> str:
+    """An interval's start as the document shows it: UTC as ``Z``, other zones with the offset."""
+    return start.strftime("%Y-%m-%dT%H:%M:%SZ") if period.in_utc else start.isoformat()
 
 
 def tour_totals(
     cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period
 ) -> dict[str, dict[str, Any]]:
     """Views and visitors of each tour over ``period`` (the totals of its stats document)."""
+    if not period.in_utc:
+        horizon = _horizon(cursor)
+        found = {tour: zoned_stats(cursor, tour, period, horizon)[1] for tour in tours}
+        return {
+            tour: {"views": cell.views, "visitors": cell.distinct(), "visitors_exact": cell.exact}
+            for tour in tours
+            for cell in [found[tour].get(("total", ""), Cell())]
+        }
     fresh = fresh_from(cursor, period)
     if fresh is not None:
         cells = exact_totals(cursor, tours, period, fresh)

@@ -75,7 +75,7 @@ def rows(count: int, batch: int) -> list[EventRow]:
     at = datetime(2026, 11, 24, 12, 0)
     return [
         (at, f"t{i % 1000}", "view", None, f"{batch:08x}-0000-4000-8000-{i:012x}",
-         os.urandom(16), "desktop", "Chrome", "Windows")
+         os.urandom(16), "desktop", "Chrome", "Windows", None, None)
         for i in range(count)
     ]  # fmt: skip
 

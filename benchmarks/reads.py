@@ -111,7 +111,7 @@ class Traffic:
                 visitor, (device, browser, os) = self.visitor(tour)
                 at = midnight + timedelta(seconds=(hour + random_()) * 3600)
                 name, ip = self.names[tour], self.rng.randbytes(16)
-                rows.append((at, name, "view", None, visitor, ip, device, browser, os))
+                rows.append((at, name, "view", None, visitor, ip, device, browser, os, None, None))
                 while random_() < SCENE_ON:
                     at = min(last, at + timedelta(seconds=5 + random_() * 90))
                     scene = f"scene-{int(self.scenes[tour] * random_() ** 1.5):02d}"
@@ -193,7 +193,7 @@ class Writer(threading.Thread):
             rows: list[EventRow] = [
                 (at, tour_name(i % TOURS), "view", None,
                  f"{batch:08x}-0000-4000-8000-{i:012x}", bytes(16), "desktop", "Chrome",
-                 "Windows")
+                 "Windows", None, None)
                 for i in range(self.size)
             ]  # fmt: skip
             self.writer.write(rows, {})

@@ -34,8 +34,14 @@ class BeaconError(ValueError):
 class Beacon:
     tour: str
     visitor: str  # canonical lower-case UUID
-    kind: str  # 'view' | 'scene'
+    kind: str  # 'view' | 'scene' | 'engage' | 'action'
     scene: str | None
+    seconds: int | None = None  # an engage beacon's visible seconds
+    action: str | None = None  # an action beacon's name
+
+
+KINDS = ("view", "scene", "engage", "action")
+MAX_ENGAGED = 1_800  # seconds one engage beacon may report: beacon.js sends at least this often
 
 
 def parse_beacon(body: bytes) -> Beacon:
@@ -59,8 +65,8 @@ def parse_beacon(body: bytes) -> Beacon:
         raise BeaconError("visitor must be a random (version 4) UUID in 8-4-4-4-12 form", "visitor")
 
     kind = data.get("event", "view")
-    if kind != "view" and kind != "scene":
-        raise BeaconError("event must be 'view' or 'scene'", "event")
+    if kind not in KINDS:
+        raise BeaconError("event must be 'view', 'scene', 'engage' or 'action'", "event")
 
     scene = data.get("scene")
     if scene is None:
@@ -69,4 +75,20 @@ def parse_beacon(body: bytes) -> Beacon:
     elif not isinstance(scene, str) or not NAME.fullmatch(scene):
         raise BeaconError("scene must be 1-64 characters of A-Z a-z 0-9 _ -", "scene")
 
+    if kind == "engage":
+        seconds = data.get("seconds")
+        # bool is an int to Python: true would be one second
+        if type(seconds) is not int or not 1 <= seconds <= MAX_ENGAGED:
+            raise BeaconError(
+                f"seconds must be a whole number from 1 to {MAX_ENGAGED} for an engage event",
+                "seconds",
+            )
+        return Beacon(tour, visitor.lower(), kind, scene, seconds=seconds)
+    if kind == "action":
+        name = data.get("name")
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise BeaconError(
+                "name must be 1-64 characters of A-Z a-z 0-9 _ - for an action event", "name"
+            )
+        return Beacon(tour, visitor.lower(), kind, scene, action=name)
     return Beacon(tour, visitor.lower(), kind, scene)

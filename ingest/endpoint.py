@@ -137,7 +137,8 @@ class BeaconEndpoint:
         if outcome is Outcome.COUNTED:
             agent = hit.agent
             row = (at, beacon.tour, beacon.kind, hit.scene, beacon.visitor, hit.ip_hash,
-                   agent.device, agent.browser, agent.os)  # fmt: skip
+                   agent.device, agent.browser, agent.os, beacon.seconds,
+                   beacon.action)  # fmt: skip
             return self._committer.add_row(row)
         assert outcome in SILENT_DROPS
         hour = at.replace(minute=0, second=0, microsecond=0)
@@ -228,8 +229,23 @@ _BEACON_SCHEMA = {
     "properties": {
         "tour": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
         "visitor": {"type": "string", "format": "uuid", "pattern": f"^{RANDOM_UUID.pattern}$"},
-        "event": {"type": "string", "enum": ["view", "scene"], "default": "view"},
+        "event": {
+            "type": "string",
+            "enum": ["view", "scene", "engage", "action"],
+            "default": "view",
+        },
         "scene": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+        "seconds": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 1800,
+            "description": "engage: visible seconds since the last engage beacon (required)",
+        },
+        "name": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{1,64}$",
+            "description": "action: its name (required)",
+        },
     },
 }
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "whole seconds"}}

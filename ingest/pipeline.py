@@ -8,9 +8,13 @@ drops it with one ``Outcome``; what passes them all is counted. The steps:
     withdrawn       a visitor who withdrew consent minutes before   -> WITHDRAWN (204)
     check_origin    a page the tour's origin list does not name    -> ORIGIN (204)
     filter_bots     crawler, script and headless user-agents       -> BOT (204)
-    bound_scenes    a scene name past the tour's bound             -> SCENE_LIMIT (204)
+    bound_scenes    a scene or action name past the tour's bound   -> SCENE_LIMIT (204)
     guard_rotation  one network cycling through visitor IDs        -> ROTATION (204)
-    dedup           the same visitor again within the window       -> DUPLICATE (204)
+    dedup           a view or scene again within the window        -> DUPLICATE (204)
+    within_visit    engagement or an action outside a visit        -> OUTSIDE_VISIT (204)
+
+A counted view begins a visit; a counted scene, engage or action beacon within
+30 minutes of the visit's last one continues it (``ingest.visits``).
 
 Limits and windows measure time on the monotonic clock (``Hit.moment``), so a step
 of the wall clock neither locks a sender out nor reopens a window.
@@ -29,6 +33,7 @@ from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
 from ingest.throttle import Limiter
 from ingest.useragent import Agent
+from ingest.visits import Visits
 from ingest.withdrawn import Withdrawn
 from storage.outcomes import Outcome
 from storage.registry import Tour
@@ -36,7 +41,7 @@ from storage.registry import Tour
 # Dropped beacons that are still answered 204: a sender cannot tell how it was classified.
 SILENT_DROPS = frozenset(
     (Outcome.WITHDRAWN, Outcome.ORIGIN, Outcome.BOT, Outcome.SCENE_LIMIT, Outcome.ROTATION,
-     Outcome.DUPLICATE)
+     Outcome.DUPLICATE, Outcome.OUTSIDE_VISIT)
 )  # fmt: skip
 
 
@@ -56,6 +61,10 @@ class Hit:
     retry_after: float = 0.0
 
 
+# Engagement and actions repeat by nature (every scene change, every click): they
+# are not deduplicated, and count only inside a visit instead.
+UNDEDUPLICATED = frozenset(("engage", "action"))
+
 Step = Callable[[Hit], Outcome | None]
 
 
@@ -69,9 +78,14 @@ class Pipeline:
         rotation: RotationGuard,
         scenes: SceneBound,
         withdrawn: Withdrawn | None = None,
+        actions: SceneBound | None = None,
+        visits: Visits | None = None,
     ) -> None:
         self._tours = tours
         self.withdrawn = withdrawn or Withdrawn()
+        self.visits = visits or Visits()
+        # action names are bounded like scene names, each tour's apart from its scenes
+        self._actions = actions or SceneBound(scenes.max_scenes, declared=False)
         self._hasher = hasher
         self._limiter = limiter
         self._deduplicator = deduplicator
@@ -85,6 +99,7 @@ class Pipeline:
             self.bound_scenes,
             self.guard_rotation,
             self.dedup,
+            self.within_visit,
         )
 
     def identify(
@@ -107,8 +122,15 @@ class Pipeline:
         for step in self.steps:
             if (dropped := step(hit)) is not None:
                 return dropped
+        beacon = hit.beacon
         if hit.scene is not None:
-            self._scenes.record(hit.beacon.tour, hit.scene, hit.source)
+            self._scenes.record(beacon.tour, hit.scene, hit.source)
+        if beacon.kind == "view":
+            self.visits.begin(beacon.tour, beacon.visitor, hit.moment)
+        elif beacon.kind == "scene":
+            self.visits.extend(beacon.tour, beacon.visitor, hit.moment)
+        elif beacon.action is not None:
+            self._actions.record(beacon.tour, beacon.action, hit.source)
         return Outcome.COUNTED
 
     def throttle(self, hit: Hit) -> Outcome | None:
@@ -135,11 +157,14 @@ class Pipeline:
 
     def bound_scenes(self, hit: Hit) -> Outcome | None:
         assert hit.tour is not None
+        action = hit.beacon.action
+        if action is not None and not self._actions.admits(hit.tour, action, hit.source):
+            return Outcome.SCENE_LIMIT
         if hit.scene is None or self._scenes.admits(hit.tour, hit.scene, hit.source):
             return None
         if hit.beacon.kind == "scene":
             return Outcome.SCENE_LIMIT
-        hit.scene = None  # a view is counted; its scene field is not kept
+        hit.scene = None  # another event is counted; its scene field is not kept
         return None
 
     def guard_rotation(self, hit: Hit) -> Outcome | None:
@@ -148,12 +173,22 @@ class Pipeline:
         return Outcome.ROTATION if rotating else None
 
     def dedup(self, hit: Hit) -> Outcome | None:
+        if hit.beacon.kind in UNDEDUPLICATED:
+            return None
         duplicate = self._deduplicator.is_duplicate(dedup_key(hit.beacon), hit.moment)
         return Outcome.DUPLICATE if duplicate else None
 
+    def within_visit(self, hit: Hit) -> Outcome | None:
+        beacon = hit.beacon
+        if beacon.kind not in UNDEDUPLICATED:
+            return None
+        going_on = self.visits.extend(beacon.tour, beacon.visitor, hit.moment)
+        return None if going_on else Outcome.OUTSIDE_VISIT
+
     def uncount(self, hit: Hit) -> None:
         """A counted hit was not stored (503): its retry must count, not be a duplicate."""
-        self._deduplicator.forget(dedup_key(hit.beacon), hit.moment)
+        if hit.beacon.kind not in UNDEDUPLICATED:
+            self._deduplicator.forget(dedup_key(hit.beacon), hit.moment)
 
     def hashes(self, address: str | None, now: datetime) -> tuple[bytes, bytes]:
         """(stored IP hash, source network) of an address."""

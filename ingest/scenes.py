@@ -21,13 +21,14 @@ NO_NAMES: frozenset[str] = frozenset()  # (tour, source) pairs remembered; past 
 
 
 class SceneBound:
-    def __init__(self, max_scenes: int) -> None:
+    def __init__(self, max_scenes: int, declared: bool = True) -> None:
         self.max_scenes = max_scenes
+        self._declared = declared  # whether a tour's declared scenes are the names it admits
         self._names: dict[str, set[str]] = {}  # tour -> names counted
         self._brought: dict[tuple[str, bytes], int] = {}  # (tour, source) -> new names
 
     def admits(self, tour: Tour, scene: str, source: bytes) -> bool:
-        if tour.scenes is not None:
+        if self._declared and tour.scenes is not None:
             return scene in tour.scenes
         names = self._names.get(tour.tour, NO_NAMES)
         if scene in names:

@@ -1,4 +1,4 @@
-"""The dedup, rotation and scene state rebuilt from the counted events after a restart."""
+"""The dedup, rotation, scene, action and visit state rebuilt from the counted events."""
 
 from __future__ import annotations
 
@@ -9,7 +9,30 @@ import duckdb
 from ingest.dedup import Deduplicator
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
+from ingest.visits import Visits
 from storage.database import Database
+
+# A visit that went on this long before the restart is cut there: the next engage or
+# action beacon of it is dropped (one in a million visits lasts so long).
+VISIT_LOOKBACK = timedelta(hours=12)
+
+# Per (tour, visitor) seen lately, its last run of beacons without a 30-minute gap
+# (the same cut as analytics.visits): a visit goes on if that run began with a view.
+LAST_VISITS = """
+SELECT tour, visitor::VARCHAR, epoch(max(ts)) AS last FROM (
+    SELECT *, sum(starts::INTEGER) OVER (PARTITION BY tour, visitor ORDER BY ts, kind <> 'view'
+        ROWS UNBOUNDED PRECEDING) AS run
+    FROM (
+        SELECT tour, visitor, ts, kind, kind = 'view' OR ts - lag(ts) OVER (
+            PARTITION BY tour, visitor ORDER BY ts, kind <> 'view') > $idle AS starts
+        FROM events WHERE ts >= $since
+    )
+)
+GROUP BY tour, visitor, run
+HAVING arg_min(kind, (ts, kind <> 'view')) = 'view' AND max(ts) >= $live
+QUALIFY run = max(run) OVER (PARTITION BY tour, visitor)
+ORDER BY last
+"""
 
 
 def restore(
@@ -19,6 +42,8 @@ def restore(
     scenes: SceneBound,
     now: datetime,
     moment: float,
+    actions: SceneBound | None = None,
+    visits: Visits | None = None,
 ) -> int:
     """Remember every key counted within the windows before ``now``; returns how many.
 
@@ -30,7 +55,24 @@ def restore(
     since = (now - timedelta(seconds=max(dedup.window, rotation.window))).replace(tzinfo=None)
     offset = moment - now.timestamp()  # wall seconds to monotonic seconds
     with db.using() as cursor:
-        return _restore(cursor, dedup, rotation, scenes, since, offset, moment)
+        restored = _restore(cursor, dedup, rotation, scenes, since, offset, moment)
+        if actions is not None:
+            actions.restore(cursor.execute(
+                "SELECT tour, action FROM (SELECT tour, action, min(ts)::DATE AS first FROM events "
+                "WHERE action IS NOT NULL GROUP BY ALL UNION ALL SELECT tour, key, min(day) "
+                "FROM rollups WHERE dimension = 'action' GROUP BY ALL) "
+                "GROUP BY ALL ORDER BY min(first), 1, 2"
+            ).fetchall())  # fmt: skip
+        if visits is not None:
+            naive = now.replace(tzinfo=None)
+            rows = cursor.execute(
+                LAST_VISITS,
+                {"since": naive - VISIT_LOOKBACK, "live": naive - timedelta(seconds=visits.idle),
+                 "idle": timedelta(seconds=visits.idle)},
+            ).fetchall()  # fmt: skip
+            for tour, visitor, last in rows:
+                visits.begin(tour, visitor, min(last + offset, moment))
+        return restored
 
 
 def _restore(
@@ -44,7 +86,8 @@ def _restore(
 ) -> int:
     keys = cursor.execute(
         "SELECT tour, CASE WHEN kind = 'scene' THEN scene END, visitor::VARCHAR, "
-        "epoch(max(ts)) AS last FROM events WHERE ts >= ? GROUP BY ALL ORDER BY last",
+        "epoch(max(ts)) AS last FROM events WHERE ts >= ? AND kind IN ('view', 'scene') "
+        "GROUP BY ALL ORDER BY last",
         [since],
     ).fetchall()
     for tour, scene, visitor, last in keys:

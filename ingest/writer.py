@@ -17,8 +17,8 @@ import pyarrow as pa
 
 from storage.database import Database, transaction
 
-# (ts, tour, kind, scene, visitor, ip_hash, device, browser, os)
-EventRow = tuple[datetime, str, str, str | None, str, bytes, str, str, str]
+# (ts, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action)
+EventRow = tuple[datetime, str, str, str | None, str, bytes, str, str, str, int | None, str | None]
 # (hour, tour, ip_hash, reason)
 DropKey = tuple[datetime, str, bytes, str]
 
@@ -33,6 +33,8 @@ EVENTS = pa.schema(
         ("device", pa.string()),
         ("browser", pa.string()),
         ("os", pa.string()),
+        ("seconds", pa.int32()),
+        ("action", pa.string()),
     ]
 )
 SMALL_BATCH = 256  # rows: fewer go through an appender, more as an Arrow table

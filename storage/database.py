@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS tours (
     origins VARCHAR[] NOT NULL,
     created TIMESTAMP NOT NULL,
     scenes VARCHAR[],                  -- declared scenes; NULL: any, up to --max-scenes
-    public_counter BOOLEAN DEFAULT false  -- its view count is readable without a token
+    public_counter BOOLEAN DEFAULT false, -- its view count is readable without a token
+    timezone VARCHAR DEFAULT 'UTC'     -- IANA name: the zone of the owner's days
 );
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash BLOB PRIMARY KEY,       -- SHA-256 of the token, never the token
@@ -62,13 +63,15 @@ CREATE TABLE IF NOT EXISTS tokens (
 CREATE TABLE IF NOT EXISTS events (
     ts TIMESTAMP NOT NULL,             -- server time, UTC
     tour VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,             -- 'view' | 'scene'
-    scene VARCHAR,                     -- required for 'scene', optional for 'view'
+    kind VARCHAR NOT NULL,             -- 'view' | 'scene' | 'engage' | 'action'
+    scene VARCHAR,                     -- required for 'scene', optional for the others
     visitor UUID NOT NULL,
     ip_hash BLOB NOT NULL,             -- 16 bytes of HMAC-SHA256 under the day's salt
     device VARCHAR NOT NULL,           -- desktop | mobile | tablet | bot | other
     browser VARCHAR NOT NULL,
-    os VARCHAR NOT NULL
+    os VARCHAR NOT NULL,
+    seconds INTEGER,                   -- 'engage': visible seconds since the last one
+    action VARCHAR                     -- 'action': its name
 );
 -- Beacons that were not counted, as counters: an attack cannot amplify storage.
 -- The writer appends one row per key per commit to drop_log (an append is far
@@ -102,6 +105,21 @@ CREATE TABLE IF NOT EXISTS rollups (
     visitors BIGINT NOT NULL,          -- exact distinct visitors of that day and key
     sketch BLOB,                       -- mergeable sketch of those visitors (owner API)
     PRIMARY KEY (tour, day, dimension, key)
+);
+-- The same per 15-minute UTC bucket (made with the day's rollups): any time zone's days
+-- and hours are whole buckets, so every count of any zone is a sum of them, beyond raw
+-- retention too. dimension: total | device | browser | os | scene (views, sketch of
+-- their visitors), and the visits that began in the bucket (analytics.visits): visits,
+-- engaged and scenes (histograms: key a number, amount the visits), entry | exit |
+-- transition (visits), action (actions, sketch of their visitors), scene_engaged (seconds).
+CREATE TABLE IF NOT EXISTS quarters (
+    tour VARCHAR NOT NULL,
+    start TIMESTAMP NOT NULL,
+    dimension VARCHAR NOT NULL,
+    key VARCHAR NOT NULL,
+    amount BIGINT NOT NULL,
+    sketch BLOB,
+    PRIMARY KEY (tour, start, dimension, key)
 );
 CREATE TABLE IF NOT EXISTS rolled_days (
     day DATE PRIMARY KEY
@@ -334,6 +352,9 @@ def open_database(data_dir: Path) -> Database:
     connection.execute(
         "ALTER TABLE tours ADD COLUMN IF NOT EXISTS public_counter BOOLEAN DEFAULT false"
     )
+    connection.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS seconds INTEGER")
+    connection.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS action VARCHAR")
+    connection.execute("ALTER TABLE tours ADD COLUMN IF NOT EXISTS timezone VARCHAR DEFAULT 'UTC'")
     connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR")
     connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP")
     connection.execute(

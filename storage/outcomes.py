@@ -21,6 +21,7 @@ class Outcome(StrEnum):
     SCENE_LIMIT = "scene_limit"  # a scene name beyond the tour's bound
     ROTATION = "rotation"
     DUPLICATE = "duplicate"
+    OUTSIDE_VISIT = "outside_visit"  # engagement or an action with no visit going on
     INVALID = "invalid"
     UNKNOWN_TOUR = "unknown_tour"
 

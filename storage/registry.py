@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import duckdb
 
@@ -41,6 +42,7 @@ class Tour:
     origins: tuple[str, ...]  # empty: any origin may embed the tour
     scenes: frozenset[str] | None = None  # declared scenes; None: any, up to --max-scenes
     public_counter: bool = False  # its view count may be read without a token
+    timezone: str = "UTC"  # IANA name: the zone of the owner's days and hours
 
     def allows(self, origin: str) -> bool:
         return not self.origins or origin.lower() in self.origins
@@ -49,7 +51,8 @@ class Tour:
         """The tour as the admin API and the CLI show it."""
         scenes = None if self.scenes is None else sorted(self.scenes)
         return {"tour": self.tour, "org": self.org, "origins": list(self.origins),
-                "scenes": scenes, "public_counter": self.public_counter}  # fmt: skip
+                "scenes": scenes, "public_counter": self.public_counter,
+                "timezone": self.timezone}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +124,26 @@ class Keep:
 KEEP = Keep()
 
 
+def check_timezone(value: object) -> str:
+    """An IANA time zone name that this machine knows (``Asia/Almaty``, ``UTC``)."""
+    try:
+        if not isinstance(value, str) or ("/" not in value and value != "UTC"):
+            raise ValueError(value)  # "EST", "Local": abbreviations and oddities, not zones
+        return ZoneInfo(value).key
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise InvalidValue(
+            "timezone", f"timezone must be an IANA time zone such as Asia/Almaty or UTC, "
+            f"not {value!r}",
+        ) from None  # fmt: skip
+
+
 def _tour(
-    tour: str, org: str, origins: list[str], scenes: list[str] | None, public: bool | None
+    tour: str,
+    org: str,
+    origins: list[str],
+    scenes: list[str] | None,
+    public: bool | None,
+    timezone: str | None,
 ) -> Tour:
     """A tour as stored."""
     return Tour(
@@ -131,6 +152,7 @@ def _tour(
         tuple(sorted({check_origin(o) for o in origins})),
         None if scenes is None else frozenset(scenes),
         bool(public),
+        timezone or "UTC",
     )
 
 
@@ -141,7 +163,7 @@ def _iso(moment: datetime | None) -> str | None:
 def _delete_history(cursor: Any, tour: str) -> None:
     """Every stored row of a tour but its registration; the file wants compacting if any."""
     row = one(cursor, "DELETE FROM events WHERE tour = ?", [tour])
-    for table in ("rollups", "recency", "visitor_days", "drops", "drop_log"):
+    for table in ("rollups", "quarters", "recency", "visitor_days", "drops", "drop_log"):
         cursor.execute(f"DELETE FROM {table} WHERE tour = ?", [tour])
     if row and row[0]:
         mark_erased(cursor)
@@ -165,7 +187,7 @@ class Registry:
     def reload(self) -> None:
         with self._db.using() as cursor:
             rows = cursor.execute(
-                "SELECT tour, org, origins, scenes, public_counter FROM tours"
+                "SELECT tour, org, origins, scenes, public_counter, timezone FROM tours"
             ).fetchall()
         self._tours = MappingProxyType({row[0]: _tour(*row) for row in rows})
 
@@ -177,6 +199,7 @@ class Registry:
         scenes: Iterable[str] | Keep | None = KEEP,
         move: bool = False,
         public_counter: bool | None = None,
+        timezone: str | None = None,
     ) -> Tour:
         """Register a tour, or update it; what is not given (None, ``KEEP``) keeps its value.
 
@@ -191,12 +214,14 @@ class Registry:
             if len(scenes) > MAX_DECLARED_SCENES:
                 raise InvalidValue("scenes", f"at most {MAX_DECLARED_SCENES} scenes")
         given = None if origins is None else tuple(sorted({check_origin(o) for o in origins}))
+        if timezone is not None:
+            timezone = check_timezone(timezone)
         # The tour as stored, read in the transaction that writes it: a change made
         # meanwhile by another request cannot slip between the check and the write.
         with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
             row = one(
                 cursor,
-                "SELECT org, origins, scenes, public_counter FROM tours WHERE tour = ?",
+                "SELECT org, origins, scenes, public_counter, timezone FROM tours WHERE tour = ?",
                 [tour],
             )
             current = None if row is None else _tour(tour, *row)
@@ -212,16 +237,20 @@ class Registry:
             kept = current.origins if current is not None else ()
             if public_counter is None:
                 public_counter = current is not None and current.public_counter
-            entry = Tour(tour, org, kept if given is None else given, declared, public_counter)
+            if timezone is None:
+                timezone = "UTC" if current is None else current.timezone
+            entry = Tour(
+                tour, org, kept if given is None else given, declared, public_counter, timezone
+            )
             if current is None:
                 _delete_history(cursor, tour)
             cursor.execute(
-                "INSERT INTO tours (tour, org, origins, created, scenes, public_counter) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE SET org = excluded.org, "
-                "origins = excluded.origins, scenes = excluded.scenes, "
-                "public_counter = excluded.public_counter",
+                "INSERT INTO tours (tour, org, origins, created, scenes, public_counter, timezone) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE SET "
+                "org = excluded.org, origins = excluded.origins, scenes = excluded.scenes, "
+                "public_counter = excluded.public_counter, timezone = excluded.timezone",
                 [entry.tour, entry.org, list(entry.origins), self._naive_now(),
-                 None if declared is None else sorted(declared), public_counter],
+                 None if declared is None else sorted(declared), public_counter, timezone],
             )  # fmt: skip
         self.reload()
         return entry

@@ -29,6 +29,7 @@ from ingest.scenes import SceneBound
 from ingest.state import restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
+from ingest.visits import Visits
 from ingest.withdrawal import WITHDRAWALS, WithdrawalEndpoint
 from ingest.writer import EventWriter, fold_drop_log
 from storage.clock import Clock
@@ -61,7 +62,10 @@ class Service:
         self.dedup = Deduplicator(settings.dedup_window_seconds)
         self.rotation = RotationGuard(settings.dedup_window_seconds, settings.rotation_limit)
         self.scenes = SceneBound(settings.max_scenes)
-        restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(), clock.monotonic())
+        self.actions = SceneBound(settings.max_scenes, declared=False)
+        self.visits = Visits()
+        restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(), clock.monotonic(),
+                self.actions, self.visits)  # fmt: skip
         self.pipeline = Pipeline(
             tours=lambda: self.registry.tours,
             hasher=IpHasher(
@@ -74,6 +78,8 @@ class Service:
             deduplicator=self.dedup,
             rotation=self.rotation,
             scenes=self.scenes,
+            actions=self.actions,
+            visits=self.visits,
         )  # fmt: skip
         self.committer = Committer(
             EventWriter(self.db).write, settings.max_batch, settings.max_pending

@@ -124,4 +124,7 @@ def test_stats_of_a_quiet_tour_across_the_retention_horizon_answer_200(
     assert client.post("/v1/admin/purge", headers=auth).status_code == 200  # sets the horizon
     response = client.get("/v1/tours/t1/stats?from=2026-10-01&to=2026-11-24", headers=auth)
     assert response.status_code == 200
-    assert response.json()["totals"] == {"views": 0, "visitors": 0, "visitors_exact": True}
+    assert (
+        response.json()["totals"].items()
+        >= {"views": 0, "visitors": 0, "visitors_exact": True}.items()
+    )

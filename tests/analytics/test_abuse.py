@@ -57,7 +57,7 @@ def test_abuse_totals_match_what_was_sent(guarded: tuple[TourviewsApp, TestClien
     assert report["totals"] == {
         "counted": 3, "bot": 2, "duplicate": 30, "rotation": 2,
         "throttled": 2, "invalid": 2, "unknown_tour": 1, "origin": 0, "scene_limit": 0,
-        "withdrawn": 0,
+        "withdrawn": 0, "outside_visit": 0,
     }  # fmt: skip
     assert sum(report["totals"].values()) == 42  # every beacon sent, once
     [source] = report["top_sources"]

@@ -26,7 +26,7 @@ def events(days: int) -> list[EventRow]:
     return [
         (start + timedelta(minutes=20 * n), f"t{n % 3}", "view", None,
          f"00000000-0000-4000-8000-{rng.randrange(40):012x}", bytes(16), "desktop", "Chrome",
-         "Windows")
+         "Windows", None, None)
         for n in range(days * 72)
     ]  # fmt: skip
 

@@ -1,13 +1,15 @@
-"""Exact visitors from rolled-up days: the stats equal a count over the raw events.
+"""Exact visitors and visits from rolled-up days: the stats equal a count over the raw events.
 
 Each test writes counted events straight through the storage writer, rolls up some
 days, and compares the stats document with one computed here, by brute force, from
 the same events: any period within raw retention must be exact, whichever of its
-days are rolled up, after erasure, and after purge.
+days are rolled up, after erasure, and after purge. The visits are cut here one
+event at a time, by the contract's rule, not by the SQL under test.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import tempfile
 import uuid
@@ -53,12 +55,96 @@ def traffic(rng: random.Random, visits: int = 120) -> list[EventRow]:
         tour = rng.choice(TOURS)
         device, browser, os = rng.choice(AGENTS)
         ip = rng.randbytes(16)
+        agent = (device, browser, os)
         if rng.random() < 0.8:  # sometimes only scenes: the view was the day before
-            rows.append((at, tour, "view", None, who, ip, device, browser, os))
-        for scene in rng.sample(("lobby", "hall", "roof"), rng.randrange(3)):
-            rows.append((at, tour, "scene", scene, who, ip, device, browser, os))
+            first = rng.choice((None, "lobby"))
+            rows.append((at, tour, "view", first, who, ip, *agent, None, None))
+        for scene in rng.sample(("lobby", "hall", "roof", "hall"), rng.randrange(4)):
+            # now and then a pause past 30 minutes: what follows belongs to no visit
+            at += timedelta(minutes=rng.choice((1, 5, 20, 29, 31, 45)))
+            rows.append((at, tour, "scene", scene, who, ip, *agent, None, None))
+            if rng.random() < 0.6:
+                seconds = rng.randrange(1, 1_801)
+                at += timedelta(seconds=rng.randrange(1, 120))
+                rows.append((at, tour, "engage", scene, who, ip, *agent, seconds, None))
+        if rng.random() < 0.3:
+            at += timedelta(minutes=rng.choice((2, 40)))
+            action = rng.choice(("lead-form", "call"))
+            rows.append((at, tour, "action", None, who, ip, *agent, None, action))
     rows.sort(key=lambda row: row[0])
     return rows
+
+
+def visits_of(
+    events: list[EventRow], tour: str, start: datetime, end: datetime
+) -> list[list[EventRow]]:
+    """The visits that began from ``start`` to ``end``, with their events up to ``end``."""
+    mine = sorted(
+        (e for e in events if e[1] == tour and start <= e[0] < end),
+        key=lambda e: (e[4], e[0], e[2] != "view"),
+    )
+    visits: list[list[EventRow]] = []
+    current: list[EventRow] | None = None
+    last: tuple[str, datetime] | None = None
+    for e in mine:
+        same = last is not None and last[0] == e[4]
+        if e[2] == "view":
+            current = [e]
+            visits.append(current)
+        elif not same or e[0] - last[1] > timedelta(minutes=30):  # type: ignore[index]
+            current = None  # began before start, or after a pause: no visit
+        elif current is not None:
+            current.append(e)
+        last = (e[4], e[0])
+    return visits
+
+
+def visit_numbers(visits: list[list[EventRow]]) -> dict[str, Any]:
+    """The visit figures of the stats document, from the visits."""
+    engaged = sorted(sum(e[9] or 0 for e in v if e[2] == "engage") for v in visits)
+    paths = [[e[3] for e in v if e[2] in ("view", "scene") and e[3] is not None] for v in visits]
+    n = len(visits)
+    middle = (engaged[(n - 1) // 2] + engaged[n // 2]) / 2 if n else 0
+    entries: dict[str, int] = defaultdict(int)
+    exits: dict[str, int] = defaultdict(int)
+    moves: dict[str, int] = defaultdict(int)
+    for path in paths:
+        if path:
+            entries[path[0]] += 1
+            exits[path[-1]] += 1
+        for move in {f"{a}>{b}" for a, b in itertools.pairwise(path) if a != b}:
+            moves[move] += 1
+    actions: dict[str, list[str]] = defaultdict(list)
+    scene_engaged: dict[str, int] = defaultdict(int)
+    for v in visits:
+        for e in v:
+            if e[2] == "action":
+                actions[str(e[10])].append(e[4])
+            if e[2] == "engage" and e[3] is not None:
+                scene_engaged[e[3]] += e[9] or 0
+
+    def ranked(counts: dict[str, int]) -> list[tuple[str, int]]:
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    return {
+        "totals": {
+            "visits": n,
+            "engaged_seconds": sum(engaged),
+            "engaged_seconds_per_visit": middle,
+            "scenes_per_visit": round(sum(len(set(p)) for p in paths) / n, 2) if n else 0,
+            "bounce_rate": round(sum(len(set(p)) <= 1 for p in paths) / n, 4) if n else 0,
+        },
+        "entry_scene": [{"key": k, "visits": c} for k, c in ranked(entries)],
+        "exit_scene": [{"key": k, "visits": c} for k, c in ranked(exits)],
+        "action": [
+            {"key": k, "count": len(who), "visitors": len(set(who))}
+            for k, who in sorted(actions.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        ],
+        "transitions": [
+            {"from": k.split(">")[0], "to": k.split(">")[1], "visits": c} for k, c in ranked(moves)
+        ],
+        "scene_engaged": dict(scene_engaged),
+    }
 
 
 def expected(events: list[EventRow], tour: str, period: Period) -> dict[str, Any]:
@@ -78,15 +164,24 @@ def expected(events: list[EventRow], tour: str, period: Period) -> dict[str, Any
 
     step = timedelta(hours=1) if period.interval == "hour" else timedelta(days=1)
     buckets = [b.replace(tzinfo=None) for b in period.buckets()]
+    start, end = (moment.replace(tzinfo=None) for moment in (period.start, period.end))
+    visits = visit_numbers(visits_of(events, tour, start, end))
+    scenes = breakdown([e for e in mine if e[2] == "scene"], 3)
+    for row in scenes:
+        row["engaged_seconds"] = visits["scene_engaged"].get(row["key"], 0)
     return {
-        "totals": {**count(views), "visitors_exact": True},
+        "totals": {**count(views), "visitors_exact": True, **visits["totals"]},
         "series": [count([e for e in views if b <= e[0] < b + step]) for b in buckets],
         "breakdown": {
             "device": breakdown(views, 6),
             "browser": breakdown(views, 7),
             "os": breakdown(views, 8),
-            "scene": breakdown([e for e in mine if e[2] == "scene"], 3),
+            "scene": scenes,
+            "entry_scene": visits["entry_scene"],
+            "exit_scene": visits["exit_scene"],
+            "action": visits["action"],
         },
+        "transitions": visits["transitions"],
     }
 
 
@@ -96,7 +191,11 @@ def observed(db: Database, tour: str, period: Period) -> dict[str, Any]:
         "totals": document["totals"],
         "series": [{"views": e["views"], "visitors": e["visitors"]} for e in document["series"]],
         "breakdown": document["breakdown"],
+        "transitions": document["transitions"],
     }
+
+
+VIEW_TOTALS = ("views", "visitors", "visitors_exact")
 
 
 def periods(first: date, last: date) -> Iterator[Period]:
@@ -115,7 +214,8 @@ def assert_exact(db: Database, events: list[EventRow], first: date = FIRST) -> N
             assert observed(db, tour, period) == expected(events, tour, period), period
         totals = tour_totals(db.cursor(), list(TOURS), period)
         for tour in TOURS:
-            assert totals[tour] == expected(events, tour, period)["totals"], period
+            reference = expected(events, tour, period)["totals"]
+            assert totals[tour] == {key: reference[key] for key in VIEW_TOTALS}, period
 
 
 def stored(events: list[EventRow]) -> Iterator[Database]:
@@ -151,14 +251,15 @@ def test_a_visitor_on_three_days_counts_once_from_rollups(db: Database) -> None:
     who, ip = str(uuid.uuid4()), bytes(16)
     at = datetime(2026, 11, 2, 9, 0)
     EventWriter(db).write(
-        [(at + timedelta(days=n), "t3", "view", None, who, ip, "desktop", "Chrome", "Windows")
-         for n in (0, 2, 4)],
+        [(at + timedelta(days=n), "t3", "view", None, who, ip, "desktop", "Chrome", "Windows",
+          None, None) for n in (0, 2, 4)],
         {},
     )  # fmt: skip
     roll_up_completed(db.cursor(), TODAY)
     period = Period(date(2026, 11, 1), TODAY, "day")
     document = tour_stats(db.cursor(), "t3", period)
-    assert document["totals"] == {"views": 3, "visitors": 1, "visitors_exact": True}
+    totals = {key: document["totals"][key] for key in VIEW_TOTALS}
+    assert totals == {"views": 3, "visitors": 1, "visitors_exact": True}
     rows = (
         db.cursor()
         .execute(
@@ -186,7 +287,7 @@ def test_events_committed_after_their_day_was_rolled_up_are_rolled_up_next_time(
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
     late = [(datetime(2026, 11, 3, 23, 59, 59), "t1", "view", None, str(uuid.uuid4()),
-             bytes(16), "mobile", "Mobile Safari", "iOS")]  # fmt: skip
+             bytes(16), "mobile", "Mobile Safari", "iOS", None, None)]  # fmt: skip
     EventWriter(db).write(late, {})
     assert roll_up_completed(db.cursor(), TODAY) == [date(2026, 11, 3)]
     assert roll_up_completed(db.cursor(), TODAY) == []

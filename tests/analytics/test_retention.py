@@ -51,7 +51,9 @@ def test_purge_deletes_old_raw_events_and_the_numbers_stay(
     client: TestClient, admin_token: str, forty_days: list[str]
 ) -> None:
     before = stats(client, admin_token, "2026-10-16", "2026-11-24")
-    assert before["totals"] == {"views": 160, "visitors": 43, "visitors_exact": True}
+    assert (
+        before["totals"].items() >= {"views": 160, "visitors": 43, "visitors_exact": True}.items()
+    )
     deleted = admin(client, admin_token, "POST", "/v1/admin/purge")["deleted"]
     assert deleted == 9 * 5  # the 9 days before 2026-10-25 (30 days back), 5 events a day
     assert admin(client, admin_token, "POST", "/v1/admin/purge")["deleted"] == 0
@@ -68,7 +70,7 @@ def test_one_day_past_retention_is_still_exact(
 ) -> None:
     admin(client, admin_token, "POST", "/v1/admin/purge")
     day = stats(client, admin_token, "2026-10-17", "2026-10-17")
-    assert day["totals"] == {"views": 4, "visitors": 4, "visitors_exact": True}
+    assert day["totals"].items() >= {"views": 4, "visitors": 4, "visitors_exact": True}.items()
     hourly = stats(client, admin_token, "2026-10-17", "2026-10-17", interval="hour")
     assert [e["views"] for e in hourly["series"] if e["views"]] == [4]
 
@@ -78,7 +80,7 @@ def test_ranges_within_retention_stay_exact_after_purge(
 ) -> None:
     admin(client, admin_token, "POST", "/v1/admin/purge")
     recent = stats(client, admin_token, "2026-11-01", "2026-11-24")
-    assert recent["totals"] == {"views": 96, "visitors": 27, "visitors_exact": True}
+    assert recent["totals"].items() >= {"views": 96, "visitors": 27, "visitors_exact": True}.items()
 
 
 def test_erasure_removes_a_visitor_everywhere_and_corrects_the_rollups(
@@ -88,7 +90,9 @@ def test_erasure_removes_a_visitor_everywhere_and_corrects_the_rollups(
     roll_up_completed(app.service.db.cursor(), date(2026, 11, 24))
     assert admin(client, admin_token, "DELETE", f"/v1/admin/visitors/{gone}") == {"deleted": 40}
     document = stats(client, admin_token, "2026-10-16", "2026-11-24")
-    assert document["totals"] == {"views": 120, "visitors": 42, "visitors_exact": True}
+    assert (
+        document["totals"].items() >= {"views": 120, "visitors": 42, "visitors_exact": True}.items()
+    )
     rolled = (
         app.service.db.cursor()
         .execute(
@@ -148,7 +152,9 @@ def test_erasures_purges_and_housekeeping_at_once_all_succeed(
     # 40 days of events, or the 31 left when a purge went first
     assert {answer["deleted"] for answer in answers[: len(erase)]} <= {40, 31}
     left = stats(client, admin_token, "2026-10-25", "2026-11-24")["totals"]
-    assert left == {"views": 31, "visitors": 31, "visitors_exact": True}  # the newcomers
+    assert (
+        left.items() >= {"views": 31, "visitors": 31, "visitors_exact": True}.items()
+    )  # newcomers
 
 
 def test_a_conflicting_transaction_answers_503_and_keeps_nothing(

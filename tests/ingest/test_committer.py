@@ -22,7 +22,19 @@ AT = datetime(2026, 11, 24, 12, 0)
 
 
 def row(tour: str = "t1") -> EventRow:
-    return (AT, tour, "view", None, str(uuid.uuid4()), os.urandom(16), "desktop", "Chrome", "Linux")
+    return (
+        AT,
+        tour,
+        "view",
+        None,
+        str(uuid.uuid4()),
+        os.urandom(16),
+        "desktop",
+        "Chrome",
+        "Linux",
+        None,
+        None,
+    )
 
 
 @pytest.fixture

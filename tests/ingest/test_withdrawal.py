@@ -46,7 +46,7 @@ def test_a_visitor_who_withdraws_is_erased_and_the_others_stay(
     assert answer.status_code == 204
     assert answer.headers["access-control-allow-origin"] == "*"
     document = stats(client, admin_token)
-    assert document["totals"] == {"views": 1, "visitors": 1, "visitors_exact": True}
+    assert document["totals"].items() >= {"views": 1, "visitors": 1, "visitors_exact": True}.items()
     with app.service.db.using() as cursor:
         left = cursor.execute("SELECT DISTINCT visitor::VARCHAR FROM events").fetchall()
     assert left == [(kept,)]

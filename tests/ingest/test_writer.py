@@ -28,6 +28,8 @@ def row(n: int) -> EventRow:
         "mobile",
         "Safari",
         "iOS",
+        None,
+        None,
     )
 
 
@@ -40,7 +42,8 @@ def stored(db: Database) -> list[tuple[object, ...]]:
     return (
         db.cursor()
         .execute(
-            "SELECT ts, tour, kind, scene, visitor::VARCHAR, ip_hash, device, browser, os "
+            "SELECT ts, tour, kind, scene, visitor::VARCHAR, ip_hash, device, browser, os, seconds, "
+            "action "
             "FROM events ORDER BY visitor"
         )
         .fetchall()
@@ -64,7 +67,21 @@ def test_a_failed_batch_keeps_nothing_and_leaves_nothing_for_the_next(
 ) -> None:
     writer = EventWriter(db)
     bad = [row(n) for n in range(size - 1)]
-    bad.append((AT, "t1", "view", None, "not a uuid", b"\x00" * 16, "desktop", "Chrome", "Linux"))
+    bad.append(
+        (
+            AT,
+            "t1",
+            "view",
+            None,
+            "not a uuid",
+            b"\x00" * 16,
+            "desktop",
+            "Chrome",
+            "Linux",
+            None,
+            None,
+        )
+    )
     counters = {(AT, "t1", bytes([n]) * 16, "bot"): 1 for n in range(drops)}
     with pytest.raises(duckdb.Error):
         writer.write(bad, counters)

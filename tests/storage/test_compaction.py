@@ -37,13 +37,13 @@ ROWS = 20_000  # others' events around the erased ones: blocks of real size
 
 def fill(cursor: duckdb.DuckDBPyConnection, visitors: list[str], each: int = 3) -> None:
     """Events of ``visitors`` among ROWS of other visitors, checkpointed into the file."""
-    row = "(now()::TIMESTAMP, 't1', 'view', NULL, ?::UUID, '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows')"
+    row = "(now()::TIMESTAMP, 't1', 'view', NULL, ?::UUID, '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL)"
     for who in visitors:
         for _ in range(each):
             cursor.execute(f"INSERT INTO events VALUES {row}", [who])
     cursor.execute(
         "INSERT INTO events SELECT now()::TIMESTAMP, 't1', 'view', NULL, uuid(), "
-        "'\\x00'::BLOB, 'desktop', 'Chrome', 'Windows' FROM range(?)",
+        "'\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL FROM range(?)",
         [ROWS],
     )
     cursor.execute("CHECKPOINT")
@@ -105,7 +105,7 @@ def test_threads_that_read_and_write_wait_for_a_compaction_and_go_on(data_dir: P
                 with db.using() as cursor:
                     cursor.execute(
                         "INSERT INTO events VALUES (now()::TIMESTAMP, 't1', 'view', NULL, uuid(), "
-                        "'\\x00'::BLOB, 'desktop', 'Chrome', 'Windows')"
+                        "'\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL)"
                     )
                 written += 1
         except BaseException as exc:

@@ -36,7 +36,7 @@ def day_of_events(day: date, count: int, tour: str = "t1") -> list[EventRow]:
     step = timedelta(days=1) / count
     return [
         (start + n * step, tour, "view", None, str(uuid.uuid4()), bytes(16), "desktop",
-         "Chrome", "Windows")
+         "Chrome", "Windows", None, None)
         for n in range(count)
     ]  # fmt: skip
 

@@ -52,7 +52,7 @@ def test_stats_offline_prints_the_contract_document(data_dir: Path) -> None:
     ok(data_dir, "tours", "add", "t1", "--org", "acme")
     document = orjson.loads(ok(data_dir, "stats", "t1", "--format", "json"))
     assert set(document) == {"tour", "from", "to", "interval", "totals", "series", "breakdown"}
-    assert document["totals"] == {"views": 0, "visitors": 0, "visitors_exact": True}
+    assert document["totals"].items() >= {"views": 0, "visitors": 0, "visitors_exact": True}.items()
     assert len(document["series"]) == 30
     assert set(document["breakdown"]) == {"device", "browser", "os", "scene"}
     assert "views 0" in ok(data_dir, "stats", "t1")
