@@ -57,7 +57,8 @@ def mailbox(tls: ssl.SSLContext | None = None, password: str | None = None) -> I
                      data: Any) -> AuthResult:  # fmt: skip
         assert isinstance(data, LoginPassword)
         box.logins.append((data.login.decode(), data.password.decode()))
-        return AuthResult(success=data.password.decode() == password)
+        # handled=False: aiosmtpd then answers a refusal itself (535)
+        return AuthResult(success=data.password.decode() == password, handled=False)
 
     extra: dict[str, Any] = (
         # The whole session is TLS: AUTH need not wait for STARTTLS.
