@@ -124,12 +124,13 @@ def change(figure: Figure, now: float, before: float) -> Change:
     A share moves by percentage points: a bounce rate from 40% to 50% went up 10 points,
     not 25%.
     """
-    if now == before:
+    points = round(abs(now - before) * 100)
+    if now == before or (figure.kind == "share" and points == 0):  # 50% and 50.2% read alike
         return Change("no change", None)
     better = (now > before) != figure.lower_is_better
     arrow = "▲" if now > before else "▼"
     if figure.kind == "share":
-        return Change(f"{arrow} {abs(now - before) * 100:.0f} pts", better)
+        return Change(f"{arrow} {points} pts", better)
     if before == 0:
         return Change("new", better)
     percent = abs(now - before) / before * 100

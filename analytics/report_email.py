@@ -108,9 +108,10 @@ def _change(moved: Change) -> str:
 
 def _cell(content: str, align: str = "right", header: bool = False) -> str:
     weight = f"font-weight:bold;color:{MUTED};font-size:12px;" if header else "font-size:14px;"
+    wrap = "white-space:nowrap;" if align == "right" else ""  # on a phone, names wrap
     return (
         f'<td align="{align}" style="padding:6px 8px;border-bottom:1px solid {RULE};'
-        f'{weight}">{content}</td>'
+        f'{weight}{wrap}">{content}</td>'
     )
 
 
