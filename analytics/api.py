@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import duckdb
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
@@ -17,6 +17,8 @@ from analytics.abuse import abuse_report
 from analytics.auth import Authenticator
 from analytics.erasure import forget
 from analytics.period import parse_period
+from analytics.report import UnknownOrganization, org_tours, weekly_report
+from analytics.report_email import html
 from analytics.retention import purge
 from analytics.rollup import complete_before
 from analytics.stats import (
@@ -28,6 +30,7 @@ from analytics.stats import (
     views_to_date,
     visitors_now,
 )
+from analytics.week import ISO_WEEK, parse_week
 from storage.clock import Clock
 from storage.database import Database
 from storage.errors import Conflict, InvalidValue
@@ -320,6 +323,44 @@ def abuse(ctx: Ctx, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[
     period = parse_period(ctx.clock.now().date(), start, end, None)
     with ctx.db.using() as cursor:
         return abuse_report(cursor, period)
+
+
+@operator.get(
+    "/report",
+    summary="An organization's weekly report: an e-mail-ready HTML page, or its data",
+    responses={
+        200: {"content": {"text/html": {}}, "description": "HTML, or with format=json the data"},
+        **_errors({404: "No tour is registered for the organization"}),
+    },
+)
+def report(
+    ctx: Ctx,
+    _: Admin,
+    org: Annotated[str, Query(json_schema_extra=_shape(ORG.pattern))],
+    week: Annotated[
+        str | None,
+        Query(
+            description="an ISO week (2026-W48) or a day of it; default: the last complete week",
+            json_schema_extra={
+                "anyOf": [{"type": "string", **_shape(ISO_WEEK.pattern)}, *DATE["anyOf"]]
+            },
+        ),
+    ] = None,
+    format: Annotated[
+        str,
+        Query(description="html (default) or json", json_schema_extra={"enum": ["html", "json"]}),
+    ] = "html",
+) -> Any:
+    if format not in ("html", "json"):
+        raise ApiError(400, "format must be 'html' or 'json'", "format")
+    chosen = parse_week(week, ctx.clock.now())
+    try:
+        tours = org_tours(ctx.registry.tours, org)
+    except UnknownOrganization as exc:
+        raise ApiError(404, exc.message, "org") from None
+    with ctx.db.using() as cursor:
+        document = weekly_report(cursor, org, tours, chosen)
+    return document if format == "json" else HTMLResponse(html(document))
 
 
 class TourBody(BaseModel):

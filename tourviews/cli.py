@@ -14,6 +14,7 @@ from analytics.stats import series_csv
 from ingest.throttle import Rate
 from storage.errors import InvalidValue, StorageError
 from tourviews.control import Backend, CommandError, connect
+from tourviews.report import deliver, delivery
 from tourviews.settings import (
     LIMIT_PREFIX_V4,
     LIMIT_PREFIX_V6,
@@ -24,7 +25,7 @@ from tourviews.settings import (
 
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
-         "data": "--data"}  # fmt: skip
+         "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out"}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -164,6 +165,24 @@ def _parser() -> argparse.ArgumentParser:
     abuse.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     abuse.add_argument("--format", choices=("table", "json"), default="table")
 
+    report = commands.add_parser(
+        "report", parents=[data], help="an organization's weekly report, as an e-mail"
+    )
+    report.add_argument("--org", required=True)
+    report.add_argument(
+        "--week", metavar="WEEK", help="2026-W48, or a day of it (default: the last complete week)"
+    )
+    report.add_argument("--out", type=Path, metavar="FILE", help="write the HTML here")
+    report.add_argument(
+        "--smtp",
+        metavar="URL",
+        help="send it: smtp://host[:port] or smtps://[user:pass@]host[:port]",
+    )
+    report.add_argument("--from", dest="sender", metavar="ADDR", help="the sender (with --smtp)")
+    report.add_argument(
+        "--to", dest="recipients", action="append", metavar="ADDR", help="a recipient (repeatable)"
+    )
+
     demo = commands.add_parser("demo", parents=[data], help="a demo tour with a week of traffic")
     demo.add_argument("--days", type=int, default=7, help="days of traffic to simulate")
     demo.add_argument("--serve", action="store_true", help="then serve, to open the dashboard")
@@ -231,7 +250,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 # Commands that only read (or work on what is there): they create no data directory.
-READERS = {"stats", "abuse", "forget", "purge", "compact"}
+READERS = {"stats", "abuse", "report", "forget", "purge", "compact"}
 
 
 def _check_data_dir(data_dir: Path, args: argparse.Namespace) -> None:
@@ -326,6 +345,9 @@ def _run(backend: Backend, args: argparse.Namespace) -> str:
     if args.command == "compact":
         before, after = backend.compact()
         return f"compacted the database: {before:,} bytes before, {after:,} after\n"
+    if args.command == "report":
+        where = delivery(args.smtp, args.sender, args.recipients, args.out)  # before the work
+        return deliver(backend.report(args.org, args.week), where)
     if args.command == "abuse":
         report = backend.abuse(args.start, args.end)
         return _json(report) if args.format == "json" else _abuse_table(report)

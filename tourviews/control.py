@@ -20,9 +20,11 @@ from analytics.abuse import abuse_report
 from analytics.auth import local_credential
 from analytics.erasure import forget
 from analytics.period import parse_period
+from analytics.report import org_tours, weekly_report
 from analytics.retention import purge, retention_days
 from analytics.rollup import complete_before
 from analytics.stats import tour_stats
+from analytics.week import parse_week
 from storage.clock import SystemClock
 from storage.database import open_database
 from storage.errors import InvalidValue, StorageBusy, StorageError
@@ -90,6 +92,7 @@ class Backend(Protocol):
         self, tour: str, start: str | None, end: str | None, interval: str | None
     ) -> dict[str, Any]: ...
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
+    def report(self, org: str, week: str | None) -> dict[str, Any]: ...
     def forget(self, visitor: str) -> int: ...
     def purge(self) -> int: ...
     def compact(self) -> tuple[int, int]: ...
@@ -138,6 +141,12 @@ class Local:
         period = parse_period(self.clock.now().date(), start, end, None)
         with self.db.using() as cursor:
             return abuse_report(cursor, period)
+
+    def report(self, org: str, week: str | None) -> dict[str, Any]:
+        chosen = parse_week(week, self.clock.now())
+        tours = org_tours(self.registry.tours, org)
+        with self.db.using() as cursor:
+            return weekly_report(cursor, org, tours, chosen)
 
     def forget(self, visitor: str) -> int:
         with self.db.maintenance, self.db.using() as cursor:
@@ -216,6 +225,11 @@ class Remote:
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         params = {k: v for k, v in (("from", start), ("to", end)) if v}
         result: dict[str, Any] = self._call("GET", "/v1/admin/abuse", params=params)
+        return result
+
+    def report(self, org: str, week: str | None) -> dict[str, Any]:
+        params = {"org": org, "format": "json"} | ({"week": week} if week else {})
+        result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
         return result
 
     def forget(self, visitor: str) -> int:

@@ -1,0 +1,65 @@
+"""A week of the weekly report: seven UTC days from a Monday, and the week before it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from analytics.period import FIRST_DAY, Period
+from storage.errors import InvalidValue
+
+WEEK = timedelta(days=7)
+ISO_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+SHAPE = "week must be an ISO week like 2026-W48 or a day in it as YYYY-MM-DD"
+
+
+@dataclass(frozen=True, slots=True)
+class Week:
+    first: date  # a Monday
+
+    @property
+    def last(self) -> date:
+        return self.first + timedelta(days=6)
+
+    @property
+    def previous(self) -> Week:
+        return Week(self.first - WEEK)
+
+    @property
+    def label(self) -> str:
+        """The ISO week, as ``2026-W48``."""
+        year, number, _ = self.first.isocalendar()
+        return f"{year}-W{number:02d}"
+
+    def period(self) -> Period:
+        """The stats period of the week, by day."""
+        return Period(self.first, self.last, "day")
+
+
+def parse_week(value: str | None, now: datetime) -> Week:
+    """The week asked for (``2026-W48``, or any day of it); by default the last complete one.
+
+    Weeks begin on Monday. Today is the UTC day of ``now``, read here alone: a report in
+    another time zone changes this line only.
+    """
+    today = now.astimezone(UTC).date()
+    if not value:
+        return Week(today - timedelta(days=today.weekday()) - WEEK)
+    first: date | None = None
+    try:
+        if found := ISO_WEEK.fullmatch(value):
+            first = date.fromisocalendar(int(found[1]), int(found[2]), 1)
+        elif ISO_DAY.fullmatch(value):
+            day = date.fromisoformat(value)
+            first = day - timedelta(days=day.weekday())
+    except ValueError:  # week 54, the 31st of November, year 0
+        pass
+    if first is None:
+        raise InvalidValue("week", SHAPE)
+    if first > today:
+        raise InvalidValue("week", f"week must have begun by today ({today})")
+    if first < FIRST_DAY + WEEK:  # not first - WEEK: before year 1 there is no date
+        raise InvalidValue("week", f"the week before it must begin on {FIRST_DAY} or later")
+    return Week(first)
