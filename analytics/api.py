@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from analytics.abuse import abuse_report
 from analytics.auth import Authenticator
 from analytics.erasure import forget
-from analytics.period import parse_period
+from analytics.period import Period, parse_period, parse_zone
 from analytics.report import UnknownOrganization, org_tours, weekly_report
 from analytics.report_email import html
 from analytics.retention import purge
@@ -185,16 +185,36 @@ FromDay = Annotated[
     str | None,
     Query(
         alias="from",
-        description="first UTC day, YYYY-MM-DD (default: 29 days before `to`)",
+        description="first day, YYYY-MM-DD, in the tour's time zone (default: 29 days before `to`)",
         json_schema_extra=DATE,
     ),
 ]
 ToDay = Annotated[
     str | None,
     Query(
-        alias="to", description="last UTC day, inclusive (default: today)", json_schema_extra=DATE
+        alias="to",
+        description="last day, inclusive, in the tour's time zone (default: today there)",
+        json_schema_extra=DATE,
     ),
 ]
+Zone = Annotated[
+    str | None,
+    Query(
+        description="an IANA time zone for this request's days and hours (default: the "
+        "tour's, set with tours add --timezone)",
+        json_schema_extra={"type": "string", "examples": ["Asia/Almaty"]},
+    ),
+]
+
+
+def zoned_period(
+    ctx: Context, zone: str, start: str | None, end: str | None, interval: str | None
+) -> Period:
+    """The period asked for, in days of ``zone`` (``today`` is today there)."""
+    where = parse_zone(zone)
+    return parse_period(ctx.clock.now().astimezone(where).date(), start, end, interval, where)
+
+
 TourName = Annotated[str, Path(json_schema_extra=_shape(NAME.pattern))]
 
 
@@ -219,8 +239,9 @@ def stats(
         str | None,
         Query(description=f"rows per breakdown, the most viewed first (default {BREAKDOWN_LIMIT})"),
     ] = None,
+    tz: Zone = None,
 ) -> Any:
-    visible_tour(ctx, caller, tour)
+    found = visible_tour(ctx, caller, tour)
     if format not in ("json", "csv"):
         raise ApiError(400, "format must be 'json' or 'csv'", "format")
     rows = BREAKDOWN_LIMIT
@@ -230,7 +251,7 @@ def stats(
             raise ApiError(400, f"limit must be a whole number from 1 to {MAX_BREAKDOWN_LIMIT}",
                            "limit")  # fmt: skip
         rows = int(limit)
-    period = parse_period(ctx.clock.now().date(), start, end, interval)
+    period = zoned_period(ctx, found.timezone if tz is None else tz, start, end, interval)
     with ctx.db.using() as cursor:
         document = tour_stats(cursor, tour, period, rows)
     if format == "json":
@@ -251,20 +272,34 @@ def now(ctx: Ctx, caller: Caller, tour: TourName) -> dict[str, int]:
 
 
 @owner.get("/tours", summary="The organization's tours with their totals")
-def tours(ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
-    period = parse_period(ctx.clock.now().date(), start, end, None)
+def tours(
+    ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
+) -> dict[str, Any]:
+    period = zoned_period(ctx, "UTC" if tz is None else tz, start, end, None)
     registered = ctx.registry.tours  # one snapshot: an admin may change tours meanwhile
     mine = sorted(
         t.tour for t in registered.values()
         if (caller.admin or t.org == caller.org) and caller.tour in (None, t.tour)
     )  # fmt: skip
+    # Each tour's days are its own zone's, unless tz names one for all
+    zones: dict[str, list[str]] = {}
+    for tour in mine:
+        zones.setdefault(registered[tour].timezone if tz is None else tz, []).append(tour)
+    totals: dict[str, dict[str, Any]] = {}
     with ctx.db.using() as cursor:
-        totals = tour_totals(cursor, mine, period)
+        for zone, group in zones.items():
+            totals |= tour_totals(cursor, group, zoned_period(ctx, zone, start, end, None))
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
         "tours": [
-            {"tour": tour, "org": registered[tour].org, "totals": totals[tour]} for tour in mine
+            {
+                "tour": tour,
+                "org": registered[tour].org,
+                "timezone": registered[tour].timezone,
+                "totals": totals[tour],
+            }
+            for tour in mine
         ],
     }
 
@@ -384,6 +419,12 @@ class TourBody(BaseModel):
         description="its view count is readable without a token at /v1/tours/{tour}/counter; "
         "not given: a new tour has none, an existing one keeps its setting",
     )
+    timezone: str | None = Field(
+        default=None,
+        description="the IANA time zone of the owner's days and hours, like Asia/Almaty; "
+        "not given: a new tour is in UTC, an existing one keeps its zone",
+        json_schema_extra={"examples": ["Asia/Almaty"]},
+    )
     move: bool = Field(
         default=False,
         description="move an existing tour, with its history, to another organization "
@@ -397,6 +438,7 @@ class TourOut(BaseModel):
     origins: list[str]
     scenes: list[str] | None = None
     public_counter: bool = False
+    timezone: str = "UTC"
 
 
 def _tour_out(tour: Tour) -> TourOut:
@@ -411,7 +453,9 @@ def _tour_out(tour: Tour) -> TourOut:
 def put_tour(ctx: Ctx, _: Admin, tour: TourName, body: TourBody) -> TourOut:
     scenes = body.scenes if "scenes" in body.model_fields_set else KEEP
     return _tour_out(
-        ctx.registry.put_tour(tour, body.org, body.origins, scenes, body.move, body.public_counter)
+        ctx.registry.put_tour(
+            tour, body.org, body.origins, scenes, body.move, body.public_counter, body.timezone
+        )
     )
 
 

@@ -25,7 +25,8 @@ from tourviews.settings import (
 
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
-         "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out"}  # fmt: skip
+         "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
+         "timezone": "--timezone", "tz": "--tz"}  # fmt: skip
 
 
 class _Parser(argparse.ArgumentParser):
@@ -132,6 +133,10 @@ def _parser() -> argparse.ArgumentParser:
         help="its view count is readable without a token (/v1/tours/TOUR/counter)",
     )  # fmt: skip
     add.add_argument(
+        "--timezone", metavar="ZONE",
+        help="the IANA time zone of its days, like Asia/Almaty; not given: kept, or UTC",
+    )  # fmt: skip
+    add.add_argument(
         "--move", action="store_true",
         help="move an existing tour, with its history, to the organization --org",
     )  # fmt: skip
@@ -156,6 +161,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
     stats.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     stats.add_argument("--interval", choices=("day", "hour"))
+    stats.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     abuse = commands.add_parser(
@@ -309,15 +315,20 @@ def _rate(name: str, per_second: float, burst: int) -> Rate:
 def _run(backend: Backend, args: argparse.Namespace) -> str:
     if args.command == "tours" and args.action == "add":
         tour = backend.put_tour(
-            args.tour, args.org, args.origin, args.scene, args.move, args.public_counter
+            args.tour, args.org, args.origin, args.scene, args.move, args.public_counter,
+            args.timezone,
+        )  # fmt: skip
+        zone = tour.get("timezone", "UTC")
+        return f"registered {tour['tour']} for {tour['org']}" + (
+            f" in {zone}\n" if zone != "UTC" else "\n"
         )
-        return f"registered {tour['tour']} for {tour['org']}\n"
     if args.command == "tours":
         rows = backend.list_tours()
         lines = [
             f"{t['tour']:<24} {t['org']:<24} {' '.join(t['origins']) or '*'}"
             + (f"  scenes: {' '.join(t['scenes'])}" if t.get("scenes") is not None else "")
             + ("  public counter" if t.get("public_counter") else "")
+            + (f"  {t['timezone']}" if t.get("timezone", "UTC") != "UTC" else "")
             for t in rows
         ]
         return "".join(line + "\n" for line in lines) or "no tours registered\n"
@@ -351,7 +362,7 @@ def _run(backend: Backend, args: argparse.Namespace) -> str:
     if args.command == "abuse":
         report = backend.abuse(args.start, args.end)
         return _json(report) if args.format == "json" else _abuse_table(report)
-    document = backend.stats(args.tour, args.start, args.end, args.interval)
+    document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz)
     if args.format == "json":
         return _json(document)
     if args.format == "csv":
@@ -393,9 +404,16 @@ def _table(document: dict[str, Any]) -> str:
     exact = "exact" if totals["visitors_exact"] else "estimated from sketches"
     series = document["series"]
     hourly = document["interval"] == "hour"
+    previous = document.get("previous", {})
     lines = [
-        f"{document['tour']}  {document['from']} to {document['to']}  by {document['interval']}",
-        f"views {totals['views']}   visitors {totals['visitors']} ({exact})",
+        f"{document['tour']}  {document['from']} to {document['to']}  by {document['interval']}"
+        f"  ({document.get('timezone', 'UTC')})",
+        f"views {totals['views']:,}{_change(totals['views'], previous.get('views'))}   "
+        f"visitors {totals['visitors']:,}{_change(totals['visitors'], previous.get('visitors'))} "
+        f"({exact})",
+        f"visits {totals['visits']:,}   engaged {_duration(totals['engaged_seconds'])} "
+        f"(median {_duration(totals['engaged_seconds_per_visit'])} a visit)   "
+        f"scenes a visit {totals['scenes_per_visit']}   bounce {totals['bounce_rate']:.0%}",
         f"views    |{sparkline([entry['views'] for entry in series])}|",
         f"visitors |{sparkline([entry['visitors'] for entry in series])}|",
         "",
@@ -406,8 +424,32 @@ def _table(document: dict[str, Any]) -> str:
         lines.append(f"{start:<22}{entry['views']:>10}{entry['visitors']:>10}")
     for dimension, rows in document["breakdown"].items():
         if rows:
-            lines += ["", f"{dimension:<22}{'views':>10}{'visitors':>10}"]
+            columns = [column for column in rows[0] if column != "key"]
+            heads = "".join(f"{c.replace('_', ' '):>17}" for c in columns)
+            lines += ["", f"{dimension:<22}{heads}"]
             lines += [
-                f"{row['key'][:21]:<22}{row['views']:>10}{row['visitors']:>10}" for row in rows
+                f"{row['key'][:21]:<22}" + "".join(f"{row[c]:>17,}" for c in columns)
+                for row in rows
             ]
+    if document.get("transitions"):
+        lines += ["", f"{'from':<22}{'to':<22}{'visits':>10}"]
+        lines += [
+            f"{move['from'][:21]:<22}{move['to'][:21]:<22}{move['visits']:>10,}"
+            for move in document["transitions"]
+        ]
     return "\n".join(lines) + "\n"
+
+
+def _change(now: int, before: int | None) -> str:
+    """The change against the previous period, like " ▲12%"; nothing without one."""
+    if before is None:
+        return ""
+    if before == 0:
+        return " (new)" if now else ""
+    change = round((now - before) / before * 100)
+    return f" {'▲' if change > 0 else '▼' if change < 0 else '='}{abs(change)}%"
+
+
+def _duration(seconds: float) -> str:
+    whole = round(seconds)
+    return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"

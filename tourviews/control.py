@@ -19,7 +19,7 @@ import orjson
 from analytics.abuse import abuse_report
 from analytics.auth import local_credential
 from analytics.erasure import forget
-from analytics.period import parse_period
+from analytics.period import parse_period, parse_zone
 from analytics.report import org_tours, weekly_report
 from analytics.retention import purge, retention_days
 from analytics.rollup import complete_before
@@ -83,14 +83,16 @@ class Backend(Protocol):
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
+        timezone: str | None = None,
     ) -> dict[str, Any]: ...  # fmt: skip
     def list_tours(self) -> list[dict[str, Any]]: ...
     def create_token(self, org: str, admin: bool, tour: str | None) -> str: ...
     def list_tokens(self) -> list[dict[str, Any]]: ...
     def revoke_token(self, identifier: str) -> None: ...
     def stats(
-        self, tour: str, start: str | None, end: str | None, interval: str | None
-    ) -> dict[str, Any]: ...
+        self, tour: str, start: str | None, end: str | None, interval: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]: ...  # fmt: skip
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
     def report(self, org: str, week: str | None) -> dict[str, Any]: ...
     def forget(self, visitor: str) -> int: ...
@@ -110,9 +112,11 @@ class Local:
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
+        timezone: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         kept = KEEP if scenes is None else scenes
-        return self.registry.put_tour(tour, org, origins, kept, move, public_counter).document()
+        entry = self.registry.put_tour(tour, org, origins, kept, move, public_counter, timezone)
+        return entry.document()
 
     def list_tours(self) -> list[dict[str, Any]]:
         tours = sorted(self.registry.tours.values(), key=lambda t: t.tour)
@@ -129,11 +133,14 @@ class Local:
             raise InvalidValue("id", f"no token has the id {identifier}")
 
     def stats(
-        self, tour: str, start: str | None, end: str | None, interval: str | None
-    ) -> dict[str, Any]:
-        if tour not in self.registry.tours:
+        self, tour: str, start: str | None, end: str | None, interval: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        found = self.registry.tours.get(tour)
+        if found is None:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
-        period = parse_period(self.clock.now().date(), start, end, interval)
+        zone = parse_zone(found.timezone if tz is None else tz, "tz")
+        period = parse_period(self.clock.now().astimezone(zone).date(), start, end, interval, zone)
         with self.db.using() as cursor:
             return tour_stats(cursor, tour, period)
 
@@ -192,8 +199,10 @@ class Remote:
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
+        timezone: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        given = {"origins": origins, "scenes": scenes, "public_counter": public_counter}
+        given = {"origins": origins, "scenes": scenes, "public_counter": public_counter,
+                 "timezone": timezone}  # fmt: skip
         body = {"org": org, "move": move} | {k: v for k, v in given.items() if v is not None}
         result: dict[str, Any] = self._call("PUT", f"/v1/admin/tours/{tour}", json=body)
         return result
@@ -216,9 +225,11 @@ class Remote:
         self._call("DELETE", f"/v1/admin/tokens/{identifier}")
 
     def stats(
-        self, tour: str, start: str | None, end: str | None, interval: str | None
-    ) -> dict[str, Any]:
-        params = {k: v for k, v in (("from", start), ("to", end), ("interval", interval)) if v}
+        self, tour: str, start: str | None, end: str | None, interval: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        given = (("from", start), ("to", end), ("interval", interval), ("tz", tz))
+        params = {k: v for k, v in given if v}
         result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/stats", params=params)
         return result
 

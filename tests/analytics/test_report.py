@@ -110,7 +110,8 @@ def test_the_report_holds_each_tours_week_and_the_week_before(
     t1 = report["details"][0]
     assert [e["views"] for e in t1["current"]["series"]] == [1, 2, 0, 0, 0, 0, 0]
     assert [e["views"] for e in t1["previous"]["series"]] == [1, 0, 0, 0, 0, 0, 1]
-    assert t1["current"]["breakdown"]["scene"] == [{"key": "kitchen", "views": 1, "visitors": 1}]
+    scene = {"key": "kitchen", "views": 1, "visitors": 1, "engaged_seconds": 0}
+    assert t1["current"]["breakdown"]["scene"] == [scene]
 
 
 def test_an_organization_without_tours_is_unknown(app: TourviewsApp) -> None:

@@ -153,6 +153,7 @@ def test_admin_registers_a_tour_that_takes_beacons_at_once(
         "origins": [],
         "scenes": None,
         "public_counter": False,
+        "timezone": "UTC",
     }
     body = orjson.dumps({"tour": "fresh", "visitor": visitor()})
     assert (

@@ -51,10 +51,15 @@ def test_registry_and_tokens_work_offline(data_dir: Path) -> None:
 def test_stats_offline_prints_the_contract_document(data_dir: Path) -> None:
     ok(data_dir, "tours", "add", "t1", "--org", "acme")
     document = orjson.loads(ok(data_dir, "stats", "t1", "--format", "json"))
-    assert set(document) == {"tour", "from", "to", "interval", "totals", "series", "breakdown"}
+    assert set(document) == {
+        "tour", "from", "to", "interval", "timezone", "totals", "previous", "series", "breakdown",
+        "transitions",
+    }  # fmt: skip
     assert document["totals"].items() >= {"views": 0, "visitors": 0, "visitors_exact": True}.items()
     assert len(document["series"]) == 30
-    assert set(document["breakdown"]) == {"device", "browser", "os", "scene"}
+    assert set(document["breakdown"]) == {
+        "device", "browser", "os", "scene", "entry_scene", "exit_scene", "action",
+    }  # fmt: skip
     assert "views 0" in ok(data_dir, "stats", "t1")
     csv = ok(
         data_dir, "stats", "t1", "--format", "csv", "--from", "2026-11-01", "--to", "2026-11-03"
