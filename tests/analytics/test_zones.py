@@ -1,0 +1,117 @@
+"""Days of any time zone, within raw retention and beyond it, against a count one event at a time."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from analytics.period import Period
+from analytics.retention import purge
+from analytics.rollup import roll_up_completed
+from analytics.stats import tour_stats
+from ingest.writer import EventRow
+from storage.database import Database
+from tests.analytics.test_exact import FIRST, TODAY, stored, traffic, visit_numbers, visits_of
+
+ZONES = ("Asia/Kathmandu", "Asia/Kolkata", "America/St_Johns", "Europe/Berlin", "UTC")
+
+
+@pytest.fixture(scope="module")
+def events() -> list[EventRow]:
+    # Berlin leaves summer time on 2026-10-25: the traffic spans it
+    return [
+        (e[0] - timedelta(days=9), *e[1:])  # type: ignore[misc]
+        for e in traffic(random.Random(11), visits=300)
+    ]
+
+
+@pytest.fixture(scope="module")
+def purged(events: list[EventRow]) -> Iterator[Database]:
+    for db in stored(events):
+        purge(db.cursor(), TODAY, days=3)  # raw events kept from 2026-11-07
+        yield db
+
+
+def local_views(events: list[EventRow], tour: str, period: Period) -> list[int]:
+    """Views per interval of the period, each event placed by zoneinfo."""
+    starts = [s.astimezone(UTC).replace(tzinfo=None) for s in period.buckets()]
+    end = period.end.replace(tzinfo=None)
+    counts = [0] * len(starts)
+    for e in events:
+        if e[1] == tour and e[2] == "view" and starts[0] <= e[0] < end:
+            counts[max(i for i, s in enumerate(starts) if s <= e[0])] += 1
+    return counts
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_views_of_every_local_day_are_exact_beyond_retention(
+    purged: Database, events: list[EventRow], zone: str
+) -> None:
+    period = Period(FIRST - timedelta(days=8), TODAY - timedelta(days=1), "day", ZoneInfo(zone))
+    document = tour_stats(purged.cursor(), "t1", period)
+    assert [e["views"] for e in document["series"]] == local_views(events, "t1", period)
+    assert document["totals"]["views"] == sum(local_views(events, "t1", period))
+    offset = datetime.combine(period.first, datetime.min.time(), ZoneInfo(zone)).isoformat()[19:]
+    assert document["series"][0]["start"] == f"{period.first}T00:00:00" + (
+        "Z" if zone == "UTC" else offset
+    )
+
+
+def test_a_day_leaving_summer_time_has_25_hours(purged: Database, events: list[EventRow]) -> None:
+    period = Period(date(2026, 10, 25), date(2026, 10, 25), "hour", ZoneInfo("Europe/Berlin"))
+    document = tour_stats(purged.cursor(), "t1", period)
+    starts = [e["start"] for e in document["series"]]
+    assert len(starts) == 25
+    assert starts[2:4] == ["2026-10-25T02:00:00+02:00", "2026-10-25T02:00:00+01:00"]
+    assert [e["views"] for e in document["series"]] == local_views(events, "t1", period)
+
+
+@pytest.mark.parametrize("zone", ZONES)
+def test_within_retention_every_number_of_a_local_period_is_exact(
+    purged: Database, events: list[EventRow], zone: str
+) -> None:
+    period = Period(date(2026, 11, 8), TODAY - timedelta(days=1), "day", ZoneInfo(zone))
+    document = tour_stats(purged.cursor(), "t1", period)
+    start, end = (m.replace(tzinfo=None) for m in (period.start, period.end))
+    views = [e for e in events if e[1] == "t1" and e[2] == "view" and start <= e[0] < end]
+    assert document["totals"]["visitors"] == len({e[4] for e in views})
+    assert document["totals"]["visitors_exact"] is True
+    expected = visit_numbers(visits_of(events, "t1", start, end))
+    assert {k: document["totals"][k] for k in expected["totals"]} == expected["totals"]
+    assert document["transitions"] == expected["transitions"]
+
+
+def test_beyond_retention_visits_are_cut_at_the_utc_midnight_after_their_start(
+    purged: Database, events: list[EventRow]
+) -> None:
+    period = Period(FIRST - timedelta(days=8), date(2026, 11, 6), "day")
+    document = tour_stats(purged.cursor(), "t1", period)
+    days = [period.first + timedelta(days=n) for n in range((period.last - period.first).days + 1)]
+    visits = [
+        v
+        for day in days
+        for start in [datetime.combine(day, datetime.min.time())]
+        for v in visits_of(events, "t1", start, start + timedelta(days=1))
+    ]
+    expected = visit_numbers(visits)
+    assert {k: document["totals"][k] for k in expected["totals"]} == expected["totals"]
+    assert document["breakdown"]["entry_scene"] == expected["entry_scene"]
+    assert document["breakdown"]["action"] == expected["action"]
+
+
+def test_rolling_up_makes_the_quarters_of_days_rolled_up_before_them(
+    events: list[EventRow],
+) -> None:
+    for db in stored(events):
+        roll_up_completed(db.cursor(), TODAY)
+        cursor = db.cursor()
+        cursor.execute("DELETE FROM quarters")  # a data directory of the previous version
+        assert len(roll_up_completed(cursor, TODAY)) > 0
+        period = Period(FIRST - timedelta(days=8), TODAY, "day", ZoneInfo("Asia/Kolkata"))
+        purge(cursor, TODAY, days=1)
+        document = tour_stats(cursor, "t1", period)
+        assert [e["views"] for e in document["series"]] == local_views(events, "t1", period)
