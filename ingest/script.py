@@ -1,9 +1,15 @@
-"""``/beacon.js``: the tour page's side of the beacon, served compact."""
+"""The tour page's scripts, served compact.
+
+``/beacon.js`` counts views and scenes and carries withdrawal; it stays under 1.5 KB.
+``/engage.js``, loaded after it, adds engaged time and actions; ``/counter.js`` fills
+a page's public view counters and works alone.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.resources
+from dataclasses import dataclass
 
 from calmjs.parse import es5
 from calmjs.parse.unparsers.es5 import minify_print
@@ -17,5 +23,20 @@ def compact(source: str) -> bytes:
     return str(minify_print(es5(source), obfuscate=True, obfuscate_globals=False)).encode()
 
 
-BEACON_JS = compact(importlib.resources.files("ingest").joinpath("static/beacon.js").read_text())
-ETAG = '"' + hashlib.sha256(BEACON_JS).hexdigest()[:16] + '"'
+@dataclass(frozen=True)
+class Script:
+    body: bytes
+    etag: str
+
+
+def _load(name: str) -> Script:
+    body = compact(importlib.resources.files("ingest").joinpath(f"static/{name}").read_text())
+    return Script(body, '"' + hashlib.sha256(body).hexdigest()[:16] + '"')
+
+
+SCRIPTS = {name: _load(name) for name in ("beacon.js", "engage.js", "counter.js")}
+SUMMARIES = {
+    "beacon.js": "The script tour pages embed: views, scenes, withdrawal",
+    "engage.js": "Optional, after beacon.js: engaged time and actions",
+    "counter.js": "Optional: fills elements marked data-tourviews-counter with a public count",
+}

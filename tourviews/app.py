@@ -120,21 +120,8 @@ def create_app(
     def prometheus(_: Admin) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    @api.get(
-        "/beacon.js",
-        tags=["service"],
-        summary="The script tour pages embed",
-        response_class=Response,
-        responses={
-            200: {"content": {script.CONTENT_TYPE: {}}},
-            304: {"description": "Not modified (If-None-Match carried the current ETag)"},
-        },
-    )
-    def beacon_js(request: Request) -> Response:
-        headers = {"Cache-Control": script.CACHE_CONTROL, "ETag": script.ETAG}
-        if request.headers.get("if-none-match") == script.ETAG:
-            return Response(status_code=304, headers=headers)
-        return Response(script.BEACON_JS, media_type=script.CONTENT_TYPE, headers=headers)
+    for name, served in script.SCRIPTS.items():
+        _serve_script(api, name, served)
 
     dashboard_page = importlib.resources.files("analytics").joinpath("static/dashboard.html")
     page = dashboard_page.read_bytes()
@@ -194,3 +181,22 @@ def _answers_as_served(schema: dict[str, Any]) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     return schema
+
+
+def _serve_script(api: FastAPI, name: str, served: script.Script) -> None:
+    @api.get(
+        f"/{name}",
+        tags=["service"],
+        summary=script.SUMMARIES[name],
+        operation_id=name.replace(".", "_"),
+        response_class=Response,
+        responses={
+            200: {"content": {script.CONTENT_TYPE: {}}},
+            304: {"description": "Not modified (If-None-Match carried the current ETag)"},
+        },
+    )
+    def serve(request: Request) -> Response:
+        headers = {"Cache-Control": script.CACHE_CONTROL, "ETag": served.etag}
+        if request.headers.get("if-none-match") == served.etag:
+            return Response(status_code=304, headers=headers)
+        return Response(served.body, media_type=script.CONTENT_TYPE, headers=headers)

@@ -114,7 +114,7 @@ def test_view_reload_second_visitor_and_scene_are_counted_right(
     other.close()
 
     page.evaluate("window.tourviews.scene('lobby')")
-    assert scenes(service) == [{"key": "lobby", "views": 1, "visitors": 1}]
+    assert scenes(service) == [{"key": "lobby", "views": 1, "visitors": 1, "engaged_seconds": 0}]
     assert errors == []
 
 
@@ -276,7 +276,7 @@ def test_a_visitor_withdraws_consent_from_the_page_and_is_erased(
     assert settle(service, 1)["totals"]["views"] == 1
     page.evaluate("window.tourviews.scene('lobby')")
     who = page.evaluate("localStorage.getItem('tourviews.visitor')")
-    assert scenes(service) == [{"key": "lobby", "views": 1, "visitors": 1}]
+    assert scenes(service) == [{"key": "lobby", "views": 1, "visitors": 1, "engaged_seconds": 0}]
 
     page.evaluate("window.tourviews.forget()")
     deadline = time.monotonic() + 10
