@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import duckdb
 
@@ -67,27 +68,32 @@ class UnknownOrganization(InvalidValue):
     """No tour is registered for the organization."""
 
 
-def org_tours(registered: Mapping[str, Tour], org: str) -> list[str]:
-    """The tours of ``org``, by name; an organization with none is unknown."""
+def org_tours(registered: Mapping[str, Tour], org: str) -> dict[str, str]:
+    """The tours of ``org`` with their time zones, by name; an organization with none is unknown."""
     check_org(org)
-    tours = sorted(tour.tour for tour in registered.values() if tour.org == org)
+    tours = {t.tour: t.timezone for t in sorted(registered.values(), key=lambda t: t.tour)
+             if t.org == org}  # fmt: skip
     if not tours:
         raise UnknownOrganization("org", f"no tours are registered for organization {org}")
     return tours
 
 
 def weekly_report(
-    cursor: duckdb.DuckDBPyConnection, org: str, tours: list[str], week: Week
+    cursor: duckdb.DuckDBPyConnection, org: str, zones: Mapping[str, str], week: Week
 ) -> dict[str, Any]:
-    """The report document of ``org``'s ``tours`` for ``week``.
+    """The report document of ``org``'s tours (with their time zones) for ``week``.
 
     ``tours`` lists every tour with its totals of both weeks, the most viewed first;
     ``details`` holds the stats documents of both weeks for the first ``DETAILED`` of
-    them that had a view in either week.
+    them that had a view in either week. Each tour's week is seven days of its zone.
     """
-    current, previous = week.period(), week.previous.period()
-    totals = tour_totals(cursor, tours, current)
-    before = tour_totals(cursor, tours, previous)
+    tours = list(zones)
+    totals: dict[str, dict[str, Any]] = {}
+    before: dict[str, dict[str, Any]] = {}
+    for zone in set(zones.values()):
+        group = [tour for tour in tours if zones[tour] == zone]
+        totals |= tour_totals(cursor, group, week.period(ZoneInfo(zone)))
+        before |= tour_totals(cursor, group, week.previous.period(ZoneInfo(zone)))
     ranked = sorted(tours, key=lambda tour: (-totals[tour]["views"], -before[tour]["views"], tour))
     seen = [tour for tour in ranked if totals[tour]["views"] or before[tour]["views"]]
     return {
@@ -102,8 +108,10 @@ def weekly_report(
         "details": [
             {
                 "tour": tour,
-                "current": tour_stats(cursor, tour, current, ROWS),
-                "previous": tour_stats(cursor, tour, previous, ROWS),
+                "current": tour_stats(cursor, tour, week.period(ZoneInfo(zones[tour])), ROWS),
+                "previous": tour_stats(
+                    cursor, tour, week.previous.period(ZoneInfo(zones[tour])), ROWS
+                ),
             }
             for tour in seen[:DETAILED]
         ],

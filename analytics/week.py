@@ -1,12 +1,17 @@
-"""A week of the weekly report: seven UTC days from a Monday, and the week before it."""
+"""A week of the weekly report: seven days from a Monday, and the week before it.
+
+Each tour's week is seven days of its own time zone; which week is "the last complete
+one" is decided on the UTC day.
+"""
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
-from analytics.period import FIRST_DAY, Period
+from analytics.period import FIRST_DAY, UTC_ZONE, Period
 from storage.errors import InvalidValue
 
 WEEK = timedelta(days=7)
@@ -33,9 +38,9 @@ class Week:
         year, number, _ = self.first.isocalendar()
         return f"{year}-W{number:02d}"
 
-    def period(self) -> Period:
-        """The stats period of the week, by day."""
-        return Period(self.first, self.last, "day")
+    def period(self, zone: ZoneInfo = UTC_ZONE) -> Period:
+        """The stats period of the week, by day, in ``zone``."""
+        return Period(self.first, self.last, "day", zone)
 
 
 def parse_week(value: str | None, now: datetime) -> Week:

@@ -94,7 +94,7 @@ def test_the_report_holds_each_tours_week_and_the_week_before(
     app: TourviewsApp, two_weeks: None
 ) -> None:
     tours = org_tours(app.service.registry.tours, "acme")
-    assert tours == ["locked", "t1", "t2"]
+    assert list(tours) == ["locked", "t1", "t2"]
     with app.service.db.using() as cursor:
         report = weekly_report(cursor, "acme", tours, W48)
     assert (report["week"], report["from"], report["to"]) == (
@@ -307,3 +307,21 @@ def test_the_report_needs_an_admin_token(app: TourviewsApp, client: TestClient) 
     refused = get_report(client, owner, org="acme")
     assert refused.status_code == 403
     assert refused.json()["error"] == "this needs an admin token"
+
+
+def test_each_tours_week_is_seven_days_of_its_own_time_zone(
+    app: TourviewsApp, client: TestClient, clock: ManualClock
+) -> None:
+    app.service.registry.put_tour("t2", "acme", timezone="Asia/Almaty")
+    clock.set(datetime(2026, 11, 22, 20, 0, tzinfo=UTC))  # Sunday in UTC, Monday 01:00 in Almaty
+    for tour in ("t1", "t2"):
+        assert (
+            client.post("/v1/beacon", json={"tour": tour, "visitor": visitor()}).status_code == 204
+        )
+    with app.service.db.using() as cursor:
+        report = weekly_report(cursor, "acme", org_tours(app.service.registry.tours, "acme"), W48)
+    weeks = {
+        row["tour"]: (row["totals"]["views"], row["previous"]["views"]) for row in report["tours"]
+    }
+    assert weeks["t1"] == (0, 1)  # its Sunday: the week before
+    assert weeks["t2"] == (1, 0)  # its Monday: this week
