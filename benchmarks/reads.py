@@ -38,7 +38,7 @@ from storage.database import DATABASE_FILE, Database, open_database
 from storage.registry import Registry
 from tourviews.service import daily_round
 
-VERSION = 4  # bump when the generated data changes: the cache is keyed by it
+VERSION = 5  # bump when the generated data changes: the cache is keyed by it
 CACHE = Path(".bench") / f"reads-v{VERSION}"
 DONE = "generated"
 EVENTS = 10_000_000
@@ -64,6 +64,8 @@ AGENTS = (
 HOURS = (2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 9, 8, 8, 8, 8, 9, 10, 10, 9, 6, 4)
 RETURNING = 0.35  # share of visits by someone who came before
 SCENE_ON = 0.6  # after each view or scene, the chance of entering one more scene
+ENGAGED = 0.5  # the chance that a scene's time is sent (engage.js on half the pages)
+ACTED = 0.03  # the chance that a visit ends with an action
 
 
 def tour_name(n: int) -> str:
@@ -112,10 +114,18 @@ class Traffic:
                 at = midnight + timedelta(seconds=(hour + random_()) * 3600)
                 name, ip = self.names[tour], self.rng.randbytes(16)
                 rows.append((at, name, "view", None, visitor, ip, device, browser, os, None, None))
+                agent = (device, browser, os)
                 while random_() < SCENE_ON:
                     at = min(last, at + timedelta(seconds=5 + random_() * 90))
                     scene = f"scene-{int(self.scenes[tour] * random_() ** 1.5):02d}"
-                    rows.append((at, name, "scene", scene, visitor, ip, device, browser, os))
+                    rows.append((at, name, "scene", scene, visitor, ip, *agent, None, None))
+                    if random_() < ENGAGED:  # engage.js on the page: the scene's time
+                        seconds = 5 + int(random_() * 120)
+                        at = min(last, at + timedelta(seconds=seconds))
+                        rows.append((at, name, "engage", scene, visitor, ip, *agent, seconds, None))
+                if random_() < ACTED:
+                    at = min(last, at + timedelta(seconds=10))
+                    rows.append((at, name, "action", None, visitor, ip, *agent, None, "lead-form"))
         del rows[events:]
         rows.sort(key=lambda row: row[0])
         return rows
