@@ -25,7 +25,7 @@ import pyarrow as pa
 from analytics.exact import EXACT_ROLLUPS
 from analytics.parts import BREAKDOWNS, groupings, keys, raw_from
 from analytics.sketch import sketch_of
-from analytics.visits import BY_QUARTER
+from analytics.visits import OF_DAY
 from storage.database import one, read_meta, transaction, write_meta
 
 # A day is complete this long after its midnight: beacons in flight, a clock a little
@@ -43,17 +43,14 @@ WITH hits AS MATERIALIZED (
 )}
 """  # fmt: skip
 
-# The day's views and scene events per 15-minute bucket, with their visitors.
-QUARTER_LISTS = f"""
-WITH hits AS MATERIALIZED (
-    SELECT tour, time_bucket(INTERVAL 15 MINUTE, ts) AS quarter, kind, scene,
-        visitor::VARCHAR AS visitor, device, browser, os
-    FROM events WHERE ts >= $start AND ts < $end AND kind IN ('view', 'scene')
-)
-{groupings(
-    [("total", "''", "view"), *BREAKDOWNS], by="tour, quarter", visitors="list(DISTINCT visitor)"
-)}
-"""  # fmt: skip
+# The day's views per 15-minute bucket, with their visitors: the views and visitors of
+# any time zone's days beyond raw retention.
+QUARTER_LISTS = """
+SELECT tour, time_bucket(INTERVAL 15 MINUTE, ts), 'total', '', count(*),
+    list(DISTINCT visitor::VARCHAR)
+FROM events WHERE ts >= $start AND ts < $end AND kind = 'view'
+GROUP BY ALL
+"""
 
 # The raw events up to the end of the day of the day's visitors, so that each of them
 # finds, per part and key, the latest earlier day they were seen with it.
@@ -79,19 +76,22 @@ ORDER BY 3, 1
 # scene events once; so do its quarters.
 PENDING = """
 SELECT day FROM (
-    SELECT ts::DATE AS day, count(*) AS events FROM events
-    WHERE ts < $today AND kind IN ('view', 'scene') GROUP BY 1
+    SELECT ts::DATE AS day, count(*) FILTER (kind IN ('view', 'scene')) AS events,
+        count(*) FILTER (kind = 'view') AS views
+    FROM events WHERE ts < $today GROUP BY 1
 )
 LEFT JOIN (
     SELECT day, sum(views) AS made FROM recency WHERE dimension IN ('total', 'scene') GROUP BY 1
 ) USING (day)
 LEFT JOIN (
     SELECT start::DATE AS day, sum(amount) AS quartered FROM quarters
-    WHERE dimension IN ('total', 'scene') AND start < $today GROUP BY 1
+    WHERE dimension = 'total' AND start < $today GROUP BY 1
 ) USING (day)
-WHERE made IS DISTINCT FROM events OR quartered IS DISTINCT FROM events
+LEFT JOIN (SELECT day, true AS rolled FROM rolled_days) USING (day)
+WHERE coalesce(made, 0) <> events OR coalesce(quartered, 0) <> views OR rolled IS NULL
 ORDER BY day
 """
+VISITS_BY = {"began": "visits", "began_engaged": "engaged"}  # quarters' dimension of a row
 QUARTERS = pa.schema(
     [
         ("tour", pa.string()),
@@ -134,11 +134,25 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
     cursor.register("day_rollups", table)
     cursor.execute("INSERT INTO rollups SELECT * FROM day_rollups")
     cursor.unregister("day_rollups")
-    quarters = [
-        (tour, quarter, part, key, amount, None if ids is None else sketch_of(ids))
-        for query in (QUARTER_LISTS, BY_QUARTER)
-        for tour, quarter, part, key, amount, ids in cursor.execute(query, bounds).fetchall()
+    quarters: list[tuple[str, datetime, str, str, int, bytes | None]] = [
+        (tour, quarter, part, key, amount, sketch_of(ids))
+        for tour, quarter, part, key, amount, ids in cursor.execute(
+            QUARTER_LISTS, bounds
+        ).fetchall()
     ]
+    visit_rollups = []
+    for tour, _, part, key, amount, ids in cursor.execute(OF_DAY, bounds).fetchall():
+        if part in ("began", "began_engaged"):  # the visits of a bucket, and their seconds
+            quarter = datetime.fromisoformat(key)
+            quarters.append((tour, quarter, VISITS_BY[part], "", amount, None))
+        else:
+            sketch = None if ids is None else sketch_of(ids)
+            visit_rollups.append((tour, day, part, key, amount, len(ids or ()), sketch))
+    if visit_rollups:
+        columns = list(zip(*visit_rollups, strict=True))
+        cursor.register("day_visits", pa.table(columns, schema=ROLLUPS))
+        cursor.execute("INSERT INTO rollups SELECT * FROM day_visits")
+        cursor.unregister("day_visits")
     if quarters:
         columns = list(zip(*quarters, strict=True))
         cursor.register("day_quarters", pa.table(columns, schema=QUARTERS))

@@ -12,14 +12,14 @@ by ``analytics.visits``.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
 import polars as pl
 
 from analytics.exact import exact_stats, exact_totals, fresh_from
-from analytics.parts import BREAKDOWNS, DIMENSIONS, Cell, Cells, Series, day_key, groupings
+from analytics.parts import BREAKDOWNS, DIMENSIONS, EPOCH, Cell, Cells, Series, day_key, groupings
 from analytics.parts import raw_from as raw_from  # analytics.alerts reads it from here
 from analytics.period import Period
 from analytics.visits import VisitFigures, visit_figures
@@ -57,7 +57,7 @@ def tour_stats(
     visitors are a union of sketches, and ``visitors_exact`` says so.
     """
     series, cells = _views(cursor, tour, period)
-    visits = visit_figures(cursor, tour, *_naive(period), _horizon(cursor))
+    visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
     document = _document(tour, period, series, cells, visits, limit)
     previous = period.before()
     document["previous"] = {
@@ -68,9 +68,17 @@ def tour_stats(
     return document
 
 
-def _naive(period: Period) -> tuple[datetime, datetime]:
-    """The period's first moment and the first after it, as stored: UTC without a zone."""
-    return period.start.replace(tzinfo=None), period.end.replace(tzinfo=None)
+def _rolled(cursor: duckdb.DuckDBPyConnection, period: Period) -> date | None:
+    """Where the visit figures of ``period`` stop reading rollups (None: raw events alone).
+
+    A period of UTC days reads the rollups of its rolled-up days. Another zone's days
+    are not UTC days: raw events answer while they are kept, exactly.
+    """
+    if not period.in_utc:
+        horizon = raw_from(cursor)
+        return None if horizon == EPOCH else horizon
+    row = one(cursor, "SELECT max(day) FROM rolled_days WHERE day <= ?", [period.last])
+    return None if row is None or row[0] is None else row[0] + timedelta(days=1)
 
 
 def _horizon(cursor: duckdb.DuckDBPyConnection) -> datetime:
@@ -92,7 +100,7 @@ def _totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dic
     """The totals of ``tour``'s stats document for ``period``."""
     _, cells = _views(cursor, tour, period)
     total = cells.get(("total", ""), Cell())
-    visits = visit_figures(cursor, tour, *_naive(period), _horizon(cursor))
+    visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
     return {
         "views": total.views,
         "visitors": total.distinct(),
@@ -130,7 +138,8 @@ def _merged_stats(
     if period.first <= rolled_last:
         rows = cursor.execute(
             "SELECT day, dimension, key, views, visitors, sketch FROM rollups "
-            "WHERE tour = ? AND day BETWEEN ? AND ?",
+            "WHERE tour = ? AND day BETWEEN ? AND ? "
+            "AND dimension IN ('total', 'hour', 'device', 'browser', 'os', 'scene')",
             [tour, period.first, rolled_last],
         ).fetchall()
         for day, dimension, key, views, visitors, sketch in rows:
@@ -160,6 +169,8 @@ def _document(
     }
     for row in breakdown["scene"]:
         row["engaged_seconds"] = engaged.get(row["key"], 0)
+    starts = period.buckets()
+    utc = [start.astimezone(UTC).replace(tzinfo=None) for start in starts]
     return {
         "tour": tour,
         "from": period.first.isoformat(),
@@ -173,11 +184,20 @@ def _document(
             **visits.totals(),
         },
         "series": [
-            {"start": key, "views": views, "visitors": visitors}
-            for key in (bucket_key(period, start) for start in period.buckets())
+            {
+                "start": key,
+                "views": views,
+                "visitors": visitors,
+                "visits": began,
+                "engaged_seconds": engaged,
+            }
+            for start, (began, engaged) in zip(starts, visits.series(utc), strict=True)
+            for key in [bucket_key(period, start)]
             for views, visitors in [series.get(key, (0, 0))]
         ],
         "breakdown": breakdown | visits.breakdowns(limit),
+        # beyond raw retention, another zone's breakdowns are those of whole UTC days
+        "breakdowns_exact": visits.exact,
         "transitions": visits.transitions(limit),
     }
 
@@ -271,7 +291,7 @@ def views_to_date(cursor: duckdb.DuckDBPyConnection, tour: str) -> int:
 
 
 def series_csv(document: dict[str, Any]) -> str:
-    """The series of a stats document as CSV: start,views,visitors."""
-    return pl.DataFrame(
-        document["series"], schema={"start": pl.String, "views": pl.Int64, "visitors": pl.Int64}
-    ).write_csv()
+    """The series of a stats document as CSV: start,views,visitors,visits,engaged_seconds."""
+    columns = {"start": pl.String, "views": pl.Int64, "visitors": pl.Int64, "visits": pl.Int64,
+               "engaged_seconds": pl.Int64}  # fmt: skip
+    return pl.DataFrame(document["series"], schema=columns).write_csv()

@@ -2,27 +2,30 @@
 
 A visit is a counted view and the scene, engage and action events of the same
 visitor and tour that follow it, until 30 minutes pass without one (the rule
-``ingest.visits`` applies as beacons arrive). Asked about a span of time, the
-events inside it are cut into visits; a visit counts in the span its view falls
-in, with its events up to the span's end. Events whose visit began before the span
-(or that follow a 30-minute gap without a view) belong to no visit of it.
+``ingest.visits`` applies as beacons arrive), or until the UTC midnight after it
+began. A visit counts in the period its view falls in, with its events up to the
+period's end. Events whose visit began before the period (or that follow a pause
+without a view) belong to no visit of it.
 
 Every figure is a sum of rows (dimension, key, amount): histograms for the median
-engaged time and the scenes per visit, counts for the rest. Rows of raw events and
-rows kept in ``quarters`` (one per 15-minute UTC bucket the visits began in, made
-when a day is rolled up) therefore add up, for any span made of whole buckets.
+engaged time and the scenes per visit, counts for the rest. A visit ends by UTC
+midnight, so a UTC day's rows are whole: the daily rollups keep them (``rollups``,
+with the views), and the visits and engaged seconds of each 15-minute bucket too
+(``quarters``), for the series and for the days of other time zones.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
 
 from analytics.parts import Cell
+from analytics.period import Period
 from storage.visit import IDLE_SECONDS
 
 # The events of a span cut into visits. {where} selects the span's events; {bucket}
@@ -30,30 +33,30 @@ from storage.visit import IDLE_SECONDS
 # or nothing).
 VISITS = """
 WITH ev AS MATERIALIZED (
-    SELECT tour, visitor, ts, kind, scene, seconds, action,
+    SELECT tour, visitor, ts::DATE AS day, ts, kind, scene, seconds, action,
         coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {idle} SECOND, kind = 'view')
             AS starts
     FROM events WHERE {where}
-    WINDOW w AS (PARTITION BY tour, visitor ORDER BY ts, kind <> 'view')
+    WINDOW w AS (PARTITION BY tour, visitor, ts::DATE ORDER BY ts, kind <> 'view')
 ),
 runs AS MATERIALIZED (
     SELECT *, sum(starts::INTEGER) OVER (
-        PARTITION BY tour, visitor ORDER BY ts, kind <> 'view' ROWS UNBOUNDED PRECEDING
+        PARTITION BY tour, visitor, day ORDER BY ts, kind <> 'view' ROWS UNBOUNDED PRECEDING
     ) AS run
     FROM ev
 ),
 visits AS MATERIALIZED (
-    SELECT tour, visitor, run, {bucket} AS bucket,
+    SELECT tour, visitor, day, run, {bucket} AS bucket, min(ts) AS began,
         coalesce(list(scene ORDER BY ts, kind <> 'view')
             FILTER (kind IN ('view', 'scene') AND scene IS NOT NULL), []) AS path,
         coalesce(sum(seconds), 0) AS engaged
     FROM runs
-    WHERE run > 0  -- run 0: the span began inside it
-    GROUP BY tour, visitor, run
+    WHERE run > 0  -- run 0: the span (or the UTC day) began inside it
+    GROUP BY tour, visitor, day, run
     HAVING first(kind ORDER BY ts, kind <> 'view') = 'view'
 ),
 inside AS MATERIALIZED (
-    SELECT runs.*, visits.bucket FROM runs JOIN visits USING (tour, visitor, run)
+    SELECT runs.*, visits.bucket FROM runs JOIN visits USING (tour, visitor, day, run)
     WHERE runs.kind IN ('engage', 'action')
 )
 SELECT tour, bucket, 'visits', '', count(*), NULL FROM visits GROUP BY ALL
@@ -80,32 +83,74 @@ FROM inside WHERE kind = 'action' GROUP BY ALL
 UNION ALL
 SELECT tour, bucket, 'scene_engaged', scene, sum(seconds), NULL
 FROM inside WHERE kind = 'engage' AND scene IS NOT NULL GROUP BY ALL
+{series}"""
+# For the series: the visits and their engaged seconds by the quarter they began in.
+# (In ``quarters`` the visits and engaged rows of each bucket say as much.)
+SERIES = """
+UNION ALL
+SELECT tour, bucket, 'began', strftime(time_bucket(INTERVAL 15 MINUTE, began), '%Y-%m-%dT%H:%M'),
+    count(*), NULL
+FROM visits GROUP BY ALL
+UNION ALL
+SELECT tour, bucket, 'began_engaged',
+    strftime(time_bucket(INTERVAL 15 MINUTE, began), '%Y-%m-%dT%H:%M'), sum(engaged), NULL
+FROM visits GROUP BY ALL
 """
 
 
-def visit_rows(where: str, bucket: str = "NULL") -> str:
+def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
     """The query of the visit rows (tour, bucket, dimension, key, amount, visitor IDs)."""
-    return VISITS.format(where=where, bucket=bucket, idle=IDLE_SECONDS)
+    return VISITS.format(where=where, bucket=bucket, idle=IDLE_SECONDS, series=series)
 
 
-OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end")
-BY_QUARTER = visit_rows("ts >= $start AND ts < $end", "time_bucket(INTERVAL 15 MINUTE, min(ts))")
+OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end", series=SERIES)
+OF_DAY = visit_rows("ts >= $start AND ts < $end", series=SERIES)  # every tour's, for rollups
+# The rollup rows of visits (in ``rollups``, the amount as views), and the buckets'
+ROLLED = (
+    "SELECT day, dimension, key, views, visitors, sketch FROM rollups WHERE tour = $tour AND day "
+    "BETWEEN $first AND $last AND dimension IN ('visits', 'engaged', 'scenes', 'entry', "
+    "'exit', 'transition', 'action', 'scene_engaged')"
+)
+QUARTERS = (
+    "SELECT start, dimension, amount FROM quarters WHERE tour = $tour AND start >= $start "
+    "AND start < $end AND dimension IN ('visits', 'engaged')"
+)
 
 
 @dataclass
 class VisitFigures:
-    """The visit rows of a span, summed: every figure of the stats document's visits."""
+    """The visit rows of a period, summed: every figure of the stats document's visits."""
 
+    visits: int = 0
+    engaged: int = 0
     amounts: dict[tuple[str, str], int] = field(default_factory=lambda: defaultdict(int))
     actions: dict[str, Cell] = field(default_factory=lambda: defaultdict(Cell))
+    # quarter the visits began in (naive UTC) -> [visits, engaged seconds]
+    quarters: dict[datetime, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+    # False: the breakdowns and histograms cover whole UTC days around the period (a zone
+    # other than UTC, beyond raw retention)
+    exact: bool = True
 
-    def add(self, dimension: str, key: str, amount: int, visitors: Any) -> None:
-        """One row, from raw events (``visitors``: their IDs) or from quarters (a sketch)."""
+    def add(self, dimension: str, key: str, amount: int, visitors: Any, sums: bool = True) -> None:
+        """One row, from raw events (``visitors``: their IDs) or rollups ((count, sketch)).
+
+        ``sums``: whether its visits and engaged seconds count (False when the quarters
+        give them).
+        """
+        if dimension in ("began", "began_engaged"):
+            self.quarters[datetime.fromisoformat(key)][dimension == "began_engaged"] += amount
+            return
+        if dimension == "visits":
+            self.visits += amount if sums else 0
+            return
+        if dimension == "engaged" and sums:
+            self.engaged += int(key) * amount
         self.amounts[dimension, key] += amount
         if dimension == "action":
             cell = self.actions[key]
-            if isinstance(visitors, bytes):
-                cell.add(amount, 0, visitors, [])
+            if isinstance(visitors, tuple):  # a day's rollup: its visitors, and their sketch
+                count, sketch = visitors
+                cell.add(amount, count, sketch, [])
             else:
                 cell.add(amount, len(visitors), None, list(visitors))
 
@@ -115,15 +160,16 @@ class VisitFigures:
         )
 
     def totals(self) -> dict[str, Any]:
-        visits = self.amounts.get(("visits", ""), 0)
-        engaged = self._histogram("engaged")
         scenes = self._histogram("scenes")
+        counted = sum(n for _, n in scenes)
         return {
-            "visits": visits,
-            "engaged_seconds": sum(seconds * n for seconds, n in engaged),
-            "engaged_seconds_per_visit": median(engaged),
-            "scenes_per_visit": round(sum(k * n for k, n in scenes) / visits, 2) if visits else 0,
-            "bounce_rate": round(sum(n for k, n in scenes if k <= 1) / visits, 4) if visits else 0,
+            "visits": self.visits,
+            "engaged_seconds": self.engaged,
+            "engaged_seconds_per_visit": median(self._histogram("engaged")),
+            "scenes_per_visit": round(sum(k * n for k, n in scenes) / counted, 2) if counted else 0,
+            "bounce_rate": round(sum(n for k, n in scenes if k <= 1) / counted, 4)
+            if counted
+            else 0,
         }
 
     def ranked(self, dimension: str, limit: int) -> list[tuple[str, int]]:
@@ -147,6 +193,17 @@ class VisitFigures:
             for move, n in self.ranked("transition", limit)
         ]
 
+    def series(self, starts: list[datetime]) -> list[tuple[int, int]]:
+        """(visits, engaged seconds) of the visits that began in each interval, given the
+        intervals' starts (naive UTC, in order; the last ends where the figures do)."""
+        sums = [[0, 0] for _ in starts]
+        for quarter, (visits, engaged) in self.quarters.items():
+            at = bisect.bisect_right(starts, quarter) - 1
+            if at >= 0:
+                sums[at][0] += visits
+                sums[at][1] += engaged
+        return [(visits, engaged) for visits, engaged in sums]
+
     def engaged_by_scene(self) -> dict[str, int]:
         return {key: n for (part, key), n in self.amounts.items() if part == "scene_engaged"}
 
@@ -169,25 +226,48 @@ def median(histogram: list[tuple[int, int]]) -> float:
 
 
 def visit_figures(
-    cursor: duckdb.DuckDBPyConnection, tour: str, start: datetime, end: datetime, horizon: datetime
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, rolled: date | None
 ) -> VisitFigures:
-    """The visit figures of ``tour`` from ``start`` to ``end`` (naive UTC).
+    """The visit figures of ``tour`` over ``period``.
 
-    Raw events answer from ``horizon`` (the first moment whose raw events are all
-    kept) on; quarters before it.
+    ``rolled``: the day after the last UTC day whose rollups answer (their raw events
+    may be gone); raw events answer from there on. A period of UTC days reads the
+    rollups of its own days. Another zone's period begins and ends inside UTC days: the
+    quarters give its visits, engaged seconds and series exactly, and the rollups of
+    the UTC days it touches give the rest (``exact`` is then False).
     """
     figures = VisitFigures()
-    if start < horizon:
+    start, end = (
+        moment.astimezone(UTC).replace(tzinfo=None) for moment in (period.start, period.end)
+    )
+    raw_from = start if rolled is None else max(start, datetime.combine(rolled, time()))
+    if rolled is not None and start < raw_from:
+        last = raw_from.date() - timedelta(days=1)
+        whole = period.in_utc
         rows = cursor.execute(
-            "SELECT dimension, key, amount, sketch FROM quarters WHERE tour = $tour AND "
-            "dimension IN ('visits', 'engaged', 'scenes', 'entry', 'exit', 'transition', "
-            "'action', 'scene_engaged') AND start >= $start AND start < $end",
-            {"tour": tour, "start": start, "end": min(end, horizon)},
+            ROLLED, {"tour": tour, "first": start.date(), "last": last}
         ).fetchall()
-        for dimension, key, amount, sketch in rows:
-            figures.add(dimension, key, amount, sketch)
-    if end > horizon:
-        parameters = {"tour": tour, "start": max(start, horizon), "end": end}
+        # A series by UTC day has its visits in the rollups; by hour, or in another zone,
+        # in the quarters.
+        by_quarter = not whole or period.interval == "hour"
+        for day, dimension, key, amount, visitors, sketch in rows:
+            figures.add(dimension, key, amount, (visitors, sketch), sums=whole)
+            if not by_quarter and dimension in ("visits", "engaged"):
+                seconds = amount * (int(key) if dimension == "engaged" else 1)
+                figures.quarters[datetime.combine(day, time())][dimension == "engaged"] += seconds
+        if by_quarter:
+            for quarter, dimension, amount in cursor.execute(
+                QUARTERS, {"tour": tour, "start": start, "end": raw_from}
+            ).fetchall():
+                figures.quarters[quarter][dimension == "engaged"] += amount
+                if not whole:
+                    if dimension == "visits":
+                        figures.visits += amount
+                    else:
+                        figures.engaged += amount
+        figures.exact = whole
+    if raw_from < end:
+        parameters = {"tour": tour, "start": raw_from, "end": end}
         for _, _, dimension, key, amount, ids in cursor.execute(OF_TOUR, parameters).fetchall():
             figures.add(dimension, key, amount, ids or [])
     return figures

@@ -2,9 +2,11 @@
 
 The daily rollups are UTC days, and a day of another zone is never one of them. Its
 days and hours are whole 15-minute UTC buckets, though (every zone's offset is a
-multiple of 15 minutes), so beyond raw retention the ``quarters`` rows answer: their
-views add up exactly, and their visitors are a union of sketches (``visitors_exact``
-is false). Within raw retention the raw events answer, exactly. Each event or bucket
+multiple of 15 minutes), so beyond raw retention the ``quarters`` rows answer for
+the views: they add up exactly, and their visitors are a union of sketches
+(``visitors_exact`` is false). The breakdowns there are those of the UTC days the
+period touches (``breakdowns_exact`` is false). Within raw retention the raw events
+answer, exactly. Each event or bucket
 finds its interval of the period by an as-of join on the intervals' UTC starts, which
 Python's zoneinfo computes: DST changes included, and no second time zone database.
 """
@@ -12,7 +14,7 @@ Python's zoneinfo computes: DST changes included, and no second time zone databa
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 
@@ -35,12 +37,18 @@ PARTS = [("total", "''", "view"), ("series", "label", "view"), *BREAKDOWNS]
 RAW_COUNTS = RAW + groupings(PARTS)
 RAW_IDS = RAW + groupings(PARTS, visitors="list(DISTINCT visitor)")
 QUARTERS = f"""
-SELECT q.dimension, q.key, i.label, q.amount, q.sketch
+SELECT i.label, q.amount, q.sketch
 FROM (
     SELECT * FROM quarters WHERE tour = $tour AND start >= $start AND start < $end
-        AND dimension IN ('total', 'device', 'browser', 'os', 'scene')
+        AND dimension = 'total'
 ) q
 ASOF JOIN {INTERVALS} i ON q.start >= i.start
+"""
+# Breakdowns are kept per UTC day: those of the UTC days the period touches.
+DAYS = """
+SELECT dimension, key, views, sketch FROM rollups
+WHERE tour = $tour AND day BETWEEN $first AND $last
+    AND dimension IN ('device', 'browser', 'os', 'scene')
 """
 
 
@@ -73,12 +81,16 @@ def zoned_stats(
             target = intervals_of[key] if part == "series" else cells[part, key]
             target.add(views, found, None, ids)
     if start < horizon:
+        before = min(end, horizon)
         rows = cursor.execute(
-            QUARTERS, {"tour": tour, "start": start, "end": min(end, horizon), **intervals}
+            QUARTERS, {"tour": tour, "start": start, "end": before, **intervals}
         ).fetchall()
-        for dimension, key, interval, views, sketch in rows:
+        for interval, views, sketch in rows:
+            cells["total", ""].add_sketch(views, sketch)
+            intervals_of[interval].add_sketch(views, sketch)
+        last = (before - timedelta(microseconds=1)).date()
+        days = {"tour": tour, "first": start.date(), "last": last}
+        for dimension, key, views, sketch in cursor.execute(DAYS, days).fetchall():
             cells[dimension, key].add_sketch(views, sketch)
-            if dimension == "total":
-                intervals_of[interval].add_sketch(views, sketch)
     series = {key: (cell.views, cell.distinct()) for key, cell in intervals_of.items()}
     return series, cells

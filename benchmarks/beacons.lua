@@ -1,5 +1,6 @@
--- Realistic beacons for wrk: every request a new visitor, 50 tours, addresses forwarded
--- by a trusted proxy, real browser user-agents. FRESH_AGENTS=1 makes every user-agent
+-- Realistic beacons for wrk: views of new visitors, 50 tours, addresses forwarded by a
+-- trusted proxy, real browser user-agents; every third request is the engaged time
+-- (engage.js) of a visitor who viewed a moment before, in their visit. FRESH_AGENTS=1 makes every user-agent
 -- new (a cache-busting flood).
 local agents = {
   "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
@@ -11,6 +12,8 @@ local agents = {
 local fresh = os.getenv("FRESH_AGENTS") == "1"
 local counter = 0
 local threads = 0
+local recent = {} -- the last views sent: {body prefix, user-agent, address}
+local RECENT = 64
 thread_id = 0 -- a global: setup() sets it in each thread's own Lua state
 
 setup = function(thread)
@@ -22,8 +25,22 @@ init = function()
   math.randomseed(os.time() * 1000 + thread_id)
 end
 
+local function send(body, agent, address)
+  return wrk.format("POST", "/v1/beacon", {
+    ["Content-Type"] = "text/plain;charset=UTF-8",
+    ["User-Agent"] = agent,
+    ["X-Forwarded-For"] = address,
+  }, body)
+end
+
 request = function()
   counter = counter + 1
+  if counter % 3 == 0 and #recent == RECENT then
+    local viewed = recent[math.random(1, RECENT)]
+    local seconds = math.random(1, 120)
+    return send(viewed[1] .. ',"event":"engage","seconds":' .. seconds .. ',"scene":"lobby"}',
+      viewed[2], viewed[3])
+  end
   local n = counter * 2 + thread_id
   local visitor = string.format("%08x-%04x-4%03x-8%03x-%012x",
     math.random(0, 0x7fffffff), math.random(0, 0xffff), math.random(0, 0xfff),
@@ -32,10 +49,8 @@ request = function()
   if fresh then
     agent = agent .. " Build/" .. thread_id .. "." .. counter
   end
-  local body = '{"tour":"t' .. (n % 50) .. '","visitor":"' .. visitor .. '"}'
-  return wrk.format("POST", "/v1/beacon", {
-    ["Content-Type"] = "text/plain;charset=UTF-8",
-    ["User-Agent"] = agent,
-    ["X-Forwarded-For"] = "198.51." .. (n % 250) .. "." .. (math.floor(n / 250) % 250),
-  }, body)
+  local prefix = '{"tour":"t' .. (n % 50) .. '","visitor":"' .. visitor .. '"'
+  local address = "198.51." .. (n % 250) .. "." .. (math.floor(n / 250) % 250)
+  recent[(counter % RECENT) + 1] = {prefix, agent, address}
+  return send(prefix .. "}", agent, address)
 end

@@ -93,9 +93,9 @@ def test_stats_as_csv_is_the_series(client: TestClient, tokens: dict[str, str]) 
     assert response.headers["content-type"].startswith("text/csv")
     assert "attachment" in response.headers["content-disposition"]
     assert response.text.splitlines() == [
-        "start,views,visitors",
-        "2026-11-23T00:00:00Z,0,0",
-        "2026-11-24T00:00:00Z,1,1",
+        "start,views,visitors,visits,engaged_seconds",
+        "2026-11-23T00:00:00Z,0,0,0,0",
+        "2026-11-24T00:00:00Z,1,1,1,0",
     ]
 
 

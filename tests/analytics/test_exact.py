@@ -91,8 +91,12 @@ def visits_of(
         if e[2] == "view":
             current = [e]
             visits.append(current)
-        elif not same or e[0] - last[1] > timedelta(minutes=30):  # type: ignore[index]
-            current = None  # began before start, or after a pause: no visit
+        elif (
+            not same
+            or e[0] - last[1] > timedelta(minutes=30)  # type: ignore[index]
+            or e[0].date() != last[1].date()  # type: ignore[index]
+        ):
+            current = None  # began before start, after a pause, or past UTC midnight
         elif current is not None:
             current.append(e)
         last = (e[4], e[0])
@@ -165,13 +169,20 @@ def expected(events: list[EventRow], tour: str, period: Period) -> dict[str, Any
     step = timedelta(hours=1) if period.interval == "hour" else timedelta(days=1)
     buckets = [b.replace(tzinfo=None) for b in period.buckets()]
     start, end = (moment.replace(tzinfo=None) for moment in (period.start, period.end))
-    visits = visit_numbers(visits_of(events, tour, start, end))
+    cut = visits_of(events, tour, start, end)
+    visits = visit_numbers(cut)
+
+    def began(b: datetime) -> dict[str, int]:
+        mine = [v for v in cut if b <= v[0][0] < b + step]
+        seconds = sum(e[9] or 0 for v in mine for e in v if e[2] == "engage")
+        return {"visits": len(mine), "engaged_seconds": seconds}
+
     scenes = breakdown([e for e in mine if e[2] == "scene"], 3)
     for row in scenes:
         row["engaged_seconds"] = visits["scene_engaged"].get(row["key"], 0)
     return {
         "totals": {**count(views), "visitors_exact": True, **visits["totals"]},
-        "series": [count([e for e in views if b <= e[0] < b + step]) for b in buckets],
+        "series": [count([e for e in views if b <= e[0] < b + step]) | began(b) for b in buckets],
         "breakdown": {
             "device": breakdown(views, 6),
             "browser": breakdown(views, 7),
@@ -189,7 +200,7 @@ def observed(db: Database, tour: str, period: Period) -> dict[str, Any]:
     document = tour_stats(db.cursor(), tour, period)
     return {
         "totals": document["totals"],
-        "series": [{"views": e["views"], "visitors": e["visitors"]} for e in document["series"]],
+        "series": [{k: v for k, v in e.items() if k != "start"} for e in document["series"]],
         "breakdown": document["breakdown"],
         "transitions": document["transitions"],
     }

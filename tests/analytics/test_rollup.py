@@ -55,6 +55,13 @@ def test_completed_day_is_rolled_up_once_with_every_dimension(
         ("os", "Windows"): (1, 1),
         ("os", "iOS"): (1, 1),
         ("scene", "lobby"): (1, 1),
+        # the day's visits: two, one through the lobby, neither engaged (views: visits)
+        ("visits", ""): (2, 0),
+        ("engaged", "0"): (2, 0),
+        ("scenes", "0"): (1, 0),
+        ("scenes", "1"): (1, 0),
+        ("entry", "lobby"): (1, 0),
+        ("exit", "lobby"): (1, 0),
     }
     assert rollups(app, clock.now().date()) == {}
 

@@ -55,6 +55,10 @@ def test_views_of_every_local_day_are_exact_beyond_retention(
     document = tour_stats(purged.cursor(), "t1", period)
     assert [e["views"] for e in document["series"]] == local_views(events, "t1", period)
     assert document["totals"]["views"] == sum(local_views(events, "t1", period))
+    # each counted view begins a visit: the visits of each local day are exact too
+    assert [e["visits"] for e in document["series"]] == local_views(events, "t1", period)
+    assert document["totals"]["visits"] == document["totals"]["views"]
+    assert document["breakdowns_exact"] is (zone == "UTC")
     offset = datetime.combine(period.first, datetime.min.time(), ZoneInfo(zone)).isoformat()[19:]
     assert document["series"][0]["start"] == f"{period.first}T00:00:00" + (
         "Z" if zone == "UTC" else offset
