@@ -65,10 +65,10 @@ def test_stats_offline_prints_the_contract_document(data_dir: Path) -> None:
         data_dir, "stats", "t1", "--format", "csv", "--from", "2026-11-01", "--to", "2026-11-03"
     )
     assert csv.splitlines() == [
-        "start,views,visitors",
-        "2026-11-01T00:00:00Z,0,0",
-        "2026-11-02T00:00:00Z,0,0",
-        "2026-11-03T00:00:00Z,0,0",
+        "start,views,visitors,visits,engaged_seconds",
+        "2026-11-01T00:00:00Z,0,0,0,0",
+        "2026-11-02T00:00:00Z,0,0,0,0",
+        "2026-11-03T00:00:00Z,0,0,0,0",
     ]
 
 
