@@ -6,9 +6,10 @@ simulation moves forward, so no time is slept. Beacons go through the ASGI app
 from a browser, each person behind their own documentation-range address, forwarded
 by a trusted proxy.
 
-A person's visit is what ``beacon.js`` sends for it: the view, the first scene, then
-on each scene change an ``engage`` with the visible seconds spent in the scene left
-and the next ``scene``, a few actions, and a last ``engage`` when the page is hidden.
+A person's visit is what ``beacon.js`` and ``engage.js`` send for it: the view, the
+first scene, then on each scene change an ``engage`` with the visible seconds spent in
+the scene left and the next ``scene``, a few actions in the scene they are in, and a
+last ``engage`` when the page is hidden.
 The clock moves in steps of ``STEP``: the beacons of one step are sent together, and a
 person's beacons that follow each other fall in different steps, so the stored order
 is the order they were sent in.
@@ -150,16 +151,18 @@ class Simulation:
             plan[step] += [(flooder, beacon(flooder))] * 150
 
     def visit(self, who: Person, step: int) -> None:
-        """One person's visit from ``step`` on: the beacons ``beacon.js`` sends for it."""
+        """One person's visit from ``step`` on: the beacons the scripts send for it."""
         rng, plan = self.rng, self.plan
         scene = pick(rng, ENTRIES)
         plan[step] += [(who, beacon(who)), (who, beacon(who, "scene", scene=scene))]
         seen = {scene}
         actions = [name for name, chance in ACTIONS if rng.random() < chance]
         while True:
-            dwell = min(600, max(3, round(rng.lognormvariate(math.log(35), 0.8))))
+            # engage.js sends at least every 5 minutes: a longer stay would be two beacons
+            dwell = min(300, max(3, round(rng.lognormvariate(math.log(35), 0.8))))
             if actions and rng.random() < 0.5:
-                plan[step + 1].append((who, beacon(who, "action", name=actions.pop())))
+                action = beacon(who, "action", scene=scene, name=actions.pop())
+                plan[step + 1].append((who, action))
             step += max(1, math.ceil(dwell / STEP.total_seconds()))
             plan[step].append((who, beacon(who, "engage", scene=scene, seconds=dwell)))
             ahead = tuple((w, s) for w, s in NEXT[scene] if s not in seen)
@@ -171,7 +174,7 @@ class Simulation:
         if rng.random() < 0.1:  # a reload: a duplicate view, not counted
             plan[step + 1].append((who, beacon(who)))
         if rng.random() < 0.03:  # back to a tab left open for an hour: outside any visit
-            plan[step + 120].append((who, beacon(who, "engage", seconds=20)))
+            plan[step + 120].append((who, beacon(who, "engage", scene=scene, seconds=20)))
 
 
 async def simulate(app: TourviewsApp, clock: ManualClock, days: int, seed: int) -> int:
