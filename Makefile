@@ -35,8 +35,8 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-screenshot: $(STAMP)  ## docs/dashboard.png, taken by the dashboard test in Chromium
-	TOURVIEWS_SCREENSHOT=docs/dashboard.png $(BIN)/python -m pytest tests/browser/test_demo.py
+screenshot: $(STAMP)  ## docs/dashboard-desktop.png and -phone.png: the demo test in Chromium
+	TOURVIEWS_SCREENSHOTS=docs $(BIN)/python -m pytest tests/browser/test_demo.py
 
 bench: $(STAMP)  ## BENCHMARKS.md; the HTTP ones need Debian's wrk
 	command -v wrk >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq wrk) \

@@ -1,4 +1,9 @@
-"""``tourviews demo`` end to end: simulated traffic, then the dashboard on its numbers."""
+"""``tourviews demo`` end to end: simulated traffic, then the dashboard on its numbers.
+
+``make screenshot`` runs this with ``TOURVIEWS_SCREENSHOTS=docs``: two weeks of traffic
+(so that the default 7 days have a week before to be compared with), and the dashboard
+at desktop and phone widths saved as docs/dashboard-desktop.png and dashboard-phone.png.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +11,25 @@ import os
 import re
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import orjson
-from playwright.sync_api import Browser, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.conftest import StartServer
+from tourviews.demo import ACTIONS, SCENES, TIMEZONE
 
-SCREENSHOT = os.environ.get("TOURVIEWS_SCREENSHOT")  # make screenshot: docs/dashboard.png
+SCREENSHOTS = os.environ.get("TOURVIEWS_SCREENSHOTS")  # a directory: make screenshot
+WIDTHS: dict[str, ViewportSize] = {
+    "desktop": {"width": 1280, "height": 900},
+    "phone": {"width": 390, "height": 844},
+}
+FIGURES = (
+    "views", "visitors", "visits", "engaged_seconds", "engaged_seconds_per_visit",
+    "scenes_per_visit", "bounce_rate",
+)  # fmt: skip
 
 
 def tourviews(data_dir: Path, *args: str) -> str:
@@ -25,29 +41,51 @@ def tourviews(data_dir: Path, *args: str) -> str:
     return result.stdout
 
 
-def test_demo_fills_a_week_and_the_dashboard_shows_it(
+def test_demo_fills_every_figure_and_the_dashboard_shows_them(
     browser: Browser, data_dir: Path, start: StartServer
 ) -> None:
-    days = 7 if SCREENSHOT else 2
-    printed = tourviews(data_dir, "demo", "--days", str(days))
+    printed = tourviews(data_dir, "demo", "--days", "14" if SCREENSHOTS else "2")
     token = re.search(r"^\s+(tv_\S+)$", printed, re.MULTILINE)
     assert token is not None
-    abuse = orjson.loads(tourviews(data_dir, "abuse", "--format", "json"))["totals"]
-    assert abuse["counted"] > 0 and abuse["bot"] > 0 and abuse["duplicate"] > 0
-    assert abuse["rotation"] > 0 and abuse["throttled"] > 0
-    stats = orjson.loads(tourviews(data_dir, "stats", "demo", "--format", "json"))
-    assert stats["totals"]["views"] > 0
-    assert len(stats["breakdown"]["scene"]) == 5
     assert "/dashboard#token=" in printed
+    abuse = orjson.loads(tourviews(data_dir, "abuse", "--format", "json"))["totals"]
+    for reason in ("counted", "bot", "duplicate", "rotation", "throttled", "outside_visit"):
+        assert abuse[reason] > 0, reason
+    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    week = ("--from", str(today - timedelta(days=6)), "--to", str(today))  # the dashboard's default
+    stats = orjson.loads(tourviews(data_dir, "stats", "demo", *week, "--format", "json"))
+    assert stats["timezone"] == TIMEZONE
+    assert all(stats["totals"][figure] > 0 for figure in FIGURES), stats["totals"]
+    breakdown = stats["breakdown"]
+    assert {row["key"] for row in breakdown["scene"]} == set(SCENES)
+    assert all(row["engaged_seconds"] > 0 for row in breakdown["scene"])
+    assert {row["key"] for row in breakdown["action"]} == {name for name, _ in ACTIONS}
+    assert breakdown["entry_scene"] and breakdown["exit_scene"] and stats["transitions"]
 
     server = start(data_dir)
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{server.url}/dashboard#token={token.group(1)}")
-    expect(page.locator("#views")).to_have_text(f"{stats['totals']['views']:,}")
-    expect(page.locator("#visitors")).to_have_text(f"{stats['totals']['visitors']:,}")
-    assert errors == []
-    if SCREENSHOT:
-        page.screenshot(path=SCREENSHOT, full_page=True)
-    page.close()
+    for name, viewport in WIDTHS.items():
+        page = browser.new_page(viewport=viewport)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{server.url}/dashboard#token={token.group(1)}")
+        expect(page.locator("#content")).to_have_attribute("aria-busy", "false")
+        assert page.locator("#views").inner_text() == f"{stats['totals']['views']:,}"
+        assert page.locator("#visits").inner_text() == f"{stats['totals']['visits']:,}"
+        assert page.locator("#breakdown-action tr").count() == 1 + len(ACTIONS)
+        expect(page.locator("#now")).to_have_text(re.compile(r"^\d+$"))
+        assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+        assert errors == []
+        if SCREENSHOTS:
+            save(page, Path(SCREENSHOTS) / f"dashboard-{name}.png")
+        page.close()
+
+
+def save(page: Page, path: Path) -> None:
+    """A full-page screenshot with the values of a day showing, as when a finger is on it."""
+    assert page.locator("#now").inner_text() != "0", "the demo should end with people on the tour"
+    page.locator("#chart svg").scroll_into_view_if_needed()
+    chart = page.locator("#chart svg").bounding_box()
+    assert chart is not None
+    page.mouse.move(chart["x"] + chart["width"] * 0.72, chart["y"] + chart["height"] / 2)
+    expect(page.locator("#chart .tip")).to_be_visible()
+    page.screenshot(path=path, full_page=True)
