@@ -388,11 +388,11 @@ def report(
 ) -> Any:
     if format not in ("html", "json"):
         raise ApiError(400, "format must be 'html' or 'json'", "format")
-    chosen = parse_week(week, ctx.clock.now())
     try:
         tours = org_tours(ctx.registry.tours, org)
     except UnknownOrganization as exc:
         raise ApiError(404, exc.message, "org") from None
+    chosen = parse_week(week, ctx.clock.now(), tours.values())
     with ctx.db.using() as cursor:
         document = weekly_report(cursor, org, tours, chosen)
     return document if format == "json" else HTMLResponse(html(document))

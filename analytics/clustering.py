@@ -1,4 +1,5 @@
-"""Raw events (and what is made of them) of each completed week, rewritten sorted by tour.
+"""Raw events (and what is made of them, rollups included) of each completed week,
+rewritten sorted by tour.
 
 The writer appends events in time order (and a rollup writes a day's rows for all
 tours at once), so a tour's rows are spread over every row group of their days and
@@ -25,7 +26,12 @@ TABLES = (
     ("events", "ts", "tour, ts"),
     ("recency", "day", "dimension, tour, day, key"),
     ("visitor_days", "day", "tour, day, visitor"),
+    ("rollups", "day", "tour, day, dimension, key"),
+    ("quarters", "start", "tour, start, dimension"),
 )
+
+
+KEYED = frozenset(("rollups", "quarters"))  # tables with a primary key
 
 
 def _monday(day: date) -> date:
@@ -53,6 +59,18 @@ def _rewrite(cursor: duckdb.DuckDBPyConnection, monday: date) -> None:
     bounds = [datetime.combine(monday, time()), datetime.combine(monday + WEEK, time())]
     with transaction(cursor):
         for table, day, order in TABLES:
+            if table in KEYED:
+                # A primary key forbids a copy beside the original: set the rows aside,
+                # delete them, and put them back sorted. Nothing else writes a week ago.
+                cursor.execute(
+                    f"CREATE TEMP TABLE week_rows AS SELECT * FROM {table} "
+                    f"WHERE {day} >= ? AND {day} < ? ORDER BY {order}",
+                    bounds,
+                )
+                cursor.execute(f"DELETE FROM {table} WHERE {day} >= ? AND {day} < ?", bounds)
+                cursor.execute(f"INSERT INTO {table} SELECT * FROM week_rows")
+                cursor.execute("DROP TABLE week_rows")
+                continue
             # The copies are appended after every row that exists now: the originals are
             # those up to the current last row ID. The writer appends only today's events.
             row = one(cursor, f"SELECT max(rowid) FROM {table}")

@@ -212,7 +212,7 @@ def median(histogram: list[tuple[int, int]]) -> float:
     """The median of a sorted histogram of (value, how many)."""
     total = sum(n for _, n in histogram)
     if total == 0:
-        return 0
+        return 0.0
 
     def at(position: int) -> int:
         seen = 0
@@ -241,8 +241,9 @@ def visit_figures(
         moment.astimezone(UTC).replace(tzinfo=None) for moment in (period.start, period.end)
     )
     raw_from = start if rolled is None else max(start, datetime.combine(rolled, time()))
+    raw_from = min(raw_from, end)  # a period that ends before the rollups do
     if rolled is not None and start < raw_from:
-        last = raw_from.date() - timedelta(days=1)
+        last = (raw_from - timedelta(microseconds=1)).date()
         whole = period.in_utc
         rows = cursor.execute(
             ROLLED, {"tour": tour, "first": start.date(), "last": last}

@@ -1,12 +1,13 @@
 """A week of the weekly report: seven days from a Monday, and the week before it.
 
-Each tour's week is seven days of its own time zone; which week is "the last complete
-one" is decided on the UTC day.
+Each tour's week is seven days of its own time zone; "the last complete one" is the
+last that is over in every tour's zone.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -43,13 +44,14 @@ class Week:
         return Period(self.first, self.last, "day", zone)
 
 
-def parse_week(value: str | None, now: datetime) -> Week:
+def parse_week(value: str | None, now: datetime, zones: Iterable[str] = ()) -> Week:
     """The week asked for (``2026-W48``, or any day of it); by default the last complete one.
 
-    Weeks begin on Monday. Today is the UTC day of ``now``, read here alone: a report in
-    another time zone changes this line only.
+    Weeks begin on Monday. Today is the earliest date of ``now`` in ``zones`` (the tours'
+    time zones; UTC without one): the default week is over in every tour's zone.
     """
-    today = now.astimezone(UTC).date()
+    today = min((now.astimezone(ZoneInfo(zone)).date() for zone in zones), default=None)
+    today = today or now.astimezone(UTC).date()
     if not value:
         return Week(today - timedelta(days=today.weekday()) - WEEK)
     first: date | None = None

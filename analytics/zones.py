@@ -3,10 +3,10 @@
 The daily rollups are UTC days, and a day of another zone is never one of them. Its
 days and hours are whole 15-minute UTC buckets, though (every zone's offset is a
 multiple of 15 minutes), so beyond raw retention the ``quarters`` rows answer for
-the views: they add up exactly, and their visitors are a union of sketches
-(``visitors_exact`` is false). The breakdowns there are those of the UTC days the
-period touches (``breakdowns_exact`` is false). Within raw retention the raw events
-answer, exactly. Each event or bucket
+the views: they add up exactly. The buckets keep no visitors (a sketch that fine
+would tell when one visitor came): the visitors, and the breakdowns, are those of the
+UTC days the period touches (``visitors_exact`` and ``breakdowns_exact`` are false).
+Within raw retention the raw events answer, exactly. Each event or bucket
 finds its interval of the period by an as-of join on the intervals' UTC starts, which
 Python's zoneinfo computes: DST changes included, and no second time zone database.
 """
@@ -14,7 +14,7 @@ Python's zoneinfo computes: DST changes included, and no second time zone databa
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
@@ -37,18 +37,18 @@ PARTS = [("total", "''", "view"), ("series", "label", "view"), *BREAKDOWNS]
 RAW_COUNTS = RAW + groupings(PARTS)
 RAW_IDS = RAW + groupings(PARTS, visitors="list(DISTINCT visitor)")
 QUARTERS = f"""
-SELECT i.label, q.amount, q.sketch
+SELECT i.label, q.start, q.amount
 FROM (
     SELECT * FROM quarters WHERE tour = $tour AND start >= $start AND start < $end
         AND dimension = 'total'
 ) q
 ASOF JOIN {INTERVALS} i ON q.start >= i.start
 """
-# Breakdowns are kept per UTC day: those of the UTC days the period touches.
+# Visitors and breakdowns are kept per UTC day: those of the UTC days the period touches.
 DAYS = """
-SELECT dimension, key, views, sketch FROM rollups
+SELECT day, dimension, key, views, sketch FROM rollups
 WHERE tour = $tour AND day BETWEEN $first AND $last
-    AND dimension IN ('device', 'browser', 'os', 'scene')
+    AND dimension IN ('total', 'device', 'browser', 'os', 'scene')
 """
 
 
@@ -82,15 +82,27 @@ def zoned_stats(
             target.add(views, found, None, ids)
     if start < horizon:
         before = min(end, horizon)
+        last = (before - timedelta(microseconds=1)).date()
+        days = {"tour": tour, "first": start.date(), "last": last}
+        visitors_of: dict[date, bytes] = {}
+        for day, dimension, key, views, sketch in cursor.execute(DAYS, days).fetchall():
+            if dimension == "total":
+                visitors_of[day] = sketch
+            else:
+                cells[dimension, key].add_sketch(views, sketch)
         rows = cursor.execute(
             QUARTERS, {"tour": tour, "start": start, "end": before, **intervals}
         ).fetchall()
-        for interval, views, sketch in rows:
-            cells["total", ""].add_sketch(views, sketch)
-            intervals_of[interval].add_sketch(views, sketch)
-        last = (before - timedelta(microseconds=1)).date()
-        days = {"tour": tour, "first": start.date(), "last": last}
-        for dimension, key, views, sketch in cursor.execute(DAYS, days).fetchall():
-            cells[dimension, key].add_sketch(views, sketch)
+        touched: dict[str, set[date]] = defaultdict(set)
+        for interval, quarter, views in rows:
+            cells["total", ""].add_sketch(views, None)
+            intervals_of[interval].add_sketch(views, None)
+            touched[interval].add(quarter.date())
+        # an interval's visitors: those of the UTC days it touches (an estimate over them)
+        for interval, utc_days in touched.items():
+            for day in utc_days:
+                intervals_of[interval].add_sketch(0, visitors_of.get(day))
+        for day in set().union(*touched.values()):
+            cells["total", ""].add_sketch(0, visitors_of.get(day))
     series = {key: (cell.views, cell.distinct()) for key, cell in intervals_of.items()}
     return series, cells

@@ -126,9 +126,9 @@ class Pipeline:
         if hit.scene is not None:
             self._scenes.record(beacon.tour, hit.scene, hit.source)
         if beacon.kind == "view":
-            self.visits.begin(beacon.tour, beacon.visitor, hit.moment)
+            self.visits.begin(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
         elif beacon.kind == "scene":
-            self.visits.extend(beacon.tour, beacon.visitor, hit.moment)
+            self.visits.extend(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
         elif beacon.action is not None:
             self._actions.record(beacon.tour, beacon.action, hit.source)
         return Outcome.COUNTED
@@ -182,7 +182,7 @@ class Pipeline:
         beacon = hit.beacon
         if beacon.kind not in UNDEDUPLICATED:
             return None
-        going_on = self.visits.extend(beacon.tour, beacon.visitor, hit.moment)
+        going_on = self.visits.extend(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
         return None if going_on else Outcome.OUTSIDE_VISIT
 
     def uncount(self, hit: Hit) -> None:

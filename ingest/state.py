@@ -12,12 +12,8 @@ from ingest.scenes import SceneBound
 from ingest.visits import Visits
 from storage.database import Database
 
-# A visit that went on this long before the restart is cut there: the next engage or
-# action beacon of it is dropped (one in a million visits lasts so long).
-VISIT_LOOKBACK = timedelta(hours=12)
-
-# Per (tour, visitor) seen lately, its last run of beacons without a 30-minute gap
-# (the same cut as analytics.visits): a visit goes on if that run began with a view.
+# Per (tour, visitor) seen today (UTC), its last run of beacons without a 30-minute
+# gap (the same cut as analytics.visits): a visit goes on if that run began with a view.
 LAST_VISITS = """
 SELECT tour, visitor::VARCHAR, epoch(max(ts)) AS last FROM (
     SELECT *, sum(starts::INTEGER) OVER (PARTITION BY tour, visitor ORDER BY ts, kind <> 'view'
@@ -29,7 +25,7 @@ SELECT tour, visitor::VARCHAR, epoch(max(ts)) AS last FROM (
     )
 )
 GROUP BY tour, visitor, run
-HAVING arg_min(kind, (ts, kind <> 'view')) = 'view' AND max(ts) >= $live
+HAVING first(kind ORDER BY ts, kind <> 'view') = 'view' AND max(ts) >= $live
 QUALIFY run = max(run) OVER (PARTITION BY tour, visitor)
 ORDER BY last
 """
@@ -65,13 +61,14 @@ def restore(
             ).fetchall())  # fmt: skip
         if visits is not None:
             naive = now.replace(tzinfo=None)
+            midnight = datetime.combine(naive.date(), datetime.min.time())
             rows = cursor.execute(
                 LAST_VISITS,
-                {"since": naive - VISIT_LOOKBACK, "live": naive - timedelta(seconds=visits.idle),
+                {"since": midnight, "live": naive - timedelta(seconds=visits.idle),
                  "idle": timedelta(seconds=visits.idle)},
             ).fetchall()  # fmt: skip
             for tour, visitor, last in rows:
-                visits.begin(tour, visitor, min(last + offset, moment))
+                visits.begin(tour, visitor, min(last + offset, moment), naive.toordinal())
         return restored
 
 

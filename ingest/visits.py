@@ -1,7 +1,8 @@
 """The visits going on: an engage or action beacon counts only inside one.
 
 A visit begins with a counted view and goes on with every counted beacon of the
-same visitor and tour that follows within ``IDLE`` of the one before. Engagement
+same visitor and tour that follows within ``IDLE`` of the one before, until the UTC
+midnight after it began (a UTC day's visits are whole, and rolled up with it). Engagement
 and actions outside a visit (a script that never viewed, a tab left for an hour)
 are dropped as ``outside_visit``: they would add time and clicks to no visit.
 ``analytics.visits`` cuts the stored events into visits by the same rule.
@@ -16,15 +17,16 @@ MAX_KEYS = 1_000_000  # visits remembered; past it the oldest half is forgotten
 
 
 class Visits:
-    """The last counted moment of each (tour, visitor) pair's visit, on the monotonic clock."""
+    """The last counted moment of each (tour, visitor) pair's visit, on the monotonic clock,
+    and the UTC day it began on."""
 
     def __init__(self, idle: float = IDLE, max_keys: int = MAX_KEYS) -> None:
         self.idle = idle
-        self._last: dict[int, float] = {}  # hash of (tour, visitor) -> last beacon
+        self._last: dict[int, tuple[float, int]] = {}  # hash of (tour, visitor) -> (last, day)
         self._max_keys = max_keys
 
-    def begin(self, tour: str, visitor: str, moment: float) -> None:
-        """A view was counted: a visit begins."""
+    def begin(self, tour: str, visitor: str, moment: float, day: int) -> None:
+        """A view was counted on UTC ``day`` (an ordinal): a visit begins."""
         if len(self._last) >= self._max_keys:
             # dicts keep insertion order, and a key is re-inserted on each beacon: the
             # first half are the visits idle longest
@@ -32,14 +34,14 @@ class Visits:
                 del self._last[stale]
         key = hash((tour, visitor))
         self._last.pop(key, None)
-        self._last[key] = moment
+        self._last[key] = (moment, day)
 
-    def extend(self, tour: str, visitor: str, moment: float) -> bool:
+    def extend(self, tour: str, visitor: str, moment: float, day: int) -> bool:
         """A beacon of the visit, if one goes on: it goes on from now. False: no visit."""
         key = hash((tour, visitor))
-        last = self._last.get(key)
-        if last is None or moment - last > self.idle:
+        found = self._last.get(key)
+        if found is None or moment - found[0] > self.idle or day != found[1]:
             return False
         del self._last[key]
-        self._last[key] = max(last, moment)
+        self._last[key] = (max(found[0], moment), day)
         return True

@@ -106,12 +106,10 @@ CREATE TABLE IF NOT EXISTS rollups (
     sketch BLOB,                       -- mergeable sketch of those visitors (owner API)
     PRIMARY KEY (tour, day, dimension, key)
 );
--- The same per 15-minute UTC bucket (made with the day's rollups): any time zone's days
--- and hours are whole buckets, so every count of any zone is a sum of them, beyond raw
--- retention too. dimension: total | device | browser | os | scene (views, sketch of
--- their visitors), and the visits that began in the bucket (analytics.visits): visits,
--- engaged and scenes (histograms: key a number, amount the visits), entry | exit |
--- transition (visits), action (actions, sketch of their visitors), scene_engaged (seconds).
+-- Per 15-minute UTC bucket (made with the day's rollups): any time zone's days and
+-- hours are whole buckets, so their counts are sums of them, beyond raw retention too.
+-- dimension: total (views), visits (that began in it), engaged (their seconds). No
+-- sketch of visitors: one this fine would tell when a visitor came.
 CREATE TABLE IF NOT EXISTS quarters (
     tour VARCHAR NOT NULL,
     start TIMESTAMP NOT NULL,

@@ -7,6 +7,7 @@ Tokens are random (256 bits), shown once and stored only as their SHA-256.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -18,7 +19,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import duckdb
 
@@ -124,11 +125,21 @@ class Keep:
 KEEP = Keep()
 
 
+@functools.cache
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def check_timezone(value: object) -> str:
     """An IANA time zone name that this machine knows (``Asia/Almaty``, ``UTC``)."""
     try:
-        if not isinstance(value, str) or ("/" not in value and value != "UTC"):
-            raise ValueError(value)  # "EST", "Local": abbreviations and oddities, not zones
+        # Names browsers know (Intl) too: not "EST" or "posix/Asia/Almaty"
+        if (
+            not isinstance(value, str)
+            or ("/" not in value and value != "UTC")
+            or (value not in _known_zones())
+        ):
+            raise ValueError(value)
         return ZoneInfo(value).key
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise InvalidValue(

@@ -150,8 +150,8 @@ class Local:
             return abuse_report(cursor, period)
 
     def report(self, org: str, week: str | None) -> dict[str, Any]:
-        chosen = parse_week(week, self.clock.now())
         tours = org_tours(self.registry.tours, org)
+        chosen = parse_week(week, self.clock.now(), tours.values())
         with self.db.using() as cursor:
             return weekly_report(cursor, org, tours, chosen)
 

@@ -325,3 +325,11 @@ def test_each_tours_week_is_seven_days_of_its_own_time_zone(
     }
     assert weeks["t1"] == (0, 1)  # its Sunday: the week before
     assert weeks["t2"] == (1, 0)  # its Monday: this week
+
+
+def test_the_default_week_is_over_in_every_tours_time_zone() -> None:
+    monday_early = datetime(2026, 11, 30, 3, 0, tzinfo=UTC)  # still Sunday in Los Angeles
+    assert parse_week(None, monday_early).first == date(2026, 11, 23)
+    assert parse_week(None, monday_early, ["UTC", "America/Los_Angeles"]).first == date(
+        2026, 11, 16
+    )

@@ -170,6 +170,22 @@ def test_action_names_past_the_bound_are_dropped(
         assert app.service.beacon.outcomes["scene_limit"] == 1
 
 
+def test_a_visit_ends_at_utc_midnight(
+    app: TourviewsApp, client: TestClient, clock: ManualClock, auth: dict[str, str]
+) -> None:
+    clock.set(datetime(2026, 11, 24, 23, 50, tzinfo=ZoneInfo("UTC")))
+    who = visitor()
+    send(client, who, event="view")
+    clock.advance(timedelta(minutes=5))
+    assert send(client, who, event="engage", seconds=300) == 204  # type: ignore[arg-type]
+    clock.advance(timedelta(minutes=10))  # 00:05: the next day
+    assert send(client, who, event="engage", seconds=600) == 204  # type: ignore[arg-type]
+    assert send(client, who, event="action", name="call") == 204
+    assert app.service.beacon.outcomes["outside_visit"] == 2
+    document = stats(client, auth, **{"from": "2026-11-24", "to": "2026-11-25"})
+    assert document["totals"]["engaged_seconds"] == 300
+
+
 def test_a_visit_goes_on_across_a_restart(
     app: TourviewsApp, client: TestClient, clock: ManualClock
 ) -> None:
@@ -205,7 +221,9 @@ def test_a_kolkata_tour_counts_a_view_on_its_local_date(
     assert hours["series"][1].items() >= {"start": "2026-11-25T01:00:00+05:30", "visits": 1}.items()
 
 
-@pytest.mark.parametrize("zone", ["Mars/Olympus", "EST", "", "../../etc/passwd"])
+@pytest.mark.parametrize(
+    "zone", ["Mars/Olympus", "EST", "", "../../etc/passwd", "posix/Asia/Almaty", "right/UTC"]
+)
 def test_an_unknown_zone_answers_400_naming_tz(
     client: TestClient, auth: dict[str, str], zone: str
 ) -> None:

@@ -119,3 +119,20 @@ def test_rolling_up_makes_the_quarters_of_days_rolled_up_before_them(
         purge(cursor, TODAY, days=1)
         document = tour_stats(cursor, "t1", period)
         assert [e["views"] for e in document["series"]] == local_views(events, "t1", period)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kathmandu", "America/St_Johns"])
+def test_a_local_period_wholly_beyond_retention_counts_its_own_visits_alone(
+    purged: Database, events: list[EventRow], zone: str
+) -> None:
+    period = Period(FIRST - timedelta(days=8), FIRST - timedelta(days=6), "day", ZoneInfo(zone))
+    document = tour_stats(purged.cursor(), "t1", period)
+    views = local_views(events, "t1", period)
+    assert [e["visits"] for e in document["series"]] == views  # each view begins a visit
+    assert document["totals"]["visits"] == sum(views)
+    assert document["previous"]["visits"] == sum(local_views(events, "t1", period.before()))
+
+
+def test_the_quarters_keep_no_sketch_of_visitors(purged: Database) -> None:
+    rows = purged.cursor().execute("SELECT count(*), count(sketch) FROM quarters").fetchall()
+    assert rows[0][0] > 0 and rows[0][1] == 0
