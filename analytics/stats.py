@@ -97,16 +97,9 @@ def _views(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> tupl
 
 
 def _totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
-    """The totals of ``tour``'s stats document for ``period``."""
-    _, cells = _views(cursor, tour, period)
-    total = cells.get(("total", ""), Cell())
+    """The totals of ``tour``'s stats document for ``period`` (no series, no breakdown)."""
     visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
-    return {
-        "views": total.views,
-        "visitors": total.distinct(),
-        "visitors_exact": total.exact,
-        **visits.totals(),
-    }
+    return tour_totals(cursor, [tour], period)[tour] | visits.totals()
 
 
 def _merged_stats(

@@ -47,13 +47,15 @@ runs AS MATERIALIZED (
 ),
 visits AS MATERIALIZED (
     SELECT tour, visitor, day, run, {bucket} AS bucket, min(ts) AS began,
-        coalesce(list(scene ORDER BY ts, kind <> 'view')
-            FILTER (kind IN ('view', 'scene') AND scene IS NOT NULL), []) AS path,
+        -- ordered aggregates cost a sort each: the list is sorted once, by its first fields
+        coalesce([step.scene FOR step IN list_sort(list({{'ts': ts, 'later': kind <> 'view',
+            'scene': scene}}) FILTER (kind IN ('view', 'scene') AND scene IS NOT NULL))], [])
+            AS path,
         coalesce(sum(seconds), 0) AS engaged
     FROM runs
     WHERE run > 0  -- run 0: the span (or the UTC day) began inside it
     GROUP BY tour, visitor, day, run
-    HAVING first(kind ORDER BY ts, kind <> 'view') = 'view'
+    HAVING arg_min(kind, {{'ts': ts, 'later': kind <> 'view'}}) = 'view'
 ),
 inside AS MATERIALIZED (
     SELECT runs.*, visits.bucket FROM runs JOIN visits USING (tour, visitor, day, run)

@@ -38,7 +38,7 @@ from storage.database import DATABASE_FILE, Database, open_database
 from storage.registry import Registry
 from tourviews.service import daily_round
 
-VERSION = 5  # bump when the generated data changes: the cache is keyed by it
+VERSION = 6  # bump when the generated data changes: the cache is keyed by it
 CACHE = Path(".bench") / f"reads-v{VERSION}"
 DONE = "generated"
 EVENTS = 10_000_000
