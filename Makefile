@@ -23,8 +23,9 @@ run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) (make run PORT=8001) with ./data
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-soak: $(STAMP)  ## the crash suite at full length: 20 SIGKILL cycles, a kill mid-checkpoint
+soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples
 	TOURVIEWS_CRASH_CYCLES=20 $(BIN)/python -m pytest tests/crash -s
+	TOURVIEWS_EXACT_EXAMPLES=30 $(BIN)/python -m pytest tests/analytics/test_exact.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
