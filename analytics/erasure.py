@@ -10,7 +10,7 @@ from __future__ import annotations
 import duckdb
 
 from analytics.rollup import replace_day
-from storage.database import mark_erased, one, transaction
+from storage.database import mark_changed, mark_erased, one, transaction
 from storage.errors import InvalidValue
 from storage.registry import UUID
 
@@ -32,6 +32,7 @@ def forget(cursor: duckdb.DuckDBPyConnection, visitor: str) -> int:
         row = one(cursor, "DELETE FROM events WHERE visitor = ?::UUID", [visitor])
         if row and row[0]:
             mark_erased(cursor)
+            mark_changed(cursor)
         # In the same transaction: no reader sees a day without its aggregates.
         for day in days:
             replace_day(cursor, day)

@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta
 
 import duckdb
 
+from analytics.kept import rows as kept_rows
 from analytics.parts import EPOCH, RAW_FROM, Cell, Cells, Series, day_key, keys
 from analytics.period import Period
 from storage.database import one
@@ -110,13 +111,15 @@ def exact_stats(
     cells: Cells = defaultdict(Cell)
     rolled = {"tour": tour, "first": period.first, "last": fresh - DAY}
     if fresh > period.first:
-        for dimension, key, day, views, visitors, new in cursor.execute(ROLLED, rolled).fetchall():
+        for dimension, key, day, views, visitors, new in kept_rows(
+            cursor, ROLLED, rolled, fresh - DAY
+        ):
             if dimension == "total" and period.interval == "day":
                 series[day_key(day)] = (views, visitors)
             cells[dimension, key].views += views
             cells[dimension, key].visitors += new or 0
         if period.interval == "hour":
-            for day, hour, views, visitors in cursor.execute(ROLLED_HOURS, rolled).fetchall():
+            for day, hour, views, visitors in kept_rows(cursor, ROLLED_HOURS, rolled, fresh - DAY):
                 series[day_key(day, hour)] = (views, visitors)
     if fresh <= period.last:
         rows = cursor.execute(

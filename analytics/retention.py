@@ -14,7 +14,7 @@ import duckdb
 from analytics.parts import RAW_FROM, raw_from
 from analytics.rollup import roll_up_completed
 from ingest.writer import fold_drop_log
-from storage.database import mark_erased, one, read_meta, transaction, write_meta
+from storage.database import mark_changed, mark_erased, one, read_meta, transaction, write_meta
 
 SOURCE_DAYS = 7
 RETENTION = "raw_retention_days"  # meta key: the setting of the last server on this data
@@ -41,6 +41,7 @@ def purge(cursor: duckdb.DuckDBPyConnection, today: date, days: int) -> int:
         )
         if row and row[0]:
             mark_erased(cursor)
+        mark_changed(cursor)
         for table in ("recency", "visitor_days"):  # they are made from the raw events
             cursor.execute(f"DELETE FROM {table} WHERE day < ?", [horizon])
         if horizon > raw_from(cursor):

@@ -26,7 +26,7 @@ from analytics.exact import EXACT_ROLLUPS
 from analytics.parts import BREAKDOWNS, groupings, keys, raw_from
 from analytics.sketch import sketch_of
 from analytics.visits import OF_DAY
-from storage.database import one, read_meta, transaction, write_meta
+from storage.database import mark_changed, one, read_meta, transaction, write_meta
 
 # A day is complete this long after its midnight: beacons in flight, a clock a little
 # ahead, commits queued at midnight all land before it is rolled up.
@@ -162,6 +162,7 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
         bounds,
     )
     cursor.execute("INSERT OR IGNORE INTO rolled_days VALUES (?)", [day])
+    mark_changed(cursor)
 
 
 def roll_up_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
@@ -193,6 +194,7 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
             cursor.execute(
                 "DELETE FROM quarters WHERE start >= ?", [datetime.combine(since, time())]
             )
+            mark_changed(cursor)
     pending = cursor.execute(PENDING, {"today": datetime.combine(today, time())}).fetchall()
     days = [day for (day,) in pending]
     for day in days:

@@ -19,6 +19,7 @@ import duckdb
 import polars as pl
 
 from analytics.exact import exact_stats, exact_totals, fresh_from
+from analytics.kept import kept
 from analytics.parts import BREAKDOWNS, DIMENSIONS, EPOCH, Cell, Cells, Series, day_key, groupings
 from analytics.parts import raw_from as raw_from  # analytics.alerts reads it from here
 from analytics.period import Period
@@ -63,9 +64,17 @@ def tour_stats(
     document["previous"] = {
         "from": previous.first.isoformat(),
         "to": previous.last.isoformat(),
-        **_totals(cursor, tour, previous),
+        **_past_totals(cursor, tour, previous),
     }
     return document
+
+
+def _past_totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
+    """``_totals``, kept while the figures of the period's days cannot change (the
+    dashboard asks for the period before its own again and again)."""
+    last = (period.end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    key = ("totals", tour, period.first, period.last, period.zone.key)
+    return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period)))
 
 
 def _rolled(cursor: duckdb.DuckDBPyConnection, period: Period) -> date | None:
@@ -98,7 +107,7 @@ def _views(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> tupl
 
 def _totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
     """The totals of ``tour``'s stats document for ``period`` (no series, no breakdown)."""
-    visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
+    visits = visit_figures(cursor, tour, period, _rolled(cursor, period), totals_only=True)
     return tour_totals(cursor, [tour], period)[tour] | visits.totals()
 
 

@@ -17,16 +17,22 @@ with the views), and the visits and engaged seconds of each 15-minute bucket too
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import duckdb
 
+from analytics.kept import rows as kept_rows
 from analytics.parts import Cell
 from analytics.period import Period
 from storage.visit import IDLE_SECONDS
+
+EPOCH = datetime(1970, 1, 1)
+Rows = list[tuple[str, str, int, Any]]  # (dimension, key, amount, visitor IDs or a sketch)
 
 # The events of a span cut into visits. {where} selects the span's events; {bucket}
 # is what the rows are grouped by besides the tour (a quarter of the visit's start,
@@ -37,11 +43,11 @@ WITH ev AS MATERIALIZED (
         coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {idle} SECOND, kind = 'view')
             AS starts
     FROM events WHERE {where}
-    WINDOW w AS (PARTITION BY tour, visitor, ts::DATE ORDER BY ts, kind <> 'view')
+    WINDOW w AS (PARTITION BY tour, visitor, ts::DATE ORDER BY ts, kind <> 'view', scene)
 ),
 runs AS MATERIALIZED (
     SELECT *, sum(starts::INTEGER) OVER (
-        PARTITION BY tour, visitor, day ORDER BY ts, kind <> 'view' ROWS UNBOUNDED PRECEDING
+        PARTITION BY tour, visitor, day ORDER BY ts, kind <> 'view', scene ROWS UNBOUNDED PRECEDING
     ) AS run
     FROM ev
 ),
@@ -107,12 +113,39 @@ def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
 
 OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end", series=SERIES)
 OF_DAY = visit_rows("ts >= $start AND ts < $end", series=SERIES)  # every tour's, for rollups
-# The rollup rows of visits (in ``rollups``, the amount as views), and the buckets'
-ROLLED = (
-    "SELECT day, dimension, key, views, visitors, sketch FROM rollups WHERE tour = $tour AND day "
-    "BETWEEN $first AND $last AND dimension IN ('visits', 'engaged', 'scenes', 'entry', "
-    "'exit', 'transition', 'action', 'scene_engaged')"
+# A short span's events of one tour, in the order the visit query reads them (events
+# of one visitor in the same microsecond by scene, so that both cuts agree): DuckDB
+# takes about 15 ms to run that query whatever its rows, and a day of one tour's
+# events is cut faster in Python (``cut``) than that.
+EVENTS = (
+    "SELECT visitor::VARCHAR, epoch_us(ts), kind, scene, seconds, action FROM events "
+    "WHERE tour = $tour AND ts >= $start AND ts < $end "
+    "ORDER BY visitor, ts, kind <> 'view', scene NULLS LAST"
 )
+SHORT_SPAN = timedelta(days=2)  # raw spans up to this long are cut in Python
+IDLE_US, QUARTER_US, DAY_US = IDLE_SECONDS * 10**6, 15 * 60 * 10**6, 86_400 * 10**6
+# The rollup rows of visits (in ``rollups``, the amount as views), summed over the
+# days: one row per key, but the actions' rows come per day, with their sketches.
+# {dimensions}: the parts wanted; {days}: the series by day, or nothing.
+ROLLED = """
+SELECT dimension, key, sum(views)::BIGINT, NULL, NULL FROM rollups
+WHERE tour = $tour AND day BETWEEN $first AND $last AND dimension IN ({dimensions})
+GROUP BY ALL
+UNION ALL
+SELECT dimension, key, views, visitors, sketch FROM rollups
+WHERE tour = $tour AND day BETWEEN $first AND $last AND dimension = 'action' AND $actions
+{days}"""
+ROLLED_DAYS = """
+UNION ALL
+SELECT CASE dimension WHEN 'visits' THEN 'began' ELSE 'began_engaged' END,
+    strftime(day, '%Y-%m-%dT00:00'), sum(views * CASE dimension WHEN 'visits' THEN 1
+    ELSE key::BIGINT END)::BIGINT, NULL, NULL
+FROM rollups
+WHERE tour = $tour AND day BETWEEN $first AND $last AND dimension IN ('visits', 'engaged')
+GROUP BY ALL
+"""
+TOTALS = ("visits", "engaged", "scenes")  # the parts the totals are made of
+PARTS = (*TOTALS, "entry", "exit", "transition", "scene_engaged")  # and the rest, but actions
 QUARTERS = (
     "SELECT start, dimension, amount FROM quarters WHERE tour = $tour AND start >= $start "
     "AND start < $end AND dimension IN ('visits', 'engaged')"
@@ -227,10 +260,77 @@ def median(histogram: list[tuple[int, int]]) -> float:
     return (at((total - 1) // 2) + at(total // 2)) / 2
 
 
+def cut(rows: Iterable[tuple[str, int, str, str | None, int | None, str | None]]) -> Rows:
+    """The visit rows of one tour's events, cut as the visit query cuts them.
+
+    ``rows``: (visitor, microseconds since the epoch, kind, scene, seconds, action) in
+    the order of ``EVENTS``. Gives (dimension, key, amount, visitor IDs) rows, as the
+    query's columns after the tour and the bucket.
+    """
+    amounts: dict[tuple[str, str], int] = defaultdict(int)
+    began: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # quarter -> visits, engaged
+    actors: dict[str, set[str]] = defaultdict(set)
+    path: list[str] = []
+    engaged = start = last = midnight = 0
+    counted = False  # the current run is a visit (it began with a view)
+    who = ""
+
+    def close() -> None:
+        if not counted:
+            return
+        amounts["visits", ""] += 1
+        amounts["engaged", str(engaged)] += 1
+        amounts["scenes", str(len(set(path)))] += 1
+        quarter = began[start // QUARTER_US]
+        quarter[0] += 1
+        quarter[1] += engaged
+        if path:
+            amounts["entry", path[0]] += 1
+            amounts["exit", path[-1]] += 1
+        for move in {f"{a}>{b}" for a, b in itertools.pairwise(path) if a != b}:
+            amounts["transition", move] += 1
+
+    for visitor, at, kind, scene, seconds, action in rows:
+        if visitor != who or at >= midnight:  # visits end at UTC midnight
+            close()
+            counted = False  # a visitor's day that begins without a view: no visit yet
+            who, midnight = visitor, (at // DAY_US + 1) * DAY_US
+            if kind == "view":
+                counted, start, path, engaged = True, at, [], 0
+        elif kind == "view" or at - last > IDLE_US:
+            close()
+            counted, start, path, engaged = kind == "view", at, [], 0
+        last = at
+        if not counted:
+            continue
+        if kind in ("view", "scene") and scene is not None:
+            path.append(scene)
+        elif kind == "engage":
+            engaged += seconds or 0
+            if scene is not None:
+                amounts["scene_engaged", scene] += seconds or 0
+        elif kind == "action" and action is not None:
+            amounts["action", action] += 1
+            actors[action].add(visitor)
+    close()
+    rows_: Rows = [
+        (dimension, key, amount, sorted(actors[key]) if dimension == "action" else None)
+        for (dimension, key), amount in amounts.items()
+    ]
+    for quarter, (visits, seconds_) in began.items():
+        key = (EPOCH + timedelta(microseconds=quarter * QUARTER_US)).strftime("%Y-%m-%dT%H:%M")
+        rows_ += [("began", key, visits, None), ("began_engaged", key, seconds_, None)]
+    return rows_
+
+
 def visit_figures(
-    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, rolled: date | None
+    cursor: duckdb.DuckDBPyConnection,
+    tour: str,
+    period: Period,
+    rolled: date | None,
+    totals_only: bool = False,
 ) -> VisitFigures:
-    """The visit figures of ``tour`` over ``period``.
+    """The visit figures of ``tour`` over ``period`` (``totals_only``: what the totals need).
 
     ``rolled``: the day after the last UTC day whose rollups answer (their raw events
     may be gone); raw events answer from there on. A period of UTC days reads the
@@ -247,21 +347,19 @@ def visit_figures(
     if rolled is not None and start < raw_from:
         last = (raw_from - timedelta(microseconds=1)).date()
         whole = period.in_utc
-        rows = cursor.execute(
-            ROLLED, {"tour": tour, "first": start.date(), "last": last}
-        ).fetchall()
         # A series by UTC day has its visits in the rollups; by hour, or in another zone,
         # in the quarters.
         by_quarter = not whole or period.interval == "hour"
-        for day, dimension, key, amount, visitors, sketch in rows:
-            figures.add(dimension, key, amount, (visitors, sketch), sums=whole)
-            if not by_quarter and dimension in ("visits", "engaged"):
-                seconds = amount * (int(key) if dimension == "engaged" else 1)
-                figures.quarters[datetime.combine(day, time())][dimension == "engaged"] += seconds
-        if by_quarter:
-            for quarter, dimension, amount in cursor.execute(
-                QUARTERS, {"tour": tour, "start": start, "end": raw_from}
-            ).fetchall():
+        query = ROLLED.format(
+            dimensions=", ".join(f"'{part}'" for part in (TOTALS if totals_only else PARTS)),
+            days="" if by_quarter or totals_only else ROLLED_DAYS,
+        )
+        parameters = {"tour": tour, "first": start.date(), "last": last, "actions": not totals_only}
+        for dimension, key, amount, *visitors in kept_rows(cursor, query, parameters, last):
+            figures.add(dimension, key, amount, tuple(visitors), sums=whole)
+        if by_quarter and not (whole and totals_only):
+            quarters = {"tour": tour, "start": start, "end": raw_from}
+            for quarter, dimension, amount in kept_rows(cursor, QUARTERS, quarters, last):
                 figures.quarters[quarter][dimension == "engaged"] += amount
                 if not whole:
                     if dimension == "visits":
@@ -271,6 +369,10 @@ def visit_figures(
         figures.exact = whole
     if raw_from < end:
         parameters = {"tour": tour, "start": raw_from, "end": end}
-        for _, _, dimension, key, amount, ids in cursor.execute(OF_TOUR, parameters).fetchall():
+        if end - raw_from <= SHORT_SPAN:
+            rows = cut(cursor.execute(EVENTS, parameters).fetchall())
+        else:
+            rows = [row[2:] for row in cursor.execute(OF_TOUR, parameters).fetchall()]
+        for dimension, key, amount, ids in rows:
             figures.add(dimension, key, amount, ids or [])
     return figures

@@ -19,6 +19,7 @@ import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,8 @@ COMPACTING = "tourviews.duckdb.compacting"  # the fresh copy, until it replaces 
 # meta key, set in the transaction that deletes personal data (erasure, retention):
 # the deleted rows' bytes are still in the file until a compaction rewrites it.
 ERASED = "erased_since_compaction"
+# meta key: a token replaced whenever the figures of completed days may have changed
+CHANGED = "changed"
 SCHEMA_VERSION = 1
 
 # Only what the contract allows is stored: no raw IP address, no raw user-agent.
@@ -358,6 +361,9 @@ def open_database(data_dir: Path) -> Database:
     connection.execute(
         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
     )
+    connection.execute(
+        "INSERT OR IGNORE INTO meta VALUES (?, gen_random_uuid()::VARCHAR)", [CHANGED]
+    )
     return Database(connection, path)
 
 
@@ -376,6 +382,12 @@ def one(
     """
     rows = cursor.execute(sql, parameters).fetchall()
     return rows[0] if rows else None
+
+
+def mark_changed(cursor: duckdb.DuckDBPyConnection) -> None:
+    """Note that figures of completed days may have changed (rolled up again, erased,
+    purged): what was read of them before, and kept (``analytics.stats``), is stale."""
+    write_meta(cursor, CHANGED, uuid.uuid4().hex)
 
 
 def mark_erased(cursor: duckdb.DuckDBPyConnection) -> None:

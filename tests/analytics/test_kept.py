@@ -1,0 +1,121 @@
+"""Reads of completed days are kept (``analytics.kept``), and nothing kept outlives a change.
+
+Each test reads every period of the last days (so their figures are kept), changes
+the data the way the service does (erasure, late events rolled up again, purge, a
+clock set back), and reads again: the figures must equal a count over the events
+as they now are (``test_exact``'s brute force), not what was kept.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from analytics import kept
+from analytics.erasure import forget
+from analytics.period import Period
+from analytics.retention import purge
+from analytics.rollup import roll_up_completed
+from analytics.stats import tour_stats
+from ingest.writer import EventRow, EventWriter
+from storage.database import Database
+from tests.analytics.test_exact import TODAY, assert_exact, stored, traffic
+
+RECENT = TODAY - timedelta(days=3)  # periods from here on: every check reads ten of them
+
+
+@pytest.fixture
+def events() -> list[EventRow]:
+    return traffic(random.Random(11))
+
+
+@pytest.fixture
+def db(events: list[EventRow]) -> Iterator[Database]:
+    yield from stored(events)
+
+
+def kept_reads(db: Database, events: list[EventRow]) -> int:
+    """Read every recent period (checking it) and say how many reads are now kept."""
+    assert_exact(db, events, first=RECENT)
+    return len(kept._kept)
+
+
+def test_completed_days_are_read_once_then_kept(db: Database, events: list[EventRow]) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    before = len(kept._kept)
+    assert kept_reads(db, events) > before
+    period = Period(RECENT, TODAY - timedelta(days=1), "day")
+    first = tour_stats(db.cursor(), "t1", period)
+    assert tour_stats(db.cursor(), "t1", period) == first
+
+
+def test_an_erased_visitor_is_gone_from_kept_reads(db: Database, events: list[EventRow]) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    kept_reads(db, events)
+    recent = [e for e in events if e[0].date() >= RECENT]
+    regular = max({e[4] for e in recent}, key=lambda v: sum(e[4] == v for e in recent))
+    assert forget(db.cursor(), regular) > 0
+    kept_reads(db, [e for e in events if e[4] != regular])
+
+
+def test_late_events_rolled_up_again_reach_kept_reads(db: Database, events: list[EventRow]) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    kept_reads(db, events)
+    late = [(datetime.combine(TODAY - timedelta(days=2), datetime.max.time()), "t1", "view",
+             "lobby", str(uuid.uuid4()), bytes(16), "mobile", "Mobile Safari", "iOS", None,
+             None)]  # fmt: skip
+    EventWriter(db).write(late, {})
+    assert roll_up_completed(db.cursor(), TODAY) == [TODAY - timedelta(days=2)]
+    kept_reads(db, sorted(events + late, key=lambda row: row[0]))
+
+
+def test_days_un_rolled_by_a_clock_set_back_are_read_again(
+    db: Database, events: list[EventRow]
+) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    kept_reads(db, events)
+    roll_up_completed(db.cursor(), RECENT)  # the clock went back: later days are un-rolled
+    extra = [(datetime.combine(RECENT, datetime.min.time()) + timedelta(hours=12), "t2", "view",
+              None, str(uuid.uuid4()), bytes(16), "desktop", "Chrome", "Windows", None,
+              None)]  # fmt: skip
+    EventWriter(db).write(extra, {})
+    kept_reads(db, sorted(events + extra, key=lambda row: row[0]))
+
+
+def test_purge_replaces_what_was_kept(db: Database, events: list[EventRow]) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    period = Period(TODAY - timedelta(days=6), TODAY - timedelta(days=1), "day")
+    before = tour_stats(db.cursor(), "t1", period)["totals"]
+    assert before["visitors_exact"]
+    purge(db.cursor(), TODAY, days=4)  # the period now reaches past raw retention
+    after = tour_stats(db.cursor(), "t1", period)["totals"]
+    assert not after["visitors_exact"]
+    assert after["views"] == before["views"]
+    kept_reads(db, events)
+
+
+def test_reads_of_days_not_rolled_up_are_not_kept(db: Database) -> None:
+    """Today's document compares with yesterday, not rolled up yet: its late views count."""
+    yesterday = TODAY - timedelta(days=1)
+    roll_up_completed(db.cursor(), yesterday)
+    period = Period(TODAY, TODAY, "day")
+    before = tour_stats(db.cursor(), "t1", period)["previous"]["views"]
+    late = datetime.combine(yesterday, datetime.max.time())
+    EventWriter(db).write([(late, "t1", "view", None, str(uuid.uuid4()), bytes(16), "desktop",
+                            "Chrome", "Windows", None, None)], {})  # fmt: skip
+    assert tour_stats(db.cursor(), "t1", period)["previous"]["views"] == before + 1
+
+
+def test_the_store_forgets_the_oldest_past_its_bound(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    monkeypatch.setattr(kept, "ROWS", 64)
+    for day in range(5):
+        first = date(2026, 11, 1) + timedelta(days=day)
+        tour_stats(db.cursor(), "t1", Period(first, first, "day"))
+    assert sum(weight for _, weight in kept._kept.values()) <= 64

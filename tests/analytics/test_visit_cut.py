@@ -1,0 +1,100 @@
+"""The two cuts of visits agree: DuckDB's visit query (rollups, long spans) and the
+Python cut of a short span's events (``analytics.visits.cut``, a tour's today).
+
+Events are drawn on a coarse clock so that ties, pauses of exactly 30 minutes and
+UTC midnight come up often; both cuts read the same DuckDB file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analytics.visits import EVENTS, OF_TOUR, cut
+from ingest.writer import EventRow, EventWriter
+from storage.database import open_database
+
+START = datetime(2026, 11, 23, 22, 0)
+END = START + timedelta(days=2)
+VISITORS = [str(uuid.UUID(int=n, version=4)) for n in (1, 2, 3)]
+KINDS = ("view", "view", "scene", "scene", "engage", "action")
+
+event = st.tuples(
+    st.sampled_from(VISITORS),
+    st.sampled_from((0, 0, 1, 15, 29, 30, 31, 45, 60, 90, 120, 121, 1440)),  # minutes later
+    st.sampled_from(KINDS),
+    st.sampled_from(("lobby", "hall", "roof", None)),
+    st.sampled_from(("lead-form", "call")),
+)
+
+
+def rows_of(events: list[tuple[str, int, str, str | None, str]]) -> list[EventRow]:
+    rows: list[EventRow] = []
+    at = {visitor: START for visitor in VISITORS}
+    for n, (visitor, minutes, kind, scene, action) in enumerate(events):
+        at[visitor] += timedelta(minutes=minutes)
+        if at[visitor] >= END:
+            break
+        seconds = 1 + n % 90 if kind == "engage" else None
+        scene = None if kind == "action" else scene
+        tour = "t2" if n % 7 == 6 else "t1"  # another tour's events sit among them
+        rows.append((at[visitor], tour, kind, scene, visitor, bytes(16), "desktop", "Chrome",
+                     "Windows", seconds, action if kind == "action" else None))  # fmt: skip
+    return sorted(rows, key=lambda row: row[0])
+
+
+def counted(rows: list[tuple[str, str, int, Any]]) -> Counter[tuple[str, str, int, Any]]:
+    return Counter(
+        (dimension, key, amount, tuple(sorted(ids)) if dimension == "action" else None)
+        for dimension, key, amount, ids in rows
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(event, max_size=40))
+def test_the_python_cut_equals_the_visit_query(events: list[Any]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        db = open_database(Path(folder))
+        try:
+            EventWriter(db).write(rows_of(events), {})
+            cursor = db.cursor()
+            parameters = {"tour": "t1", "start": START, "end": END}
+            query = [row[2:] for row in cursor.execute(OF_TOUR, parameters).fetchall()]
+            python = cut(cursor.execute(EVENTS, parameters).fetchall())
+        finally:
+            db.close()
+    assert counted(python) == counted(query)
+
+
+def test_the_cut_of_a_known_day() -> None:
+    """A view, a scene 31 minutes later (no visit), a view at midnight minus a minute and
+    its scene after midnight (the visit ends at midnight): one lobby visit, one hall visit."""
+    a = VISITORS[0]
+    agent = (bytes(16), "desktop", "Chrome", "Windows")
+    rows: list[EventRow] = [
+        (START, "t1", "view", "lobby", a, *agent, None, None),
+        (START + timedelta(minutes=31), "t1", "scene", "hall", a, *agent, None, None),
+        (START + timedelta(minutes=119), "t1", "view", "hall", a, *agent, None, None),
+        (START + timedelta(minutes=121), "t1", "scene", "roof", a, *agent, None, None),
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        db = open_database(Path(folder))
+        try:
+            EventWriter(db).write(rows, {})
+            cursor = db.cursor()
+            parameters = {"tour": "t1", "start": START, "end": END}
+            found = counted(cut(cursor.execute(EVENTS, parameters).fetchall()))
+        finally:
+            db.close()
+    assert found[("visits", "", 2, None)] == 1
+    assert found[("entry", "lobby", 1, None)] == 1
+    assert found[("entry", "hall", 1, None)] == 1
+    assert found[("scenes", "1", 2, None)] == 1  # neither visit reached a second scene
+    assert not any(part == "transition" for part, *_ in found)
