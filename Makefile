@@ -23,9 +23,10 @@ run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) (make run PORT=8001) with ./data
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples
+soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples, 1,000 visit cuts
 	TOURVIEWS_CRASH_CYCLES=20 $(BIN)/python -m pytest tests/crash -s
 	TOURVIEWS_EXACT_EXAMPLES=30 $(BIN)/python -m pytest tests/analytics/test_exact.py
+	TOURVIEWS_CUT_EXAMPLES=1000 $(BIN)/python -m pytest tests/analytics/test_visit_cut.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -82,3 +82,11 @@ def rows(
 
 def _frozen(value: Any) -> Hashable:
     return tuple(value) if isinstance(value, list) else value
+
+
+def clear() -> None:
+    """Forget everything kept (the benchmark's first reads)."""
+    global _size
+    with _lock:
+        _kept.clear()
+        _size = 0

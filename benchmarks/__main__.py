@@ -197,11 +197,15 @@ def main() -> int:
          f"{writer['ours_per_s']:,.0f} events/s", f"raw Arrow insert {writer['raw_per_s']:,.0f}/s",
          f"{writer['ours_per_s'] / writer['raw_per_s']:.2f}×", "≥ 0.8×"),
         (f"Reads, 10M events, 1,000 tours, {r['raw_retention_days']:.0f} days raw: one tour "
-         "× 30 days (busiest, median tour) and a 400-tour organization's listing, p50 / p95",
+         "× 30 days (busiest, median tour) and a 400-tour organization's listing, p50 / p95, "
+         "read again and again as a dashboard does",
          f"busiest {r['busy_p50_ms']:.0f} / {r['busy_p95_ms']:.0f} ms, "
          f"median {r['median_p50_ms']:.0f} / {r['median_p95_ms']:.0f} ms, "
          f"listing {r['listing_p50_ms']:.0f} / {r['listing_p95_ms']:.0f} ms",
-         f"while a writer commits: busiest p95 {r['busy_writing_p95_ms']:.0f} ms, listing "
+         f"first reads after the day's rollup (nothing kept): busiest p95 "
+         f"{r['busy_first_p95_ms']:.0f} ms, median {r['median_first_p95_ms']:.0f} ms, listing "
+         f"{r['listing_first_p95_ms']:.0f} ms; while a writer commits: busiest p95 "
+         f"{r['busy_writing_p95_ms']:.0f} ms, listing "
          f"p95 {r['listing_writing_p95_ms']:.0f} ms; the writer kept "
          f"{r['writer_commits_per_s']:,.0f} commits/s "
          f"(alone {r['writer_alone_commits_per_s']:,.0f})",

@@ -10,8 +10,10 @@ copied for each run, so the writer that runs during the reads never changes it.
 Measured in one process that owns the file, as the service does: the stats of the
 busiest tour and of the median tour over the last 30 days (today included, so today
 answers from raw events), and the totals of the biggest organization's tours (as
-``GET /v1/tours``), taking turns; then the same while a thread commits batches of 32
-events back to back, the service's writer under load.
+``GET /v1/tours``), taking turns, read again and again as a dashboard does (what is
+read of completed days is kept, ``analytics.kept``); then each as a first read, with
+nothing kept; then the same while a thread commits batches of 32 events back to back,
+the service's writer under load.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from analytics.kept import clear
 from analytics.period import Period
 from analytics.retention import DEFAULT_RETENTION_DAYS
 from analytics.stats import tour_stats, tour_totals
@@ -264,6 +267,11 @@ def bench_reads(rounds: int = 100) -> dict[str, float]:
             }
             measure(queries, 3)  # warm: the first reads load the file into memory
             alone = measure(queries, rounds)
+            # The first read of a tour after the day's rollup: nothing of it is kept.
+            first = measure(
+                {name: lambda q=query: (clear(), q()) for name, query in queries.items()},
+                rounds // 2,
+            )
             writing: dict[str, list[float]] = {}
             during = commits_per_s(db, lambda: writing.update(measure(queries, rounds)))
             idle = commits_per_s(db, lambda: time.sleep(3))
@@ -274,7 +282,7 @@ def bench_reads(rounds: int = 100) -> dict[str, float]:
         finally:
             db.close()
     figures: dict[str, float] = {}
-    for suffix, runs in (("", alone), ("_writing", writing)):
+    for suffix, runs in (("", alone), ("_first", first), ("_writing", writing)):
         for name, samples in runs.items():
             figures[f"{name}{suffix}_p50_ms"] = statistics.median(samples)
             figures[f"{name}{suffix}_p95_ms"] = percentile(samples, 0.95)

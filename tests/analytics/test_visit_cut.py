@@ -7,19 +7,22 @@ UTC midnight come up often; both cuts read the same DuckDB file.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analytics.visits import EVENTS, OF_TOUR, cut
 from ingest.writer import EventRow, EventWriter
-from storage.database import open_database
+from storage.database import Database, open_database
 
 START = datetime(2026, 11, 23, 22, 0)
 END = START + timedelta(days=2)
@@ -57,19 +60,26 @@ def counted(rows: list[tuple[str, str, int, Any]]) -> Counter[tuple[str, str, in
     )
 
 
-@settings(max_examples=150, deadline=None)
-@given(st.lists(event, max_size=40))
-def test_the_python_cut_equals_the_visit_query(events: list[Any]) -> None:
+@pytest.fixture(scope="module")
+def db() -> Iterator[Database]:
     with tempfile.TemporaryDirectory() as folder:
         db = open_database(Path(folder))
         try:
-            EventWriter(db).write(rows_of(events), {})
-            cursor = db.cursor()
-            parameters = {"tour": "t1", "start": START, "end": END}
-            query = [row[2:] for row in cursor.execute(OF_TOUR, parameters).fetchall()]
-            python = cut(cursor.execute(EVENTS, parameters).fetchall())
+            yield db
         finally:
             db.close()
+
+
+# make soak draws ten times as many (TOURVIEWS_CUT_EXAMPLES)
+@settings(max_examples=int(os.environ.get("TOURVIEWS_CUT_EXAMPLES", "100")), deadline=None)
+@given(events=st.lists(event, max_size=40))
+def test_the_python_cut_equals_the_visit_query(db: Database, events: list[Any]) -> None:
+    cursor = db.cursor()
+    cursor.execute("DELETE FROM events")
+    EventWriter(db).write(rows_of(events), {})
+    parameters = {"tour": "t1", "start": START, "end": END}
+    query = [row[2:] for row in cursor.execute(OF_TOUR, parameters).fetchall()]
+    python = cut(cursor.execute(EVENTS, parameters).fetchall())
     assert counted(python) == counted(query)
 
 
