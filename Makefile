@@ -20,8 +20,8 @@ PORT ?= 8000
 run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) (make run PORT=8001) with ./data
 	$(BIN)/tourviews serve --quickstart --port $(PORT)
 
-test: $(STAMP)
-	$(BIN)/python -m pytest
+test: $(STAMP)  ## two workers: the suite takes about 7 minutes on 2 cores, 13 on one
+	$(BIN)/python -m pytest -n 2
 
 soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples, 1,000 visit cuts
 	TOURVIEWS_CRASH_CYCLES=20 $(BIN)/python -m pytest tests/crash -s
