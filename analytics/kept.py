@@ -2,10 +2,11 @@
 
 A dashboard asks for the same days again and again: a month of them, and the month
 before for comparison. The figures of a rolled-up day change only when it is rolled
-up again, erased from or purged, and each of those replaces the ``CHANGED`` token
-(``storage.database.mark_changed``) in the same transaction. So a read that touches
-only rolled-up days is kept under the token it was made with, and a changed token
-never finds it again. Reads that touch a day not rolled up (today) are not kept.
+up again, erased from or purged, or its tour is deleted, and each of those replaces
+the ``CHANGED`` token (``storage.database.mark_changed``) in the same transaction.
+So a read that touches only rolled-up days is kept while the token stays, and a new
+token forgets everything kept (an erased visitor's sketches with it). Reads that
+touch a day not rolled up (today) are not kept.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from storage.database import CHANGED, one
 
 T = TypeVar("T")
 
-ROWS = 250_000  # rows (or documents) kept at most, the oldest forgotten first: ~30 MiB
+BYTES = 64 * 2**20  # kept at most (as ``weight`` counts them), the least recently read forgotten
+ROW = 100  # bytes counted per row besides its strings and sketches
 
 _kept: dict[Hashable, tuple[Any, int]] = {}
 _size = 0
+_token: str | None = None  # the token of what is kept: a new one forgets it all
 _lock = threading.Lock()
 
 
@@ -43,30 +46,34 @@ def kept(
     key: Hashable,
     through: date,
     compute: Callable[[], T],
-    size: Callable[[T], int] = lambda _: 1,
+    size: Callable[[T], int] = lambda _: 1_000,
 ) -> T:
     """``compute()``, kept under ``key`` while the days up to ``through`` cannot change.
 
-    What it returns must not be changed by the caller: the next caller gets it too.
+    ``size``: about how many bytes the value holds. What it returns must not be
+    changed by the caller: the next caller gets it too.
     """
-    global _size
+    global _size, _token
     token, rolled = standing(cursor)
     if token is None or rolled is None or through > rolled:
         return compute()
-    full = (token, key)
     with _lock:
-        found = _kept.get(full)
-    if found is not None:
-        return found[0]  # type: ignore[no-any-return]
+        if token != _token:  # what is kept is stale: gone, erased visitors' sketches with it
+            _kept.clear()
+            _size, _token = 0, token
+        found = _kept.pop(key, None)
+        if found is not None:
+            _kept[key] = found  # the most recently read last
+            return found[0]  # type: ignore[no-any-return]
     value = compute()
-    weight = max(1, size(value))
-    if weight > ROWS // 16:  # one read would push out most of the others
+    weight = size(value)
+    if weight > BYTES // 16:  # one read would push out most of the others
         return value
     with _lock:
-        if full not in _kept:
-            _kept[full] = (value, weight)
+        if token == _token and key not in _kept:  # not if the token changed meanwhile
+            _kept[key] = (value, weight)
             _size += weight
-            while _size > ROWS:
+            while _size > BYTES:
                 _, gone = _kept.pop(next(iter(_kept)))
                 _size -= gone
     return value
@@ -74,10 +81,18 @@ def kept(
 
 def rows(
     cursor: duckdb.DuckDBPyConnection, sql: str, parameters: dict[str, Any], through: date
-) -> list[tuple[Any, ...]]:
+) -> tuple[tuple[Any, ...], ...]:
     """The rows of ``sql``, kept while the days up to ``through`` cannot change."""
     key = (sql, tuple(sorted((name, _frozen(value)) for name, value in parameters.items())))
-    return kept(cursor, key, through, lambda: cursor.execute(sql, parameters).fetchall(), len)
+    return kept(cursor, key, through, lambda: tuple(cursor.execute(sql, parameters).fetchall()),
+                weight)  # fmt: skip
+
+
+def weight(rows: tuple[tuple[Any, ...], ...]) -> int:
+    """About how many bytes ``rows`` hold: their strings and sketches, and ``ROW`` each."""
+    return sum(
+        ROW + sum(len(value) for value in row if isinstance(value, str | bytes)) for row in rows
+    )
 
 
 def _frozen(value: Any) -> Hashable:

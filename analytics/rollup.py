@@ -200,5 +200,7 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
     for day in days:
         roll_up_day(cursor, day)
     if read_meta(cursor, EXACT_ROLLUPS) is None:
-        write_meta(cursor, EXACT_ROLLUPS, "complete")
+        with transaction(cursor):  # reads until now took another path: not to be kept
+            write_meta(cursor, EXACT_ROLLUPS, "complete")
+            mark_changed(cursor)
     return days

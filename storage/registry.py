@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 import duckdb
 
 from storage.clock import Clock
-from storage.database import Database, mark_erased, one, transaction
+from storage.database import Database, mark_changed, mark_erased, one, transaction
 from storage.errors import Conflict, InvalidValue
 
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -176,6 +176,7 @@ def _delete_history(cursor: Any, tour: str) -> None:
     row = one(cursor, "DELETE FROM events WHERE tour = ?", [tour])
     for table in ("rollups", "quarters", "recency", "visitor_days", "drops", "drop_log"):
         cursor.execute(f"DELETE FROM {table} WHERE tour = ?", [tour])
+    mark_changed(cursor)  # its completed days' figures, kept by readers, are gone too
     if row and row[0]:
         mark_erased(cursor)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,9 @@ from analytics.retention import purge
 from analytics.rollup import roll_up_completed
 from analytics.stats import tour_stats
 from ingest.writer import EventRow, EventWriter
+from storage.clock import ManualClock
 from storage.database import Database
+from storage.registry import Registry
 from tests.analytics.test_exact import TODAY, assert_exact, stored, traffic
 
 RECENT = TODAY - timedelta(days=3)  # periods from here on: every check reads ten of them
@@ -110,12 +112,39 @@ def test_reads_of_days_not_rolled_up_are_not_kept(db: Database) -> None:
     assert tour_stats(db.cursor(), "t1", period)["previous"]["views"] == before + 1
 
 
-def test_the_store_forgets_the_oldest_past_its_bound(
+def test_a_deleted_tours_figures_do_not_reach_the_next_owner(db: Database) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    period = Period(RECENT, TODAY - timedelta(days=1), "day")
+    assert tour_stats(db.cursor(), "t1", period)["totals"]["views"] > 0  # now kept
+    registry = Registry(db, ManualClock(datetime(2026, 11, 10, tzinfo=UTC)))
+    registry.put_tour("t1", "acme")
+    assert registry.delete_tour("t1")
+    registry.put_tour("t1", "another-org")
+    document = tour_stats(db.cursor(), "t1", period)
+    assert document["totals"]["views"] == document["totals"]["visits"] == 0
+    assert document["previous"]["views"] == 0
+
+
+def test_a_new_token_forgets_everything_kept(db: Database, events: list[EventRow]) -> None:
+    """An erased visitor's sketches (kept action rows) do not stay in memory."""
+    roll_up_completed(db.cursor(), TODAY)
+    kept_reads(db, events)
+    before = dict(kept._kept)
+    forget(db.cursor(), events[0][4])
+    tour_stats(db.cursor(), "t1", Period(RECENT, RECENT, "day"))
+    assert before and all(kept._kept.get(key) is not value for key, value in before.items())
+
+
+def test_the_store_forgets_the_least_recently_read_past_its_bound(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
-    monkeypatch.setattr(kept, "ROWS", 64)
-    for day in range(5):
-        first = date(2026, 11, 1) + timedelta(days=day)
-        tour_stats(db.cursor(), "t1", Period(first, first, "day"))
-    assert sum(weight for _, weight in kept._kept.values()) <= 64
+    monkeypatch.setattr(kept, "BYTES", 64_000)
+    days = [date(2026, 11, 1) + timedelta(days=n) for n in range(9)]
+    for day in days:
+        tour_stats(db.cursor(), "t1", Period(day, day, "day"))
+        tour_stats(db.cursor(), "t1", Period(days[0], days[0], "day"))  # read again and again
+    assert 0 < sum(weight for _, weight in kept._kept.values()) <= 64_000
+    first = tour_stats(db.cursor(), "t1", Period(days[0], days[0], "day"))
+    assert any(repr(days[0]) in repr(key) for key in kept._kept)  # the often read one stayed
+    assert first == tour_stats(db.cursor(), "t1", Period(days[0], days[0], "day"))
