@@ -8,15 +8,15 @@ import duckdb
 
 from analytics.alerts import alerts
 from analytics.period import Period
-from storage.outcomes import REASONS
+from storage.outcomes import REASONS, Outcome
 
 TOP = 10
 
 # Every beacon of the period as (moment, tour, ip_hash, reason, beacons, visitor): counted
 # ones from the events (one row each), the others from the hourly drop counters.
-BEACONS = """
+BEACONS = f"""
 WITH beacons AS (
-    SELECT ts AS moment, tour, ip_hash, 'counted' AS reason, 1 AS beacons, visitor
+    SELECT ts AS moment, tour, ip_hash, '{Outcome.COUNTED}' AS reason, 1 AS beacons, visitor
     FROM events WHERE ts >= $start AND ts < $end
     UNION ALL
     SELECT hour, tour, ip_hash, reason, beacons, NULL
@@ -36,18 +36,18 @@ def abuse_report(cursor: duckdb.DuckDBPyConnection, period: Period) -> dict[str,
     by_day: dict[str, dict[str, int]] = {}
     for day, reason, count in daily:
         by_day.setdefault(day, {})[reason] = int(count)
-    empty = dict.fromkeys(("counted", *REASONS), 0)
+    empty = dict.fromkeys((Outcome.COUNTED.value, *REASONS), 0)
     sources = cursor.execute(
         BEACONS
-        + """SELECT lower(hex(ip_hash)), sum(beacons),
-                    sum(beacons) FILTER (reason = 'throttled'), count(DISTINCT visitor)
+        + f"""SELECT lower(hex(ip_hash)), sum(beacons),
+                    sum(beacons) FILTER (reason = '{Outcome.THROTTLED}'), count(DISTINCT visitor)
              FROM beacons WHERE octet_length(ip_hash) = 16 GROUP BY 1
              ORDER BY 2 DESC, 1 LIMIT $top""",
         bounds | {"top": TOP},
     ).fetchall()
     tours = cursor.execute(
         BEACONS
-        + """SELECT tour, sum(beacons), sum(beacons) FILTER (reason != 'counted')
+        + f"""SELECT tour, sum(beacons), sum(beacons) FILTER (reason != '{Outcome.COUNTED}')
              FROM beacons WHERE tour != '' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $top""",
         bounds | {"top": TOP},
     ).fetchall()

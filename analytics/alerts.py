@@ -21,6 +21,7 @@ import duckdb
 from analytics.period import Period
 from analytics.stats import raw_from
 from storage.database import one
+from storage.outcomes import Outcome
 
 SPIKE_MIN = 20
 SPIKE_FACTOR = 5.0
@@ -87,7 +88,8 @@ def persistent_sources(cursor: duckdb.DuckDBPyConnection, period: Period) -> lis
     rows = cursor.execute(
         "SELECT reason, lower(hex(ip_hash)), count(DISTINCT hour), sum(beacons), "
         "min(hour), max(hour) FROM drop_counters "
-        "WHERE reason IN ('throttled', 'rotation') AND octet_length(ip_hash) = 16 "
+        f"WHERE reason IN ('{Outcome.THROTTLED}', '{Outcome.ROTATION}') "
+        "AND octet_length(ip_hash) = 16 "
         "AND hour >= ? AND hour < ? GROUP BY ALL HAVING count(DISTINCT hour) >= ? "
         "ORDER BY 4 DESC, 2",
         [

@@ -13,8 +13,8 @@ import duckdb
 
 from analytics.parts import RAW_FROM, raw_from
 from analytics.rollup import roll_up_completed
-from ingest.writer import fold_drop_log
 from storage.database import mark_changed, mark_erased, one, read_meta, transaction, write_meta
+from storage.drops import fold_drop_log
 
 SOURCE_DAYS = 7
 RETENTION = "raw_retention_days"  # meta key: the setting of the last server on this data

@@ -10,6 +10,19 @@ from collections.abc import Hashable
 # process, which is fine: the state is rebuilt from the stored events at start.
 MAX_KEYS = 1_000_000
 
+# The kinds deduplicated: engagement and actions repeat by nature (every scene change,
+# every click), and count only inside a visit instead (``ingest.visits``).
+DEDUPLICATED = ("view", "scene")
+
+
+def dedup_key(tour: str, kind: str, scene: str | None, visitor: str) -> tuple[str, str | None, str]:
+    """What a duplicate repeats: the tour, the scene of a scene event, the visitor.
+
+    The one definition: the pipeline keys beacons by it, and the restore at start keys
+    the stored events by it (``ingest.state``).
+    """
+    return (tour, scene if kind == "scene" else None, visitor)
+
 
 class Deduplicator:
     """The last counted time per key ((tour, visitor) or (tour, scene, visitor))."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ingest.beacon import Beacon
-from ingest.dedup import Deduplicator
+from ingest.dedup import Deduplicator, dedup_key
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
@@ -61,8 +61,7 @@ class Hit:
     retry_after: float = 0.0
 
 
-# Engagement and actions repeat by nature (every scene change, every click): they
-# are not deduplicated, and count only inside a visit instead.
+# Engagement and actions are not deduplicated: they count only inside a visit.
 UNDEDUPLICATED = frozenset(("engage", "action"))
 
 Step = Callable[[Hit], Outcome | None]
@@ -175,7 +174,7 @@ class Pipeline:
     def dedup(self, hit: Hit) -> Outcome | None:
         if hit.beacon.kind in UNDEDUPLICATED:
             return None
-        duplicate = self._deduplicator.is_duplicate(dedup_key(hit.beacon), hit.moment)
+        duplicate = self._deduplicator.is_duplicate(key_of(hit.beacon), hit.moment)
         return Outcome.DUPLICATE if duplicate else None
 
     def within_visit(self, hit: Hit) -> Outcome | None:
@@ -188,7 +187,7 @@ class Pipeline:
     def uncount(self, hit: Hit) -> None:
         """A counted hit was not stored (503): its retry must count, not be a duplicate."""
         if hit.beacon.kind not in UNDEDUPLICATED:
-            self._deduplicator.forget(dedup_key(hit.beacon), hit.moment)
+            self._deduplicator.forget(key_of(hit.beacon), hit.moment)
 
     def hashes(self, address: str | None, now: datetime) -> tuple[bytes, bytes]:
         """(stored IP hash, source network) of an address."""
@@ -198,6 +197,5 @@ class Pipeline:
         return self._hasher.hash(address, now)
 
 
-def dedup_key(beacon: Beacon) -> tuple[str, str | None, str]:
-    """What a duplicate repeats: the tour, the scene of a scene event, the visitor."""
-    return (beacon.tour, beacon.scene if beacon.kind == "scene" else None, beacon.visitor)
+def key_of(beacon: Beacon) -> tuple[str, str | None, str]:
+    return dedup_key(beacon.tour, beacon.kind, beacon.scene, beacon.visitor)

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 import duckdb
 
-from ingest.dedup import Deduplicator
+from ingest.dedup import DEDUPLICATED, Deduplicator, dedup_key
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
 from ingest.visits import Visits
@@ -40,8 +40,8 @@ def restore(
     moment: float,
     actions: SceneBound | None = None,
     visits: Visits | None = None,
-) -> int:
-    """Remember every key counted within the windows before ``now``; returns how many.
+) -> None:
+    """Remember every key counted within the windows before ``now``.
 
     Stored times are wall-clock; the windows run on the monotonic clock, whose reading
     ``moment`` is taken at ``now``. The rotation guard is rebuilt by stored IP hash: for
@@ -51,7 +51,7 @@ def restore(
     since = (now - timedelta(seconds=max(dedup.window, rotation.window))).replace(tzinfo=None)
     offset = moment - now.timestamp()  # wall seconds to monotonic seconds
     with db.using() as cursor:
-        restored = _restore(cursor, dedup, rotation, scenes, since, offset, moment)
+        _restore(cursor, dedup, rotation, scenes, since, offset, moment)
         if actions is not None:
             actions.restore(cursor.execute(
                 "SELECT tour, action FROM (SELECT tour, action, min(ts)::DATE AS first FROM events "
@@ -69,7 +69,6 @@ def restore(
             ).fetchall()  # fmt: skip
             for tour, visitor, last in rows:
                 visits.begin(tour, visitor, min(last + offset, moment), naive.toordinal())
-        return restored
 
 
 def _restore(
@@ -80,15 +79,14 @@ def _restore(
     since: datetime,
     offset: float,
     moment: float,
-) -> int:
+) -> None:
     keys = cursor.execute(
-        "SELECT tour, CASE WHEN kind = 'scene' THEN scene END, visitor::VARCHAR, "
-        "epoch(max(ts)) AS last FROM events WHERE ts >= ? AND kind IN ('view', 'scene') "
-        "GROUP BY ALL ORDER BY last",
-        [since],
+        "SELECT tour, kind, scene, visitor::VARCHAR, epoch(max(ts)) AS last FROM events "
+        "WHERE ts >= ? AND kind IN (SELECT unnest(?)) GROUP BY ALL ORDER BY last",
+        [since, list(DEDUPLICATED)],
     ).fetchall()
-    for tour, scene, visitor, last in keys:
-        dedup.remember((tour, scene, visitor), min(last + offset, moment))
+    for tour, kind, scene, visitor, last in keys:  # in time order: the last one stays
+        dedup.remember(dedup_key(tour, kind, scene, visitor), min(last + offset, moment))
     sources = cursor.execute(
         "SELECT ip_hash, tour, visitor::VARCHAR, epoch(max(ts)) AS last FROM events "
         "WHERE ts >= ? GROUP BY ALL ORDER BY last",
@@ -103,4 +101,3 @@ def _restore(
         "WHERE dimension = 'scene' GROUP BY ALL) GROUP BY ALL ORDER BY min(first), 1, 2"
     ).fetchall()  # the names in the order they were first counted, as the bound admits them
     scenes.restore(named)
-    return len(keys)

@@ -108,17 +108,3 @@ class EventWriter:
             setattr(self._appenders, table, appender)
         appender.append_rows(rows)
         appender.flush()
-
-
-def fold_drop_log(cursor: duckdb.DuckDBPyConnection) -> None:
-    """Fold the appended drop counters into one row per key of ``drops``.
-
-    Rows the writer appends meanwhile are not in this transaction's snapshot: they
-    stay in the log for the next fold.
-    """
-    with transaction(cursor):
-        cursor.execute(
-            "INSERT INTO drops SELECT hour, tour, ip_hash, reason, sum(beacons) FROM drop_log "
-            "GROUP BY ALL ON CONFLICT DO UPDATE SET beacons = drops.beacons + excluded.beacons"
-        )
-        cursor.execute("DELETE FROM drop_log")

@@ -31,9 +31,10 @@ from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
 from ingest.visits import Visits
 from ingest.withdrawal import WITHDRAWALS, WithdrawalEndpoint
-from ingest.writer import EventWriter, fold_drop_log
+from ingest.writer import EventWriter
 from storage.clock import Clock
 from storage.database import Database, erased, open_database, write_meta
+from storage.drops import fold_drop_log
 from storage.registry import Registry
 from storage.secret import derive_key, load_secret
 from tourviews.settings import Settings

@@ -15,8 +15,9 @@ import pytest
 
 from ingest.committer import Committer, Overloaded, StorageFailed
 from ingest.repeats import RepeatedErrors
-from ingest.writer import EventRow, EventWriter, fold_drop_log
+from ingest.writer import EventRow, EventWriter
 from storage.database import Database, open_database
+from storage.drops import fold_drop_log
 
 AT = datetime(2026, 11, 24, 12, 0)
 
