@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 	touch $@
 
 PORT ?= 8000
+DATA ?= data
 
-run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) (make run PORT=8001) with ./data
-	$(BIN)/tourviews serve --quickstart --port $(PORT)
+run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) with ./$(DATA) (make run PORT=8001 DATA=data2)
+	$(BIN)/tourviews serve --quickstart --port $(PORT) --data $(DATA)
 
 test: $(STAMP)  ## two workers: the suite takes about 7 minutes on 2 cores, 13 on one
 	$(BIN)/python -m pytest -n 2

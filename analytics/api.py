@@ -292,6 +292,7 @@ def tours(
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
+        "operator": caller.admin,  # the dashboard shows the operator's views only then
         "tours": [
             {
                 "tour": tour,

@@ -341,7 +341,10 @@ def open_database(data_dir: Path) -> Database:
         if "lock" in message.lower():
             holder = _LOCK_HOLDER.search(message)
             who = f"process {holder.group(1)}" if holder else "another process"
-            raise StorageBusy(f"the data directory {data_dir} is in use by {who}") from None
+            raise StorageBusy(
+                f"the data directory {data_dir} is in use by {who}: stop it, or choose "
+                "another with --data"
+            ) from None
         raise StorageError(f"cannot open {path}: {message.splitlines()[0]}") from None
     except duckdb.Error as exc:
         raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None

@@ -13,6 +13,7 @@ import orjson
 from analytics.stats import series_csv
 from ingest.throttle import Rate
 from storage.errors import InvalidValue, StorageError
+from storage.registry import check_name
 from tourviews.control import Backend, CommandError, connect
 from tourviews.report import deliver, delivery
 from tourviews.settings import (
@@ -34,6 +35,14 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(1, f"tourviews: error: {message}\n")
+
+
+def _tour(value: str) -> str:
+    """A tour ID, checked here: through a running server a malformed one would reach a URL."""
+    try:
+        return check_name("tour", value)
+    except InvalidValue as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -118,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         dest="action", required=True, metavar="ACTION"
     )
     add = tours.add_parser("add", parents=[data], help="register or update a tour")
-    add.add_argument("tour")
+    add.add_argument("tour", type=_tour, metavar="TOUR")
     add.add_argument("--org", required=True)
     add.add_argument(
         "--origin", action="append", default=None, metavar="URL",
@@ -149,7 +158,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--org", required=True)
     create.add_argument("--admin", action="store_true")
     create.add_argument(
-        "--tour", help="a read-only token for this tour alone (a link for a client)"
+        "--tour", type=_tour, help="a read-only token for this tour alone (a link for a client)"
     )
     listing = tokens.add_parser("list", parents=[data], help="every token, never the token")
     listing.add_argument("--format", choices=("table", "json"), default="table")
@@ -157,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument("id", metavar="ID", help="the token's id, from tokens list")
 
     stats = commands.add_parser("stats", parents=[data], help="views and visitors of a tour")
-    stats.add_argument("tour")
+    stats.add_argument("tour", type=_tour, metavar="TOUR")
     stats.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
     stats.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
     stats.add_argument("--interval", choices=("day", "hour"))
@@ -451,5 +460,8 @@ def _change(now: int, before: int | None) -> str:
 
 
 def _duration(seconds: float) -> str:
+    """12s, 4m05s, 3h07m: as the dashboard does, hours once there are any."""
     whole = round(seconds)
+    if whole >= 3600:
+        return f"{whole // 3600:,}h{whole % 3600 // 60:02d}m"
     return f"{whole // 60}m{whole % 60:02d}s" if whole >= 60 else f"{whole}s"

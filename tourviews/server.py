@@ -220,7 +220,9 @@ def check_port(host: str, port: int) -> None:
             probe.bind((host, port))
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise CommandError(f"port {port} is in use: choose another with --port") from None
+                raise CommandError(
+                    f"port {port} is in use: choose another with --port (make run PORT=8001)"
+                ) from None
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 

@@ -424,6 +424,50 @@ def test_an_owner_sees_no_abuse_view_and_an_admin_does(pages: Pages, dashboard: 
     assert page.locator("#reasons rect").count() >= 1
 
 
+def test_an_owner_token_never_asks_for_the_operators_views(
+    pages: Pages, dashboard: Dashboard
+) -> None:
+    page = pages.new()
+    asked: list[str] = []
+    failed: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    page.on(
+        "console", lambda message: failed.append(message.text) if message.type == "error" else None
+    )
+    page.goto(dashboard.url(dashboard.owner))
+    loaded(page)
+    page.click("#presets [data-preset='30d']")
+    expect(page.locator("#range")).to_contain_text("Changes are against")
+    loaded(page)
+    assert [url for url in asked if "/v1/admin/" in url] == []
+    assert failed == []  # a 403 would show in the console as a failed request
+
+
+def test_against_a_period_without_visits_shares_of_visits_are_new(
+    pages: Pages, dashboard: Dashboard
+) -> None:
+    page = pages.open(dashboard.url(dashboard.owner))
+    page.click("#presets [data-preset='today']")  # yesterday had no visit
+    for key in ("visits", "scenes_per_visit", "bounce_rate"):
+        expect(page.locator(f"#{key}-change")).to_have_text("new")
+
+
+def test_the_token_form_fits_a_phone_and_shows_no_controls_yet(
+    pages: Pages, dashboard: Dashboard
+) -> None:
+    page = pages.new(PHONE)
+    page.goto(f"{dashboard.server.url}/dashboard")
+    page.wait_for_selector("#login:not([hidden])")
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    for control in ("#tour", "#csv", "#signout"):
+        assert page.locator(control).is_hidden(), control
+    page.fill("#token", dashboard.owner)
+    page.click("#login button")
+    loaded(page)
+    for control in ("#tour", "#csv", "#signout"):
+        assert page.locator(control).is_visible(), control
+
+
 def test_dashboard_asks_for_a_token_and_refuses_a_bad_one(
     pages: Pages, dashboard: Dashboard
 ) -> None:

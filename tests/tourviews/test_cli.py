@@ -90,6 +90,11 @@ BAD = [
     (("stats", "t1", "--from", "2024-01-01", "--to", "2026-01-01"), "--to"),
     (("stats", "nosuchtour"), "unknown tour"),
     (("tours", "add", "bad tour!", "--org", "acme"), "TOUR"),
+    # through a server, a slash or nothing would have reached the URL: Not Found, a redirect
+    (("tours", "add", "bad/id", "--org", "acme"), "TOUR"),
+    (("tours", "add", "", "--org", "acme"), "TOUR"),
+    (("stats", "../x"), "TOUR"),
+    (("tokens", "create", "--org", "acme", "--tour", "a/b"), "--tour"),
     (("tours", "add", "t3", "--org", "acme", "--origin", "notaurl"), "--origin"),
     (("tokens", "create", "--org", "a/b"), "--org"),
 ]
@@ -223,7 +228,10 @@ def test_serve_on_a_busy_port_is_one_line_and_creates_nothing(tmp_path: Path) ->
         port = busy.getsockname()[1]
         result = run(tmp_path / "data", "serve", "--port", str(port), "--quickstart")
     assert result.returncode == 1
-    assert result.stderr == f"tourviews: error: port {port} is in use: choose another with --port\n"
+    assert result.stderr == (
+        f"tourviews: error: port {port} is in use: choose another with --port "
+        "(make run PORT=8001)\n"
+    )
     assert not (tmp_path / "data").exists()  # no token made that no one would see
 
 
@@ -382,3 +390,11 @@ def test_a_tours_public_counter_is_switched_on_and_off_and_kept_otherwise(data_d
     assert "public counter" in ok(data_dir, "tours", "list")  # not given: kept
     ok(data_dir, "tours", "add", "t1", "--org", "acme", "--no-public-counter")
     assert "public counter" not in ok(data_dir, "tours", "list")
+
+
+def test_durations_read_in_hours_once_there_are_any() -> None:
+    from tourviews.cli import _duration
+
+    assert [_duration(s) for s in (5, 245, 3600, 48_393, 48_613_000)] == [
+        "5s", "4m05s", "1h00m", "13h26m", "13,503h36m",
+    ]  # fmt: skip
