@@ -16,10 +16,9 @@ from typing import Any
 
 import orjson
 
-from ingest.beacon import MAX_BYTES, RANDOM_UUID, Beacon, BeaconError, parse_beacon
+from ingest.beacon import MAX_BYTES, RANDOM_UUID, BeaconError, parse_beacon
 from ingest.client import ClientAddress
-from ingest.committer import Committer, Overloaded, StorageFailed
-from ingest.pipeline import SILENT_DROPS, Hit, Pipeline
+from ingest.pipeline import Hit, Pipeline, Unavailable
 from ingest.repeats import RepeatedErrors
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock
@@ -55,13 +54,11 @@ class BeaconEndpoint:
         self,
         classifier: AgentClassifier,
         pipeline: Pipeline,
-        committer: Committer,
         client: ClientAddress,
         clock: Clock,
     ) -> None:
         self._classifier = classifier
         self._pipeline = pipeline
-        self._committer = committer
         self._client = client
         self._clock = clock
         self.outcomes: Counter[str] = Counter()
@@ -102,7 +99,9 @@ class BeaconEndpoint:
             beacon = parse_beacon(await read_body(headers, receive))
         except (Rejected, BeaconError) as exc:
             rejected = exc if isinstance(exc, Rejected) else Rejected(400, exc.message, exc.field)
-            self._drop(Outcome.INVALID, "", self._pipeline.hash_address(address, now), now)
+            self.outcomes[Outcome.INVALID] += 1
+            ip_hash = self._pipeline.hash_address(address, now)
+            self._pipeline.refuse(Outcome.INVALID, "", ip_hash, now)
             return await answer(send, rejected.status, rejected.body, ANY_ORIGIN)
 
         user_agent = headers.get(b"user-agent", b"").decode("latin-1")
@@ -110,54 +109,26 @@ class BeaconEndpoint:
         agent = classify.cached(user_agent) or await classify.classify_soon(user_agent)
         page = None if origin is None else origin.decode("latin-1")
         hit = self._pipeline.identify(beacon, address, agent, now, self._clock.monotonic(), page)
-        outcome = self._pipeline.run(hit)
         cors = _cors(hit, origin)
-        if outcome is Outcome.UNKNOWN_TOUR:
-            self._drop(outcome, "", hit.ip_hash, now)
-            return await answer(send, 404, {"error": "unknown tour", "field": "tour"}, cors)
+        try:
+            outcome = await self._pipeline.settle(hit)
+        except Unavailable as exc:
+            self.outcomes["unavailable"] += 1
+            return await answer(send, 503, {"error": exc.error}, [*cors, (b"retry-after", b"1")])
+        self.outcomes[outcome] += 1
         if outcome is Outcome.THROTTLED:
-            self._drop(outcome, beacon.tour, hit.source, now)
             retry = str(max(1, math.ceil(hit.retry_after)))
             body: dict[str, Any] = {"error": "rate limited", "retry_after": int(retry)}
             return await answer(send, 429, body, [*cors, (b"retry-after", retry.encode())])
-        try:
-            await self._commit(outcome, hit)
-        except (Overloaded, StorageFailed) as exc:
-            if outcome is Outcome.COUNTED:
-                self._pipeline.uncount(hit)
-            self.outcomes["unavailable"] += 1
-            error = "the write queue is full" if isinstance(exc, Overloaded) else "storage failed"
-            return await answer(send, 503, {"error": error}, [*cors, (b"retry-after", b"1")])
-        self.outcomes[outcome] += 1
-        await answer(send, 204, None, cors)
+        status, body_ = ANSWERS.get(outcome, (204, None))
+        await answer(send, status, body_, cors)
 
-    def _commit(self, outcome: Outcome, hit: Hit) -> Awaitable[None]:
-        at = hit.at.replace(tzinfo=None)
-        beacon: Beacon = hit.beacon
-        if outcome is Outcome.COUNTED:
-            agent = hit.agent
-            row = (at, beacon.tour, beacon.kind, hit.scene, beacon.visitor, hit.ip_hash,
-                   agent.device, agent.browser, agent.os, beacon.seconds,
-                   beacon.action)  # fmt: skip
-            return self._committer.add_row(row)
-        assert outcome in SILENT_DROPS
-        hour = at.replace(minute=0, second=0, microsecond=0)
-        # A source stopped for what its network did is reported as that network; nothing
-        # ties a withdrawn visitor's late beacon to an address.
-        sender = hit.ip_hash
-        if outcome is Outcome.ROTATION:
-            sender = hit.source
-        elif outcome is Outcome.WITHDRAWN:
-            sender = b""
-        done = self._committer.add_drop((hour, beacon.tour, sender, outcome), wait=True)
-        assert done is not None
-        return done
 
-    def _drop(self, outcome: Outcome, tour: str, ip_hash: bytes, now: Any) -> None:
-        """Count a beacon answered with an error (not waited for: nothing was accepted)."""
-        self.outcomes[outcome] += 1
-        hour = now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
-        self._committer.add_drop((hour, tour, ip_hash, outcome), wait=False)
+# What a beacon's outcome answers, but 204 (every other outcome: stored, counted or
+# not, so that a sender cannot tell how it was classified) and 429 (with its wait).
+ANSWERS: dict[Outcome, tuple[int, dict[str, Any] | None]] = {
+    Outcome.UNKNOWN_TOUR: (404, {"error": "unknown tour", "field": "tour"}),
+}
 
 
 def _cors(hit: Hit, origin: bytes | None) -> list[tuple[bytes, bytes]]:

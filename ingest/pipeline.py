@@ -16,17 +16,24 @@ drops it with one ``Outcome``; what passes them all is counted. The steps:
 A counted view begins a visit; a counted scene, engage or action beacon within
 30 minutes of the visit's last one continues it (``ingest.visits``).
 
+The pipeline owns each beacon's fate (``settle``): judged, then stored through the
+``Sink`` (a counted event as a row, a silent drop as a counter), and taken back if
+the store fails, so that its retry counts. The HTTP endpoint only maps the outcome
+to an answer.
+
 Limits and windows measure time on the monotonic clock (``Hit.moment``), so a step
 of the wall clock neither locks a sender out nor reopens a window.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from ingest.beacon import Beacon
+from ingest.committer import Overloaded, StorageFailed
 from ingest.dedup import Deduplicator, dedup_key
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
@@ -35,6 +42,7 @@ from ingest.throttle import Limiter
 from ingest.useragent import Agent
 from ingest.visits import Visits
 from ingest.withdrawn import Withdrawn
+from ingest.writer import DropKey, EventRow
 from storage.outcomes import Outcome
 from storage.registry import Tour
 
@@ -43,6 +51,26 @@ SILENT_DROPS = frozenset(
     (Outcome.WITHDRAWN, Outcome.ORIGIN, Outcome.BOT, Outcome.SCENE_LIMIT, Outcome.ROTATION,
      Outcome.DUPLICATE, Outcome.OUTSIDE_VISIT)
 )  # fmt: skip
+
+
+# Refused before anything is stored: counted as drops, not waited for.
+REFUSED = frozenset((Outcome.INVALID, Outcome.UNKNOWN_TOUR, Outcome.THROTTLED))
+
+
+class Sink(Protocol):
+    """Where judged beacons are stored, durably: each awaitable resolves once on disk."""
+
+    def add_row(self, row: EventRow) -> Awaitable[None]: ...
+
+    def add_drop(self, key: DropKey, wait: bool) -> Awaitable[None] | None: ...
+
+
+class Unavailable(Exception):
+    """A beacon that could not be stored: nothing of it counts (answered 503)."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 @dataclass(slots=True)
@@ -79,8 +107,10 @@ class Pipeline:
         withdrawn: Withdrawn | None = None,
         actions: SceneBound | None = None,
         visits: Visits | None = None,
+        sink: Sink | None = None,
     ) -> None:
         self._tours = tours
+        self.sink = sink
         self.withdrawn = withdrawn or Withdrawn()
         self.visits = visits or Visits()
         # action names are bounded like scene names, each tour's apart from its scenes
@@ -114,6 +144,62 @@ class Pipeline:
         ip_hash, source = self._hasher.hashes(address, now)
         tour = self._tours().get(beacon.tour)
         return Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene)
+
+    async def settle(self, hit: Hit) -> Outcome:
+        """Judge ``hit`` and store what it became; raises ``Unavailable`` if it cannot be.
+
+        A refused beacon (unknown tour, throttled) is counted without waiting; any
+        other is on disk when this returns. A counted one whose store failed is taken
+        back, so that its retry counts rather than being a duplicate.
+        """
+        outcome = self.run(hit)
+        if outcome in REFUSED:
+            sender = hit.source if outcome is Outcome.THROTTLED else hit.ip_hash
+            tour = "" if outcome is Outcome.UNKNOWN_TOUR else hit.beacon.tour
+            self.refuse(outcome, tour, sender, hit.at)
+            return outcome
+        try:
+            await self._store(outcome, hit)
+        except Overloaded:
+            self._take_back(outcome, hit)
+            raise Unavailable("the write queue is full") from None
+        except StorageFailed:
+            self._take_back(outcome, hit)
+            raise Unavailable("storage failed") from None
+        return outcome
+
+    def refuse(self, outcome: Outcome, tour: str, sender: bytes, now: datetime) -> None:
+        """Count a beacon answered with an error (not waited for: nothing was accepted)."""
+        assert self.sink is not None
+        hour = now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+        self.sink.add_drop((hour, tour, sender, outcome), wait=False)
+
+    def _store(self, outcome: Outcome, hit: Hit) -> Awaitable[None]:
+        assert self.sink is not None
+        at = hit.at.replace(tzinfo=None)
+        beacon = hit.beacon
+        if outcome is Outcome.COUNTED:
+            agent = hit.agent
+            row = (at, beacon.tour, beacon.kind, hit.scene, beacon.visitor, hit.ip_hash,
+                   agent.device, agent.browser, agent.os, beacon.seconds,
+                   beacon.action)  # fmt: skip
+            return self.sink.add_row(row)
+        assert outcome in SILENT_DROPS
+        hour = at.replace(minute=0, second=0, microsecond=0)
+        # A source stopped for what its network did is reported as that network; nothing
+        # ties a withdrawn visitor's late beacon to an address.
+        sender = hit.ip_hash
+        if outcome is Outcome.ROTATION:
+            sender = hit.source
+        elif outcome is Outcome.WITHDRAWN:
+            sender = b""
+        done = self.sink.add_drop((hour, beacon.tour, sender, outcome), wait=True)
+        assert done is not None
+        return done
+
+    def _take_back(self, outcome: Outcome, hit: Hit) -> None:
+        if outcome is Outcome.COUNTED:
+            self.uncount(hit)
 
     def run(self, hit: Hit) -> Outcome:
         if hit.tour is None:

@@ -67,6 +67,9 @@ class Service:
         self.visits = Visits()
         restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(), clock.monotonic(),
                 self.actions, self.visits)  # fmt: skip
+        self.committer = Committer(
+            EventWriter(self.db).write, settings.max_batch, settings.max_pending
+        )
         self.pipeline = Pipeline(
             tours=lambda: self.registry.tours,
             hasher=IpHasher(
@@ -81,14 +84,11 @@ class Service:
             scenes=self.scenes,
             actions=self.actions,
             visits=self.visits,
+            sink=self.committer,
         )  # fmt: skip
-        self.committer = Committer(
-            EventWriter(self.db).write, settings.max_batch, settings.max_pending
-        )
         self.beacon = BeaconEndpoint(
             AgentClassifier(),
             self.pipeline,
-            self.committer,
             ClientAddress(settings.trusted_proxies),
             clock,
         )
