@@ -31,7 +31,7 @@ from analytics.parts import Cell
 from analytics.period import Period
 from storage.visit import IDLE_SECONDS
 
-EPOCH = datetime(1970, 1, 1)
+UNIX_EPOCH = datetime(1970, 1, 1)  # naive UTC, as the events' ts
 Rows = list[tuple[str, str, int, Any]]  # (dimension, key, amount, visitor IDs or a sketch)
 
 # The events of a span cut into visits. {where} selects the span's events; {bucket}
@@ -318,7 +318,7 @@ def cut(rows: Iterable[tuple[str, int, str, str | None, int | None, str | None]]
         for (dimension, key), amount in amounts.items()
     ]
     for quarter, (visits, seconds_) in began.items():
-        key = (EPOCH + timedelta(microseconds=quarter * QUARTER_US)).strftime("%Y-%m-%dT%H:%M")
+        key = (UNIX_EPOCH + timedelta(microseconds=quarter * QUARTER_US)).strftime("%Y-%m-%dT%H:%M")
         rows_ += [("began", key, visits, None), ("began_engaged", key, seconds_, None)]
     return rows_
 

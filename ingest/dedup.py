@@ -12,7 +12,7 @@ MAX_KEYS = 1_000_000
 
 # The kinds deduplicated: engagement and actions repeat by nature (every scene change,
 # every click), and count only inside a visit instead (``ingest.visits``).
-DEDUPLICATED = ("view", "scene")
+DEDUPLICATED = frozenset(("view", "scene"))
 
 
 def dedup_key(tour: str, kind: str, scene: str | None, visitor: str) -> tuple[str, str | None, str]:

@@ -34,7 +34,7 @@ from typing import Protocol
 
 from ingest.beacon import Beacon
 from ingest.committer import Overloaded, StorageFailed
-from ingest.dedup import Deduplicator, dedup_key
+from ingest.dedup import DEDUPLICATED, Deduplicator, dedup_key
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
@@ -89,8 +89,9 @@ class Hit:
     retry_after: float = 0.0
 
 
-# Engagement and actions are not deduplicated: they count only inside a visit.
-UNDEDUPLICATED = frozenset(("engage", "action"))
+# Engagement and actions, which are not deduplicated (``DEDUPLICATED``), count only
+# inside a visit.
+WITHIN_VISIT = frozenset(("engage", "action"))
 
 Step = Callable[[Hit], Outcome | None]
 
@@ -258,21 +259,21 @@ class Pipeline:
         return Outcome.ROTATION if rotating else None
 
     def dedup(self, hit: Hit) -> Outcome | None:
-        if hit.beacon.kind in UNDEDUPLICATED:
+        if hit.beacon.kind not in DEDUPLICATED:
             return None
         duplicate = self._deduplicator.is_duplicate(key_of(hit.beacon), hit.moment)
         return Outcome.DUPLICATE if duplicate else None
 
     def within_visit(self, hit: Hit) -> Outcome | None:
         beacon = hit.beacon
-        if beacon.kind not in UNDEDUPLICATED:
+        if beacon.kind not in WITHIN_VISIT:
             return None
         going_on = self.visits.extend(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
         return None if going_on else Outcome.OUTSIDE_VISIT
 
     def uncount(self, hit: Hit) -> None:
         """A counted hit was not stored (503): its retry must count, not be a duplicate."""
-        if hit.beacon.kind not in UNDEDUPLICATED:
+        if hit.beacon.kind in DEDUPLICATED:
             self._deduplicator.forget(key_of(hit.beacon), hit.moment)
 
     def hashes(self, address: str | None, now: datetime) -> tuple[bytes, bytes]:
