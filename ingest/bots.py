@@ -135,21 +135,17 @@ class MatomoGuarded:
 
     def __init__(self, patterns: Sequence[str]) -> None:
         loose = [without_look_around(pattern) for pattern in patterns]
-        self._first = ua_parser_rs.DeviceExtractor(
-            [
-                (
-                    f"(?i){MATOMO_BOUNDARY}(?:{any_of(p for p in loose if p)})",
-                    None,
-                    "maybe",
-                    None,
-                    None,
-                )
-            ]
-        )
+        # The first step as a pattern: the classifier runs it in its bot automaton.
+        self.loose = f"(?i){MATOMO_BOUNDARY}(?:{any_of(p for p in loose if p)})"
+        self._first = ua_parser_rs.DeviceExtractor([(self.loose, None, "maybe", None, None)])
         self._full = regex.compile(f"{MATOMO_BOUNDARY}(?:{any_of(patterns)})", regex.IGNORECASE)
 
     def __call__(self, user_agent: str) -> bool:
-        return self._first.extract(user_agent) is not None and bool(self._full.search(user_agent))
+        return self._first.extract(user_agent) is not None and self.full(user_agent)
+
+    def full(self, user_agent: str) -> bool:
+        """The second step alone, for a user-agent the first step matched."""
+        return bool(self._full.search(user_agent))
 
 
 def people_patterns() -> list[str]:

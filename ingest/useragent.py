@@ -53,7 +53,8 @@ MAX_LENGTH = 512  # longer user-agents are classified by their first 512 charact
 # A 3D tour needs WebGL, so only modern browsers can show one, and every modern
 # browser's user-agent starts like this. Anything else is a script or a library.
 BROWSER_PREFIX = "Mozilla/5.0 ("
-DECIDED, LISTED = "decided", "listed"  # what a match of the bot extractor says
+# what a match of the bot automaton says; GUARDED: only if Matomo's full pattern matches
+DECIDED, LISTED, GUARDED = "decided", "listed", "guarded"
 OTHER = "Other"
 DEVICES = frozenset(("desktop", "mobile", "tablet"))
 AGENT_KINDS = 4_096  # distinct (browser, OS, device class) kept as shared Agent objects
@@ -98,14 +99,16 @@ class AgentClassifier:
         self._browsers = ua_parser_rs.UserAgentExtractor(browser_rows)
         self._systems = ua_parser_rs.OSExtractor(system_rows)
         self._devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
-        # One automaton tells a decisive match from a listed one: the first match wins.
-        # Each side is one alternation: the automaton then runs once per side instead of
-        # once per pattern (BENCHMARKS.md has the classifier's cost).
+        # One automaton tells a decisive match from a listed one and from one that only
+        # Matomo's look-around patterns may confirm: the first match wins. Each is one
+        # alternation: the automaton then runs once per user-agent instead of once per
+        # pattern or list (BENCHMARKS.md has the classifier's cost).
+        self._guarded = MatomoGuarded(matomo_patterns()[1])
         self._bots = ua_parser_rs.DeviceExtractor(
             [(any_of(DECISIVE), None, DECIDED, None, None),
-             (any_of((*GRAMMAR, *listed_patterns())), None, LISTED, None, None)]
+             (any_of((*GRAMMAR, *listed_patterns())), None, LISTED, None, None),
+             (self._guarded.loose, None, GUARDED, None, None)]
         )  # fmt: skip
-        self._guarded = MatomoGuarded(matomo_patterns()[1])
         self._form = FormFactor()
         self._models = device_models()
         self._people = ua_parser_rs.DeviceExtractor(
@@ -163,10 +166,10 @@ class AgentClassifier:
         user_agent = user_agent.strip(' \t"')
         if not user_agent.startswith(BROWSER_PREFIX):
             return BOT
-        bot = self._bots.extract(user_agent)
-        if bot is not None and bot.family == DECIDED:
+        verdict = self._bot_verdict(user_agent)
+        if verdict == DECIDED:
             return BOT
-        if self._listed(user_agent, bot is not None) and not self._people.extract(user_agent):
+        if self._listed(user_agent, verdict) and not self._people.extract(user_agent):
             return BOT
         browser = self._browsers.extract(user_agent)
         os = self._systems.extract(user_agent)
@@ -176,8 +179,11 @@ class AgentClassifier:
         agent = UserAgent.__new__(UserAgent)
         agent.ua_string = user_agent
         agent.browser = Browser(self._family(browser), (), "")
-        os_version = ".".join(v for v in (os.major, os.minor, os.patch) if v) if os else ""
-        agent.os = OperatingSystem(self._family(os), (), os_version)
+        os_family = self._family(os)
+        # The rules read the OS version of Windows alone ("RT", "ME").
+        os_version = ".".join(v for v in (os.major, os.minor, os.patch) if v) if (
+            os is not None and os_family == "Windows") else ""  # fmt: skip
+        agent.os = OperatingSystem(os_family, (), os_version)
         agent.device = Device(device.family, device.brand, device.model) if device else _NO_DEVICE
         device_class = _device_class(agent)
         if device_class in DEVICES:  # the model's name tells, if a table knows it
@@ -190,19 +196,28 @@ class AgentClassifier:
             return BOT
         return _interned(agent.browser.family, agent.os.family, device_class)
 
-    def _listed(self, user_agent: str, matched: bool) -> bool:
+    def _bot_verdict(self, text: str) -> str | None:
+        """DECIDED, LISTED (a list, the grammar, or Matomo's look-around patterns), or None."""
+        found = self._bots.extract(text)
+        if found is None:
+            return None
+        if found.family == GUARDED:
+            return LISTED if self._guarded.full(text) else None
+        return str(found.family)
+
+    def _listed(self, user_agent: str, verdict: str | None) -> bool:
         """Whether the lists or the grammar take ``user_agent`` for a bot's.
 
-        ``matched``: the merged automaton matched it. A match inside the model name of
-        an Android device that a device table knows ("HTC Butterfly", "Spider 8") is not
+        ``verdict``: the bot automaton's on it. A match inside the model name of an
+        Android device that a device table knows ("HTC Butterfly", "Spider 8") is not
         evidence (``without_device_name``); in a name no table knows ("Googlebot") it is.
         """
-        if not matched and not self._guarded(user_agent):
+        if verdict is None:
             return False
         masked = without_device_name(user_agent)
         if masked is None or not self._known_device(user_agent):
             return True  # a name no device table knows is a sender's word, not a phone's
-        return self._bots.extract(masked) is not None or self._guarded(masked)
+        return self._bot_verdict(masked) is not None
 
     def _known_device(self, user_agent: str) -> bool:
         """Whether a device table knows the Android device this user-agent names."""
