@@ -12,7 +12,9 @@ touch a day not rolled up (today) are not kept.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 from typing import Any, TypeVar
 
@@ -29,6 +31,9 @@ _kept: dict[Hashable, tuple[Any, int]] = {}
 _size = 0
 _token: str | None = None  # the token of what is kept: a new one forgets it all
 _lock = threading.Lock()
+# The standing for the read in progress (``reading``): one look-up per document, not
+# one per kept part of it.
+_read: ContextVar[tuple[str | None, date | None] | None] = ContextVar("read", default=None)
 
 
 def standing(cursor: duckdb.DuckDBPyConnection) -> tuple[str | None, date | None]:
@@ -39,6 +44,23 @@ def standing(cursor: duckdb.DuckDBPyConnection) -> tuple[str | None, date | None
         [CHANGED],
     )
     return (row[0], row[1]) if row else (None, None)
+
+
+@contextmanager
+def reading(cursor: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One read made of many kept parts: the standing is looked up once, at its start.
+
+    Days rolled up or changed while it runs are then read as they were at its start,
+    or afresh; neither is kept under the new token.
+    """
+    if _read.get() is not None:  # a part of a read already going
+        yield
+        return
+    started = _read.set(standing(cursor))
+    try:
+        yield
+    finally:
+        _read.reset(started)
 
 
 def kept(
@@ -54,7 +76,7 @@ def kept(
     changed by the caller: the next caller gets it too.
     """
     global _size, _token
-    token, rolled = standing(cursor)
+    token, rolled = _read.get() or standing(cursor)
     if token is None or rolled is None or through > rolled:
         return compute()
     with _lock:

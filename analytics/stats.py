@@ -19,7 +19,7 @@ import duckdb
 import polars as pl
 
 from analytics.exact import exact_stats, exact_totals, fresh_from
-from analytics.kept import kept
+from analytics.kept import kept, reading
 from analytics.parts import BREAKDOWNS, DIMENSIONS, EPOCH, Cell, Cells, Series, day_key, groupings
 from analytics.parts import raw_from as raw_from  # analytics.alerts reads it from here
 from analytics.period import Period
@@ -57,15 +57,16 @@ def tour_stats(
     come from the rollups: per day and hour still exact, but over several days the
     visitors are a union of sketches, and ``visitors_exact`` says so.
     """
-    series, cells = _views(cursor, tour, period)
-    visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
-    document = _document(tour, period, series, cells, visits, limit)
-    previous = period.before()
-    document["previous"] = {
-        "from": previous.first.isoformat(),
-        "to": previous.last.isoformat(),
-        **_past_totals(cursor, tour, previous),
-    }
+    with reading(cursor):
+        series, cells = _views(cursor, tour, period)
+        visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
+        document = _document(tour, period, series, cells, visits, limit)
+        previous = period.before()
+        document["previous"] = {
+            "from": previous.first.isoformat(),
+            "to": previous.last.isoformat(),
+            **_past_totals(cursor, tour, previous),
+        }
     return document
 
 

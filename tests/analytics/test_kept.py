@@ -153,3 +153,29 @@ def test_the_store_forgets_the_least_recently_read_past_its_bound(
     first = tour_stats(db.cursor(), "t1", Period(days[0], days[0], "day"))
     assert any(repr(days[0]) in repr(key) for key in kept._kept)  # the often read one stayed
     assert first == tour_stats(db.cursor(), "t1", Period(days[0], days[0], "day"))
+
+
+def test_one_read_looks_up_the_standing_once_and_what_changes_during_it_is_read_afresh(
+    db: Database, events: list[EventRow], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    roll_up_completed(db.cursor(), TODAY)
+    looked_up: list[str | None] = []
+    real = kept.standing
+
+    def counted(cursor: object) -> tuple[str | None, date | None]:
+        found = real(cursor)  # type: ignore[arg-type]
+        looked_up.append(found[0])
+        return found
+
+    monkeypatch.setattr(kept, "standing", counted)
+    period = Period(RECENT, TODAY - timedelta(days=1), "day")
+    tour_stats(db.cursor(), "t1", period)
+    assert len(looked_up) == 1  # one document, several kept parts
+    recent = [e for e in events if e[0].date() >= RECENT]
+    regular = max({e[4] for e in recent}, key=lambda v: sum(e[4] == v for e in recent))
+    with kept.reading(db.cursor()):  # an erasure in the middle of a read
+        tour_stats(db.cursor(), "t1", period)
+        assert forget(db.cursor(), regular) > 0
+        tour_stats(db.cursor(), "t1", period)
+    assert len(set(looked_up)) == 1  # the whole read went by the token at its start
+    kept_reads(db, [e for e in events if e[4] != regular])  # the next read: nothing stale
