@@ -1,138 +1,18 @@
-"""Keyed IP hashes under daily salts that die 48 hours after their day began.
+"""Keyed IP hashes under the daily salts of ``storage.salts``.
 
-A salt is 32 random bytes made for one UTC day. Salts are kept only sealed with
-AES-GCM under a key derived from the instance secret, in a file that is rewritten
-whole (write, fsync, rename) whenever a salt is born or destroyed. Once a salt is
-gone, nobody, the operator included, can link that day's hashes back to addresses.
-
-A salt dies when the wall clock says its 48 hours are over *and* that much real time
-(the monotonic clock) has passed since this process took it up at that wall time: a
-wall clock stepped forward and back again destroys no salt early, so a day keeps
-its one salt. A process started with a wall clock already wrong cannot tell.
+Once a day's salt is gone, nobody, the operator included, can link that day's hashes
+back to addresses.
 """
 
 from __future__ import annotations
 
 import hmac
-import os
-import secrets
-import threading
-from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
-
-import orjson
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from datetime import UTC, datetime, timedelta
 
 from ingest.client import pack
-from storage.clock import Clock
-from storage.errors import SecretError, StorageError
+from storage.salts import Salts, day_start
 
-SALT_FILE = "salts.json"
-SALT_LIFETIME = timedelta(hours=48)
 HASH_BYTES = 16
-
-
-def day_start(day: date) -> datetime:
-    return datetime.combine(day, time(), tzinfo=UTC)
-
-
-class SaltStore:
-    """The salts of the last two UTC days, sealed at rest."""
-
-    def __init__(self, path: Path, key: bytes, clock: Clock) -> None:
-        self._path = path
-        self._aead = AESGCM(key)
-        self._clock = clock
-        self._lock = threading.Lock()
-        self._salts: dict[date, bytes] = self._load()
-        # day -> (wall time, monotonic time) when this process took its salt up
-        self._taken: dict[date, tuple[datetime, float]] = {}
-        for day in self._salts:
-            self._take(day)
-        self.expire()
-
-    def salt(self, day: date) -> bytes:
-        """The salt of ``day``, made now if it does not exist yet and is still alive."""
-        salt = self._salts.get(day)
-        if salt is not None:
-            return salt
-        with self._lock:
-            if day not in self._salts:
-                if day_start(day) + SALT_LIFETIME <= self._clock.now():
-                    raise ValueError(f"the salt of {day} is past its lifetime")
-                self._salts[day] = secrets.token_bytes(32)
-                self._take(day)
-                self._drop_expired()
-                self._save()
-            return self._salts[day]
-
-    def days(self) -> list[date]:
-        """The days whose salts still exist."""
-        return sorted(self._salts)
-
-    def expire(self) -> list[date]:
-        """Destroy every salt whose day began 48 hours ago or more; returns their days."""
-        with self._lock:
-            dropped = self._drop_expired()
-            if dropped:
-                self._save()
-            return dropped
-
-    def _take(self, day: date) -> None:
-        self._taken[day] = (self._clock.now(), self._clock.monotonic())
-
-    def _dead(self, day: date, now: datetime, moment: float) -> bool:
-        death = day_start(day) + SALT_LIFETIME
-        wall, taken = self._taken[day]
-        return death <= now and moment - taken >= (death - wall).total_seconds()
-
-    def _drop_expired(self) -> list[date]:
-        now, moment = self._clock.now(), self._clock.monotonic()
-        dropped = [day for day in self._salts if self._dead(day, now, moment)]
-        for day in dropped:
-            del self._salts[day]
-            del self._taken[day]
-        return dropped
-
-    def _load(self) -> dict[date, bytes]:
-        try:
-            sealed = orjson.loads(self._path.read_bytes())
-        except FileNotFoundError:
-            return {}
-        except orjson.JSONDecodeError:
-            raise StorageError(f"{self._path} is unreadable; move it away to start anew") from None
-        salts = {}
-        try:
-            for day_text, blob_hex in sealed.items():
-                blob = bytes.fromhex(blob_hex)
-                salts[date.fromisoformat(day_text)] = self._aead.decrypt(
-                    blob[:12], blob[12:], day_text.encode()
-                )
-        except InvalidTag:
-            raise SecretError(f"{self._path} was sealed under another instance secret") from None
-        except (AttributeError, TypeError, ValueError):  # valid JSON, but not salts
-            raise StorageError(f"{self._path} is unreadable; move it away to start anew") from None
-        return salts
-
-    def _save(self) -> None:
-        sealed = {}
-        for day, salt in self._salts.items():
-            nonce = secrets.token_bytes(12)
-            day_text = day.isoformat()
-            sealed[day_text] = (nonce + self._aead.encrypt(nonce, salt, day_text.encode())).hex()
-        temporary = self._path.with_suffix(".tmp")
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(orjson.dumps(sealed))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self._path)
-        directory = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
 
 
 class IpHasher:
@@ -146,7 +26,7 @@ class IpHasher:
 
     def __init__(
         self,
-        salts: SaltStore,
+        salts: Salts,
         prefix_v4: int | None = None,
         prefix_v6: int | None = None,
         limit_prefix_v4: int = 32,

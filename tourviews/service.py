@@ -22,7 +22,7 @@ from ingest.committer import Committer
 from ingest.dedup import Deduplicator
 from ingest.endpoint import BeaconEndpoint
 from ingest.pipeline import Pipeline
-from ingest.privacy import SALT_FILE, IpHasher, SaltStore
+from ingest.privacy import IpHasher
 from ingest.repeats import RepeatedErrors
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
@@ -36,6 +36,7 @@ from storage.clock import Clock
 from storage.database import Database, erased, open_database, write_meta
 from storage.drops import fold_drop_log
 from storage.registry import Registry
+from storage.salts import SALT_FILE, SaltStore
 from storage.secret import derive_key, load_secret
 from tourviews.settings import Settings
 

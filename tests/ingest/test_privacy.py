@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.privacy import SALT_FILE, IpHasher, SaltStore
+from ingest.privacy import IpHasher
 from storage.clock import ManualClock
 from storage.errors import SecretError, StorageError
+from storage.salts import SALT_FILE, SaltStore
 from storage.secret import derive_key
 
 KEY = derive_key(b"x" * 32, "salts")
