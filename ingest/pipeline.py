@@ -171,22 +171,26 @@ class Pipeline:
 
     def refuse(self, outcome: Outcome, tour: str, sender: bytes, now: datetime) -> None:
         """Count a beacon answered with an error (not waited for: nothing was accepted)."""
+        self._drop(outcome, tour, sender, now, wait=False)
+
+    def _drop(
+        self, outcome: Outcome, tour: str, sender: bytes, now: datetime, wait: bool
+    ) -> Awaitable[None] | None:
+        """Count a beacon not counted, under its UTC hour."""
         assert self.sink is not None
         hour = now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
-        self.sink.add_drop((hour, tour, sender, outcome), wait=False)
+        return self.sink.add_drop((hour, tour, sender, outcome), wait)
 
     def _store(self, outcome: Outcome, hit: Hit) -> Awaitable[None]:
         assert self.sink is not None
-        at = hit.at.replace(tzinfo=None)
         beacon = hit.beacon
         if outcome is Outcome.COUNTED:
             agent = hit.agent
-            row = (at, beacon.tour, beacon.kind, hit.scene, beacon.visitor, hit.ip_hash,
-                   agent.device, agent.browser, agent.os, beacon.seconds,
-                   beacon.action)  # fmt: skip
+            row = (hit.at.replace(tzinfo=None), beacon.tour, beacon.kind, hit.scene,
+                   beacon.visitor, hit.ip_hash, agent.device, agent.browser, agent.os,
+                   beacon.seconds, beacon.action)  # fmt: skip
             return self.sink.add_row(row)
         assert outcome in SILENT_DROPS
-        hour = at.replace(minute=0, second=0, microsecond=0)
         # A source stopped for what its network did is reported as that network; nothing
         # ties a withdrawn visitor's late beacon to an address.
         sender = hit.ip_hash
@@ -194,7 +198,7 @@ class Pipeline:
             sender = hit.source
         elif outcome is Outcome.WITHDRAWN:
             sender = b""
-        done = self.sink.add_drop((hour, beacon.tour, sender, outcome), wait=True)
+        done = self._drop(outcome, beacon.tour, sender, hit.at, wait=True)
         assert done is not None
         return done
 

@@ -15,6 +15,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -96,15 +97,14 @@ class WithdrawalEndpoint:
             client[0] if client else None, headers.get(b"x-forwarded-for")
         )
         ip_hash, source = self._pipeline.hashes(address, now)
-        hour = now.replace(minute=0, second=0, microsecond=0, tzinfo=None)
         try:
             visitor = _visitor(await read_body(headers, receive))
         except Rejected as exc:
-            self._count(Outcome.INVALID, hour, ip_hash)
+            self._count(Outcome.INVALID, now, ip_hash)
             return exc.status, exc.body, []
         retry = self._limiter.admit((source, visitor, ALL), self._clock.monotonic())
         if retry > 0:
-            self._count(Outcome.THROTTLED, hour, source)
+            self._count(Outcome.THROTTLED, now, source)
             seconds = str(max(1, math.ceil(retry)))
             body = {"error": "rate limited", "retry_after": int(seconds)}
             return 429, body, [(b"retry-after", seconds.encode())]
@@ -118,12 +118,12 @@ class WithdrawalEndpoint:
         finally:
             self._waiting -= 1
         # Counted without the sender's hash: nothing ties a withdrawal to an address.
-        self._count(Outcome.WITHDRAWN, hour, b"")
+        self._count(Outcome.WITHDRAWN, now, b"")
         return 204, None, []
 
-    def _count(self, outcome: Outcome, hour: Any, sender: bytes) -> None:
+    def _count(self, outcome: Outcome, now: datetime, sender: bytes) -> None:
         self.outcomes[outcome] += 1
-        self._committer.add_drop((hour, "", sender, outcome), wait=False)
+        self._pipeline.refuse(outcome, "", sender, now)
 
 
 def _visitor(body: bytes) -> str:

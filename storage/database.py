@@ -264,9 +264,9 @@ class Database:
                 if _wal(self.path).exists() or _wal(fresh).exists():
                     # a write after the checkpoint, or a copy not folded in: keep the old file
                     raise StorageError("the database changed during compaction")
-                _fsync(fresh)
+                fsync_path(fresh)
                 os.replace(fresh, self.path)
-                _fsync(self.path.parent)
+                fsync_path(self.path.parent)
             finally:
                 _remove(fresh)
                 # Threads take new cursors from here on, even if the reopen below fails:
@@ -322,7 +322,8 @@ def _remove(path: Path) -> None:
         leftover.unlink(missing_ok=True)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory (what makes a rename or a new name in it durable)."""
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -25,6 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.clock import Clock
+from storage.database import fsync_path
 from storage.errors import SecretError, StorageError
 
 SALT_FILE = "salts.json"
@@ -133,8 +134,4 @@ class SaltStore:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self._path)
-        directory = os.open(self._path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_path(self._path.parent)
