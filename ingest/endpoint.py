@@ -18,7 +18,8 @@ import orjson
 
 from ingest.beacon import MAX_BYTES, RANDOM_UUID, BeaconError, parse_beacon
 from ingest.client import ClientAddress
-from ingest.pipeline import Hit, Pipeline, Unavailable
+from ingest.ledger import Hit, Unavailable
+from ingest.pipeline import Pipeline
 from ingest.repeats import RepeatedErrors
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock

@@ -110,7 +110,7 @@ class WithdrawalEndpoint:
             return 429, body, [(b"retry-after", seconds.encode())]
         if self._waiting >= WAITING:
             return 503, {"error": "too many withdrawals at once"}, [(b"retry-after", b"1")]
-        self._pipeline.withdrawn.add(visitor, self._clock.monotonic())  # in flight: dropped
+        await self._pipeline.ledger.withdraw(visitor, self._clock.monotonic())  # in flight: dropped
         self._waiting += 1
         try:
             await self._committer.settled()  # beacons accepted before this one are on disk

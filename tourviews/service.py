@@ -21,6 +21,7 @@ from ingest.client import ClientAddress
 from ingest.committer import Committer
 from ingest.dedup import Deduplicator
 from ingest.endpoint import BeaconEndpoint
+from ingest.memory import MemoryLedger
 from ingest.pipeline import Pipeline
 from ingest.privacy import IpHasher
 from ingest.repeats import RepeatedErrors
@@ -71,12 +72,7 @@ class Service:
         self.committer = Committer(
             EventWriter(self.db).write, settings.max_batch, settings.max_pending
         )
-        self.pipeline = Pipeline(
-            tours=lambda: self.registry.tours,
-            hasher=IpHasher(
-                self.salts, settings.ip_prefix_v4, settings.ip_prefix_v6,
-                settings.limit_prefix_v4, settings.limit_prefix_v6,
-            ),
+        self.ledger = MemoryLedger(
             limiter=Limiter(
                 Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
             ),
@@ -86,6 +82,14 @@ class Service:
             actions=self.actions,
             visits=self.visits,
             sink=self.committer,
+        )
+        self.pipeline = Pipeline(
+            tours=lambda: self.registry.tours,
+            hasher=IpHasher(
+                self.salts, settings.ip_prefix_v4, settings.ip_prefix_v6,
+                settings.limit_prefix_v4, settings.limit_prefix_v6,
+            ),
+            ledger=self.ledger,
         )  # fmt: skip
         self.beacon = BeaconEndpoint(
             AgentClassifier(),
