@@ -1,0 +1,329 @@
+"""The rules behind the Ledger port, run against both backends: one suite, same answers.
+
+``memory``: the in-process ledger, storing into a real DuckDB file through the
+committer. ``redis``: two shared ledgers (as two ingest processes would hold), each
+with its own connection to one real redis-server, storing into its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from redis.asyncio import Redis
+
+from ingest.beacon import Beacon
+from ingest.committer import Committer
+from ingest.dedup import Deduplicator
+from ingest.ledger import Hit, Ledger
+from ingest.memory import MemoryLedger
+from ingest.pipeline import Pipeline
+from ingest.privacy import IpHasher
+from ingest.rotation import RotationGuard
+from ingest.scenes import SceneBound
+from ingest.shared import CLOCK, STREAM, RedisLedger, Rules
+from ingest.throttle import Gcra, Limiter
+from ingest.useragent import Agent
+from ingest.writer import EventWriter
+from storage.database import open_database
+from storage.outcomes import Outcome
+from storage.registry import Tour
+from tests.redis_server import redis_server
+from tourviews.settings import Settings
+
+DESKTOP = Agent("Chrome", "Windows", "desktop")
+BOT = Agent("Other", "Other", "bot")
+AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+TOURS = {
+    "t1": Tour("t1", "acme", ()),
+    "declared": Tour("declared", "acme", (), frozenset(("lobby", "kitchen"))),
+    "locked": Tour("locked", "acme", ("https://tours.example.com",)),
+}
+
+
+@dataclass
+class Backend:
+    """Ledgers that share their state, and what they stored."""
+
+    ledgers: list[Ledger]
+    stored: Callable[[], Coroutine[Any, Any, tuple[Counter[str], Counter[str]]]]
+    # the ledger's clock reads this many seconds earlier than at its last beacon
+    step_back: Callable[[float], Coroutine[Any, Any, None]]
+
+    def pipeline(self, node: int = 0) -> Pipeline:
+        return Pipeline(lambda: TOURS, _HASHER, self.ledgers[node % len(self.ledgers)])
+
+
+class _Salts:
+    def salt(self, day: date) -> bytes:
+        return b"s" * 32
+
+
+_HASHER = IpHasher(_Salts(), 32, 64, 32, 64)
+
+
+def _memory(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
+    db = open_database(tmp_path / "data")
+    committer = Committer(EventWriter(db).write)
+    ledger = MemoryLedger(
+        Limiter(Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
+        Deduplicator(settings.dedup_window_seconds),
+        RotationGuard(settings.dedup_window_seconds, settings.rotation_limit),
+        SceneBound(settings.max_scenes),
+        committer,
+    )
+
+    async def stored() -> tuple[Counter[str], Counter[str]]:
+        await committer.settled()
+        with db.using() as cursor:
+            rows = cursor.execute("SELECT kind, count(*) FROM events GROUP BY 1").fetchall()
+            drops = cursor.execute("SELECT reason, sum(beacons) FROM drop_log GROUP BY 1")
+            return Counter(dict(rows)), Counter({k: int(v) for k, v in drops.fetchall()})
+
+    async def step_back(seconds: float) -> None:
+        """The process's monotonic clock, which the memory ledger reads, never goes back."""
+
+    yield Backend([ledger], stored, step_back)
+    db.close()
+
+
+def _redis(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
+    rules = Rules(
+        (Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
+        settings.dedup_window_seconds,
+        settings.rotation_limit,
+        settings.max_scenes,
+    )
+    with redis_server(tmp_path / "redis") as url:
+        clients: list[Redis] = []
+
+        def ledger() -> RedisLedger:
+            clients.append(Redis.from_url(url))
+            return RedisLedger(clients[-1], rules, b"k" * 32)
+
+        async def stored() -> tuple[Counter[str], Counter[str]]:
+            rows, drops = Counter[str](), Counter[str]()
+            for _, entry in await clients[0].xrange(STREAM):
+                if b"row" in entry:
+                    rows[orjson.loads(entry[b"row"])[2]] += 1
+                else:
+                    drops[entry[b"drop"].decode()] += 1
+            return rows, drops
+
+        async def step_back(seconds: float) -> None:
+            # Redis' TIME cannot be stepped here: libfaketime cannot load into Debian's
+            # redis-server (built with jemalloc: libfaketime#130). The script reads
+            # TIME plus the offset it keeps: lowering the offset makes its next reading
+            # ``seconds`` earlier than its last, as a step of the clock would.
+            await clients[0].hincrbyfloat(CLOCK, "offset", -seconds)
+
+        yield Backend([ledger(), ledger()], stored, step_back)
+
+
+WINDOW = 1.0  # seconds: the dedup and rotation window of ``quick``, which tests wait out
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    make = _memory if request.param == "memory" else _redis
+    yield from make(Settings(data_dir=tmp_path / "data"), tmp_path)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def quick(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A backend whose windows last a second."""
+    make = _memory if request.param == "memory" else _redis
+    yield from make(Settings(data_dir=tmp_path / "data", dedup_window_seconds=WINDOW), tmp_path)
+
+
+def run(scenario: Coroutine[Any, Any, None]) -> None:
+    asyncio.run(scenario)
+
+
+def hit(
+    pipeline: Pipeline,
+    tour: str = "t1",
+    visitor: str | None = None,
+    address: str = "203.0.113.7",
+    agent: Agent = DESKTOP,
+    origin: str | None = None,
+    kind: str = "view",
+    scene: str | None = None,
+    **fields: Any,
+) -> Hit:
+    beacon = Beacon(tour, visitor or str(uuid.uuid4()), kind, scene, **fields)
+    return pipeline.identify(beacon, address, agent, AT, time.monotonic(), origin)
+
+
+async def settle_all(pipelines: list[Pipeline], hits: list[Hit]) -> list[Outcome]:
+    """Settle every hit at once, alternating between the pipelines (the ingest nodes)."""
+    jobs = [pipelines[i % len(pipelines)].settle(h) for i, h in enumerate(hits)]
+    return list(await asyncio.gather(*jobs))
+
+
+def test_repeats_of_one_visitor_across_nodes_count_once(backend: Backend) -> None:
+    async def scenario() -> None:
+        nodes = [backend.pipeline(0), backend.pipeline(1)]
+        same = str(uuid.uuid4())
+        outcomes = await settle_all(nodes, [hit(nodes[i % 2], visitor=same) for i in range(10)])
+        assert Counter(outcomes) == {Outcome.COUNTED: 1, Outcome.DUPLICATE: 9}
+        rows, drops = await backend.stored()
+        assert rows == {"view": 1}
+        assert drops == {"duplicate": 9}
+
+    run(scenario())
+
+
+def test_two_hundred_ids_from_one_address_count_at_most_fifty(backend: Backend) -> None:
+    async def scenario() -> None:
+        nodes = [backend.pipeline(0), backend.pipeline(1)]
+        outcomes = await settle_all(nodes, [hit(nodes[i % 2]) for i in range(200)])
+        # the address's burst lets 100 through, and the rotation guard 50 of those
+        assert Counter(outcomes)[Outcome.COUNTED] == 50
+        assert Counter(outcomes)[Outcome.ROTATION] + Counter(outcomes)[Outcome.THROTTLED] == 150
+        rows, _ = await backend.stored()
+        assert rows == {"view": 50}
+
+    run(scenario())
+
+
+def test_one_address_burst_holds_across_nodes(backend: Backend) -> None:
+    async def scenario() -> None:
+        nodes = [backend.pipeline(0), backend.pipeline(1)]
+        tours = ["t1", "declared"]  # the address's limit spans tours
+        hits = [hit(nodes[i % 2], tour=tours[i % 2]) for i in range(101)]
+        outcomes = await settle_all(nodes, hits)
+        assert Counter(outcomes)[Outcome.THROTTLED] == 1  # the hundred and first to arrive
+        throttled = hits[outcomes.index(Outcome.THROTTLED)]
+        assert 0 < throttled.retry_after <= 0.1  # 600 a minute: the next place in 0.1 s
+        _, drops = await backend.stored()
+        assert drops["throttled"] == 1
+
+    run(scenario())
+
+
+def test_a_bot_is_throttled_like_anyone_then_dropped(backend: Backend) -> None:
+    async def scenario() -> None:
+        node = backend.pipeline()
+        outcomes = await settle_all([node], [hit(node, agent=BOT) for _ in range(101)])
+        assert Counter(outcomes) == {Outcome.BOT: 100, Outcome.THROTTLED: 1}
+        rows, drops = await backend.stored()
+        assert rows == {}
+        assert drops == {"bot": 100, "throttled": 1}
+
+    run(scenario())
+
+
+def test_a_foreign_page_and_an_unknown_tour_are_not_counted(backend: Backend) -> None:
+    async def scenario() -> None:
+        node = backend.pipeline()
+        outcomes = await settle_all([node], [
+            hit(node, tour="locked", origin="https://evil.example"),
+            hit(node, tour="locked", origin="https://tours.example.com"),
+            hit(node, tour="nosuch"),
+        ])  # fmt: skip
+        assert outcomes == [Outcome.ORIGIN, Outcome.COUNTED, Outcome.UNKNOWN_TOUR]
+        await asyncio.sleep(0.05)  # the unknown tour's drop is not waited for
+        rows, drops = await backend.stored()
+        assert rows == {"view": 1}
+        assert drops == {"origin": 1, "unknown_tour": 1}
+
+    run(scenario())
+
+
+def test_scenes_a_tour_does_not_declare_are_not_counted(backend: Backend) -> None:
+    async def scenario() -> None:
+        node = backend.pipeline()
+        who = str(uuid.uuid4())
+        outcomes = [
+            await node.settle(hit(node, tour="declared", visitor=who, **kw))
+            for kw in ({}, {"kind": "scene", "scene": "lobby"}, {"kind": "scene", "scene": "attic"})
+        ]
+        assert outcomes == [Outcome.COUNTED, Outcome.COUNTED, Outcome.SCENE_LIMIT]
+
+    run(scenario())
+
+
+def test_engagement_counts_only_inside_a_visit(backend: Backend) -> None:
+    async def scenario() -> None:
+        node = backend.pipeline()
+        who, stranger = str(uuid.uuid4()), str(uuid.uuid4())
+        outcomes = [await node.settle(h) for h in (
+            hit(node, visitor=stranger, kind="engage", seconds=30),
+            hit(node, visitor=who),
+            hit(node, visitor=who, kind="scene", scene="lobby"),
+            hit(node, visitor=who, kind="engage", seconds=30),
+            hit(node, visitor=who, kind="action", action="lead-form"),
+        )]  # fmt: skip
+        assert outcomes == [Outcome.OUTSIDE_VISIT, *[Outcome.COUNTED] * 4]
+        rows, _ = await backend.stored()
+        assert rows == {"view": 1, "scene": 1, "engage": 1, "action": 1}
+
+    run(scenario())
+
+
+def test_a_withdrawn_visitor_in_flight_is_dropped_on_every_node(backend: Backend) -> None:
+    async def scenario() -> None:
+        nodes = [backend.pipeline(0), backend.pipeline(1)]
+        who = str(uuid.uuid4())
+        await nodes[0].ledger.withdraw(who, time.monotonic())
+        outcome = await nodes[1].settle(hit(nodes[1], visitor=who))
+        assert outcome is Outcome.WITHDRAWN
+        rows, drops = await backend.stored()
+        assert rows == {}
+        assert drops == {"withdrawn": 1}
+
+    run(scenario())
+
+
+def test_one_network_brings_at_most_fifty_new_scene_names(backend: Backend) -> None:
+    async def scenario() -> None:
+        node = backend.pipeline()
+        outcomes = []
+        for i in range(51):
+            who = str(uuid.uuid4())
+            await node.settle(hit(node, visitor=who, address=f"198.51.100.{i}"))
+            outcomes.append(
+                await node.settle(
+                    hit(node, visitor=who, address="203.0.113.9", kind="scene", scene=f"s{i}")
+                )
+            )
+        assert Counter(outcomes) == {Outcome.COUNTED: 50, Outcome.SCENE_LIMIT: 1}
+
+    run(scenario())
+
+
+def test_a_view_counts_again_once_its_window_has_passed(quick: Backend) -> None:
+    async def scenario() -> None:
+        node = quick.pipeline()
+        who = str(uuid.uuid4())
+        assert await node.settle(hit(node, visitor=who)) is Outcome.COUNTED
+        assert await node.settle(hit(node, visitor=who)) is Outcome.DUPLICATE
+        await asyncio.sleep(WINDOW)
+        assert await node.settle(hit(node, visitor=who)) is Outcome.COUNTED
+
+    run(scenario())
+
+
+def test_a_clock_stepped_back_neither_locks_out_nor_loses_views(quick: Backend) -> None:
+    async def scenario() -> None:
+        node = quick.pipeline()
+        who, address = str(uuid.uuid4()), "192.0.2.1"
+        assert await node.settle(hit(node, visitor=who, address=address)) is Outcome.COUNTED
+        await quick.step_back(3600)  # the clock now reads an hour earlier
+        outcomes = [await node.settle(hit(node, address=address)) for _ in range(49)]
+        assert outcomes == [Outcome.COUNTED] * 49  # within the address's burst: no lockout
+        assert await node.settle(hit(node, visitor=who, address=address)) is Outcome.DUPLICATE
+        await asyncio.sleep(WINDOW)  # the window passes by the time that passed
+        assert await node.settle(hit(node, visitor=who, address=address)) is Outcome.COUNTED
+
+    run(scenario())
