@@ -15,7 +15,7 @@ from datetime import datetime
 import duckdb
 import pyarrow as pa
 
-from storage.database import Database, transaction
+from storage.database import Database, transaction, write_meta
 
 # (ts, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action)
 EventRow = tuple[datetime, str, str, str | None, str, bytes, str, str, str, int | None, str | None]
@@ -65,8 +65,17 @@ class EventWriter:
         self._appenders = threading.local()  # table -> appender of this thread's cursor
         self._made_on = threading.local()  # the cursor those appenders belong to
 
-    def write(self, rows: Sequence[EventRow], drops: Mapping[DropKey, int]) -> None:
-        """Commit ``rows`` and ``drops`` together (fsynced), or raise and keep nothing."""
+    def write(
+        self,
+        rows: Sequence[EventRow],
+        drops: Mapping[DropKey, int],
+        marker: tuple[str, str] | None = None,
+    ) -> None:
+        """Commit ``rows`` and ``drops`` together (fsynced), or raise and keep nothing.
+
+        ``marker``: a (key, value) of ``meta`` written in the same transaction, such as
+        the last stream entry the batch holds (``ingest.drain``).
+        """
         counts = [(*key, count) for key, count in drops.items()]
         inserts = [(table, schema, batch) for table, schema, batch in
                    (("events", EVENTS, rows), ("drop_log", DROPS, counts)) if batch]  # fmt: skip
@@ -75,11 +84,14 @@ class EventWriter:
                 vars(self._appenders).clear()
                 self._made_on.cursor = cursor
             # One insert is a transaction of its own: BEGIN and COMMIT would only add cost.
-            together = transaction(cursor) if len(inserts) > 1 else contextlib.nullcontext()
+            statements = len(inserts) + (marker is not None)
+            together = transaction(cursor) if statements > 1 else contextlib.nullcontext()
             try:
                 with together:
                     for table, schema, batch in inserts:
                         self._insert(cursor, table, schema, batch)
+                    if marker is not None:
+                        write_meta(cursor, *marker)
             except BaseException:
                 for appender in vars(self._appenders).values():
                     appender.clear()  # rows buffered before the failure must not go out later

@@ -2,7 +2,8 @@
 
 ``memory``: the in-process ledger, storing into a real DuckDB file through the
 committer. ``redis``: two shared ledgers (as two ingest processes would hold), each
-with its own connection to one real redis-server, storing into its stream.
+with its own connection to one real redis-server, storing into its stream, which the
+primary's drain commits to a real DuckDB file. Both are read back from the file.
 """
 
 from __future__ import annotations
@@ -17,24 +18,24 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from redis.asyncio import Redis
 
 from ingest.beacon import Beacon
 from ingest.committer import Committer
 from ingest.dedup import Deduplicator
+from ingest.drain import StreamDrain
 from ingest.ledger import Hit, Ledger
 from ingest.memory import MemoryLedger
 from ingest.pipeline import Pipeline
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
-from ingest.shared import CLOCK, STREAM, RedisLedger, Rules
+from ingest.shared import CLOCK, RedisLedger, Rules
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import Agent
 from ingest.writer import EventWriter
-from storage.database import open_database
+from storage.database import Database, open_database
 from storage.outcomes import Outcome
 from storage.registry import Tour
 from tests.redis_server import redis_server
@@ -84,10 +85,7 @@ def _memory(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
 
     async def stored() -> tuple[Counter[str], Counter[str]]:
         await committer.settled()
-        with db.using() as cursor:
-            rows = cursor.execute("SELECT kind, count(*) FROM events GROUP BY 1").fetchall()
-            drops = cursor.execute("SELECT reason, sum(beacons) FROM drop_log GROUP BY 1")
-            return Counter(dict(rows)), Counter({k: int(v) for k, v in drops.fetchall()})
+        return _stored(db)
 
     async def step_back(seconds: float) -> None:
         """The process's monotonic clock, which the memory ledger reads, never goes back."""
@@ -104,20 +102,20 @@ def _redis(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
         settings.max_scenes,
     )
     with redis_server(tmp_path / "redis") as url:
-        clients: list[Redis] = []
+        clients: list[Redis] = [Redis.from_url(url)]  # the primary's
 
         def ledger() -> RedisLedger:
             clients.append(Redis.from_url(url))
             return RedisLedger(clients[-1], rules, b"k" * 32)
 
+        db = open_database(tmp_path / "data")
+        drain = StreamDrain(clients[0], db, EventWriter(db))
+
         async def stored() -> tuple[Counter[str], Counter[str]]:
-            rows, drops = Counter[str](), Counter[str]()
-            for _, entry in await clients[0].xrange(STREAM):
-                if b"row" in entry:
-                    rows[orjson.loads(entry[b"row"])[2]] += 1
-                else:
-                    drops[entry[b"drop"].decode()] += 1
-            return rows, drops
+            """What the primary's drain committed of the stream."""
+            while await drain.drain_once(block_ms=50):
+                pass
+            return _stored(db)
 
         async def step_back(seconds: float) -> None:
             # Redis' TIME cannot be stepped here: libfaketime cannot load into Debian's
@@ -127,9 +125,18 @@ def _redis(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
             await clients[0].hincrbyfloat(CLOCK, "offset", -seconds)
 
         yield Backend([ledger(), ledger()], stored, step_back)
+        db.close()
 
 
 WINDOW = 1.0  # seconds: the dedup and rotation window of ``quick``, which tests wait out
+
+
+def _stored(db: Database) -> tuple[Counter[str], Counter[str]]:
+    """The events stored by kind, and the beacons not counted by reason."""
+    with db.using() as cursor:
+        rows = cursor.execute("SELECT kind, count(*) FROM events GROUP BY 1").fetchall()
+        drops = cursor.execute("SELECT reason, sum(beacons) FROM drop_log GROUP BY 1")
+        return Counter(dict(rows)), Counter({k: int(v) for k, v in drops.fetchall()})
 
 
 @pytest.fixture(params=["memory", "redis"])

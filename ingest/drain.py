@@ -1,0 +1,132 @@
+"""The primary's drain: the shared ledger's stream into DuckDB, each entry exactly once.
+
+Ingest nodes append what each beacon became to a Redis Stream (``ingest.shared``).
+The primary reads it through a consumer group, a batch at a time, and commits each
+batch's rows and drop counters together with the ID of the batch's last entry
+(``meta``), in one transaction. Only then does it acknowledge and trim. After a
+crash anywhere in between, the entries delivered but not acknowledged come again;
+those at or below the committed ID are acknowledged without being written again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from ingest.repeats import RepeatedErrors
+from ingest.shared import STREAM
+from ingest.writer import DropKey, EventRow, EventWriter
+from storage.database import Database, read_meta
+
+log = logging.getLogger("tourviews.drain")
+
+GROUP, CONSUMER = "primary", "primary"
+APPLIED = "stream_applied"  # meta key: the ID of the last stream entry committed
+BATCH = 1_000
+BLOCK_MS = 1_000
+PENDING, NEW = "0", ">"  # XREADGROUP: this consumer's unacknowledged entries; then new ones
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def _id(value: bytes | str) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else value
+    milliseconds, sequence = text.split("-")
+    return int(milliseconds), int(sequence)
+
+
+class StreamDrain:
+    def __init__(self, client: Redis, db: Database, writer: EventWriter) -> None:
+        self._client = client
+        self._writer = writer
+        with db.using() as cursor:
+            self.applied = _id(read_meta(cursor, APPLIED) or "0-0")
+        self._cursor = PENDING  # after a start, what was delivered before comes first
+        self._errors = RepeatedErrors(log)
+        self._progress = asyncio.Condition()
+
+    async def run(self) -> None:
+        """Drain until cancelled; Redis or the database failing is retried, never fatal."""
+        while True:
+            try:
+                await self.drain_once()
+            except (RedisError, OSError) as exc:
+                self._errors.error(type(exc).__name__, "draining the stream failed: %s", exc)
+                await asyncio.sleep(1)
+            except Exception as exc:  # a failed commit: the entries stay pending
+                kind = type(exc).__name__
+                self._errors.error(kind, "committing the stream failed: %s", kind)
+                self._cursor = PENDING
+                await asyncio.sleep(1)
+
+    async def drain_once(self, block_ms: int | None = BLOCK_MS) -> int:
+        """Commit one batch; how many entries it held (0: none waited)."""
+        if self._cursor == PENDING:
+            await self._create_group()
+        reply: Any = await self._client.xreadgroup(
+            GROUP, CONSUMER, {STREAM: self._cursor}, count=BATCH,
+            block=None if self._cursor == PENDING else block_ms,
+        )  # fmt: skip
+        entries: list[Entry] = reply[0][1] if reply else []
+        if not entries:
+            if self._cursor == PENDING:  # nothing (more) pending: on to new entries
+                self._cursor = NEW
+                return await self.drain_once(block_ms)
+            return 0
+        last = _id(entries[-1][0])
+        fresh = [entry for entry in entries if _id(entry[0]) > self.applied]
+        if fresh:
+            rows, drops = decode(fresh)
+            marker = (APPLIED, "{}-{}".format(*last))
+            await asyncio.to_thread(self._writer.write, rows, drops, marker)
+            self.applied = last
+        ids = [entry_id for entry_id, _ in entries]
+        await self._client.xack(STREAM, GROUP, *ids)
+        await self._client.xtrim(STREAM, minid=ids[-1], approximate=False)
+        async with self._progress:
+            self._progress.notify_all()
+        return len(entries)
+
+    async def settled(self) -> None:
+        """Wait until every entry appended so far is committed (read-your-writes)."""
+        newest: Any = await self._client.xrevrange(STREAM, count=1)
+        if not newest:
+            return
+        target = _id(newest[0][0])
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.applied >= target)
+
+    async def _create_group(self) -> None:
+        try:
+            await self._client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+
+def decode(entries: Sequence[Entry]) -> tuple[list[EventRow], Counter[DropKey]]:
+    """The rows and drop counters the entries carry (``ingest/ledger.lua`` wrote them)."""
+    rows: list[EventRow] = []
+    drops: Counter[DropKey] = Counter()
+    for _, fields in entries:
+        row = fields.get(b"row")
+        if row is not None:
+            at, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action = (
+                orjson.loads(row)
+            )
+            if b"noscene" in fields:  # a view's scene past the tour's bound is not kept
+                scene = None
+            rows.append((datetime.fromisoformat(at), tour, kind, scene, visitor,
+                         bytes.fromhex(ip_hash), device, browser, os, seconds, action))  # fmt: skip
+        else:
+            hour = datetime.fromisoformat(fields[b"hour"].decode())
+            drops[hour, fields[b"tour"].decode(), fields[b"sender"], fields[b"drop"].decode()] += 1
+    return rows, drops

@@ -1,0 +1,122 @@
+"""The primary's drain: the stream into DuckDB exactly once, whatever was cut short."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from ingest.drain import APPLIED, CONSUMER, GROUP, StreamDrain, decode
+from ingest.shared import STREAM
+from ingest.writer import EventWriter
+from storage.database import Database, open_database, read_meta
+from tests.redis_server import redis_server
+
+AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> Iterator[str]:
+    with redis_server(tmp_path / "redis") as url:
+        yield url
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    db = open_database(tmp_path / "data")
+    yield db
+    db.close()
+
+
+def row(number: int) -> dict[str, bytes]:
+    visitor = f"00000000-0000-4000-8000-{number:012d}"
+    return {"row": f'["2026-11-24T12:00:00","t1","view",null,"{visitor}","aa","desktop",'
+            f'"Chrome","Windows",null,null]'.encode()}  # fmt: skip
+
+
+def events(db: Database) -> int:
+    with db.using() as cursor:
+        found = cursor.execute("SELECT count(*), count(DISTINCT visitor) FROM events").fetchone()
+    assert found is not None
+    assert found[0] == found[1]  # no entry stored twice
+    return int(found[0])
+
+
+async def append(client: Redis, count: int, first: int = 0) -> None:
+    for number in range(first, first + count):
+        await client.xadd(STREAM, row(number))  # type: ignore[arg-type]
+
+
+async def drain_all(drain: StreamDrain) -> None:
+    while await drain.drain_once(block_ms=50):
+        pass
+
+
+def test_entries_are_committed_then_acknowledged_and_trimmed(url: str, db: Database) -> None:
+    async def scenario() -> None:
+        client = Redis.from_url(url)
+        drain = StreamDrain(client, db, EventWriter(db))
+        await append(client, 2500)
+        await drain_all(drain)
+        assert events(db) == 2500
+        assert await client.xlen(STREAM) <= 1  # trimmed up to the last committed
+        pending = await client.xpending(STREAM, GROUP)
+        assert pending["pending"] == 0
+        with db.using() as cursor:
+            assert (
+                read_meta(cursor, APPLIED)
+                == (await client.xrevrange(STREAM, count=1))[0][0].decode()
+            )
+
+    asyncio.run(scenario())
+
+
+def test_entries_committed_but_not_acknowledged_are_not_stored_again(
+    url: str, db: Database
+) -> None:
+    async def scenario() -> None:
+        client = Redis.from_url(url)
+        await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        await append(client, 300)
+        # a primary read them and committed them, and died before acknowledging
+        reply = await client.xreadgroup(GROUP, CONSUMER, {STREAM: ">"}, count=200)
+        delivered = reply[0][1]
+        rows, drops = decode(delivered)
+        EventWriter(db).write(rows, drops, (APPLIED, delivered[-1][0].decode()))
+        assert events(db) == 200
+        # the next primary
+        await drain_all(StreamDrain(client, db, EventWriter(db)))
+        assert events(db) == 300
+        assert (await client.xpending(STREAM, GROUP))["pending"] == 0
+
+    asyncio.run(scenario())
+
+
+def test_entries_delivered_but_not_committed_are_stored_once(url: str, db: Database) -> None:
+    async def scenario() -> None:
+        client = Redis.from_url(url)
+        await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        await append(client, 300)
+        # a primary read 200 and died before its commit
+        await client.xreadgroup(GROUP, CONSUMER, {STREAM: ">"}, count=200)
+        await drain_all(StreamDrain(client, db, EventWriter(db)))
+        assert events(db) == 300
+
+    asyncio.run(scenario())
+
+
+def test_settled_waits_for_what_was_appended_before(url: str, db: Database) -> None:
+    async def scenario() -> None:
+        client = Redis.from_url(url)
+        drain = StreamDrain(client, db, EventWriter(db))
+        running = asyncio.create_task(drain.run())
+        await append(client, 50)
+        await asyncio.wait_for(drain.settled(), 10)
+        assert events(db) == 50
+        running.cancel()
+
+    asyncio.run(scenario())
