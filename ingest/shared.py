@@ -82,6 +82,7 @@ class RedisLedger:
         self._sha: str | None = None  # once loaded; Redis forgets scripts when it restarts
         self._visitor_key = visitor_key
         self._turn: _Turn | None = None
+        self.available = True  # whether Redis answered the last round trip (/healthz)
 
     async def settle(self, hit: Hit, verdict: Outcome | None) -> Outcome:
         beacon, tour = hit.beacon, hit.tour
@@ -165,7 +166,9 @@ class RedisLedger:
                 retried = await self._execute([turn.calls[i] for i in again])
                 for i, reply in zip(again, retried, strict=True):
                     replies[i] = reply
+            self.available = True
         except (RedisError, OSError) as exc:
+            self.available = False
             replies = [exc] * len(turn.calls)
         for reply, future in zip(replies, turn.waiting, strict=True):
             if future is None or future.done():

@@ -16,12 +16,11 @@ import math
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from ingest.client import ClientAddress
-from ingest.committer import Committer
 from ingest.endpoint import (
     ANY_ORIGIN,
     PREFLIGHT,
@@ -50,12 +49,20 @@ ALL = "\0withdrawals"
 WITHDRAWALS = Rate(5, 20)
 
 
+class Settles(Protocol):
+    """What stores accepted beacons: the committer, or in Redis mode the stream's drain."""
+
+    async def settled(self) -> None:
+        """Wait until every beacon accepted so far is on disk."""
+        ...
+
+
 class WithdrawalEndpoint:
     def __init__(
         self,
         erase: Callable[[str], int],
         pipeline: Pipeline,
-        committer: Committer,
+        committer: Settles,
         client: ClientAddress,
         clock: Clock,
         limiter: Limiter,

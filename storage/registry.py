@@ -167,6 +167,12 @@ def _tour(
     )
 
 
+def tour_from_document(document: Mapping[str, Any]) -> Tour:
+    """A tour from its ``Tour.document()`` (as the primary publishes it to ingest nodes)."""
+    return _tour(document["tour"], document["org"], document["origins"], document["scenes"],
+                 document["public_counter"], document["timezone"])  # fmt: skip
+
+
 def _iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.isoformat(timespec="seconds") + "Z"
 

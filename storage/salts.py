@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 import orjson
+import redis
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -29,6 +30,7 @@ from storage.database import fsync_path
 from storage.errors import SecretError, StorageError
 
 SALT_FILE = "salts.json"
+SHARED_PREFIX = "tv:{0}:salt:"  # the partition's hash tag, as every shared key
 SALT_LIFETIME = timedelta(hours=48)
 
 
@@ -37,10 +39,20 @@ def day_start(day: date) -> datetime:
 
 
 class Salts(Protocol):
-    """Where the IP hasher takes a day's salt from: this file store, or (later) one
-    shared by every ingest process."""
+    """Where the IP hasher takes a day's salt from: the file store of one process, or
+    Redis, shared by every process of the instance."""
 
     def salt(self, day: date) -> bytes: ...
+
+
+def seal(aead: AESGCM, day: date, salt: bytes) -> bytes:
+    """``salt`` sealed under the instance secret's key, bound to its day."""
+    nonce = secrets.token_bytes(12)
+    return nonce + aead.encrypt(nonce, salt, day.isoformat().encode())
+
+
+def unseal(aead: AESGCM, day: date, blob: bytes) -> bytes:
+    return aead.decrypt(blob[:12], blob[12:], day.isoformat().encode())
 
 
 class SaltStore:
@@ -111,10 +123,8 @@ class SaltStore:
         salts = {}
         try:
             for day_text, blob_hex in sealed.items():
-                blob = bytes.fromhex(blob_hex)
-                salts[date.fromisoformat(day_text)] = self._aead.decrypt(
-                    blob[:12], blob[12:], day_text.encode()
-                )
+                day = date.fromisoformat(day_text)
+                salts[day] = unseal(self._aead, day, bytes.fromhex(blob_hex))
         except InvalidTag:
             raise SecretError(f"{self._path} was sealed under another instance secret") from None
         except (AttributeError, TypeError, ValueError):  # valid JSON, but not salts
@@ -122,11 +132,8 @@ class SaltStore:
         return salts
 
     def _save(self) -> None:
-        sealed = {}
-        for day, salt in self._salts.items():
-            nonce = secrets.token_bytes(12)
-            day_text = day.isoformat()
-            sealed[day_text] = (nonce + self._aead.encrypt(nonce, salt, day_text.encode())).hex()
+        sealed = {day.isoformat(): seal(self._aead, day, salt).hex()
+                  for day, salt in self._salts.items()}  # fmt: skip
         temporary = self._path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as handle:
@@ -135,3 +142,45 @@ class SaltStore:
             os.fsync(handle.fileno())
         os.replace(temporary, self._path)
         fsync_path(self._path.parent)
+
+
+class SharedSalts:
+    """Each UTC day's salt, made once for every process of the instance, in Redis.
+
+    The first process to need a day's salt offers one (``SET NX``); all then use the
+    one that won. Redis keeps it sealed under the instance secret's key, and deletes it
+    48 hours after its day began (``EXAT``, on Redis' clock). A process asks Redis once
+    a day: the client is synchronous, and waits at most ``TIMEOUT`` seconds.
+    """
+
+    TIMEOUT = 2.0
+
+    def __init__(self, client: redis.Redis, key: bytes, clock: Clock) -> None:
+        self._client = client
+        self._aead = AESGCM(key)
+        self._clock = clock
+        self._salts: dict[date, bytes] = {}
+
+    def salt(self, day: date) -> bytes:
+        salt = self._salts.get(day)
+        if salt is not None:
+            return salt
+        death = day_start(day) + SALT_LIFETIME
+        if death <= self._clock.now():
+            raise ValueError(f"the salt of {day} is past its lifetime")
+        name = f"{SHARED_PREFIX}{day.isoformat()}"
+        offer = seal(self._aead, day, secrets.token_bytes(32))
+        self._client.set(name, offer, nx=True, exat=int(death.timestamp()))
+        sealed = self._client.get(name)
+        if sealed is None:  # deleted in between: its lifetime just ended
+            raise ValueError(f"the salt of {day} is past its lifetime")
+        try:
+            salt = unseal(self._aead, day, bytes(sealed))  # type: ignore[arg-type]
+        except InvalidTag:
+            raise SecretError(
+                "the salts in Redis were sealed under another instance secret: "
+                "TOURVIEWS_SECRET must be the primary's"
+            ) from None
+        self._salts = {d: s for d, s in self._salts.items() if d >= day - timedelta(days=1)}
+        self._salts[day] = salt
+        return salt

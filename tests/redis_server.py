@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,38 +16,63 @@ import redis
 from tests.reports import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
+# what the shared ledger requires: every write fsynced before Redis answers
+DURABLE = ("--appendonly", "yes", "--appendfsync", "always")
+
+
+class RedisServer:
+    """One redis-server on a port of its own; it can be killed and started again there."""
+
+    def __init__(self, directory: Path, *options: str, durable: bool = True) -> None:
+        if shutil.which(REDIS_SERVER) is None:
+            raise RuntimeError(f"{REDIS_SERVER} is missing: apt-get install redis-server")
+        directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._options = [*(DURABLE if durable else ()), *options]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        log = self.directory / "redis.log"
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--save", "", "--logfile", str(log),
+             *self._options],
+            stdout=subprocess.DEVNULL, env=dict(os.environ),
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        try:
+            while True:
+                try:
+                    client.ping()
+                    return
+                except (redis.ConnectionError, redis.BusyLoadingError):
+                    if self.process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(log.read_text()) from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL: what it fsynced survives, as after a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
 
 
 @contextmanager
-def redis_server(
-    directory: Path, *options: str, env: dict[str, str] | None = None
-) -> Iterator[str]:
-    """A redis-server that fsyncs every write, as the shared ledger requires; its URL."""
-    if shutil.which(REDIS_SERVER) is None:
-        raise RuntimeError(f"{REDIS_SERVER} is missing: apt-get install redis-server")
-    directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    process = subprocess.Popen(
-        [REDIS_SERVER, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(directory),
-         "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-         "--logfile", str(directory / "redis.log"), *options],
-        stdout=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
+def redis_server(directory: Path, *options: str, durable: bool = True) -> Iterator[str]:
+    """A started redis-server; its URL."""
+    server = RedisServer(directory, *options, durable=durable)
+    server.start()
     try:
-        client = redis.Redis.from_url(url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((directory / "redis.log").read_text()) from None
-                time.sleep(0.02)
-        client.close()
-        yield url
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(10)
+        server.stop()

@@ -121,7 +121,7 @@ def create_app(
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     for name, served in script.SCRIPTS.items():
-        _serve_script(api, name, served)
+        serve_script(api, name, served)
 
     dashboard_page = importlib.resources.files("analytics").joinpath("static/dashboard.html")
     page = dashboard_page.read_bytes()
@@ -183,7 +183,7 @@ def _answers_as_served(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def _serve_script(api: FastAPI, name: str, served: script.Script) -> None:
+def serve_script(api: FastAPI, name: str, served: script.Script) -> None:
     @api.get(
         f"/{name}",
         tags=["service"],

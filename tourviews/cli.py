@@ -45,6 +45,27 @@ def _tour(value: str) -> str:
         raise argparse.ArgumentTypeError(exc.message) from None
 
 
+def _listen_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--port", type=int, default=8000)
+    command.add_argument(
+        "--trusted-proxy", action="append", default=[], metavar="CIDR",
+        help="a proxy whose X-Forwarded-For is believed (repeatable)",
+    )  # fmt: skip
+
+
+def _redis_flags(command: argparse.ArgumentParser, required: bool) -> None:
+    group = command.add_argument_group("Redis mode (docs/scaling.md)")
+    group.add_argument(
+        "--redis", metavar="URL", required=required,
+        help="share the ledger through this Redis: the primary drains it (redis://HOST:PORT/DB)",
+    )  # fmt: skip
+    group.add_argument(
+        "--redis-durability", choices=("strict", "relaxed"), default="strict",
+        help="strict (default): refuse a Redis that does not fsync every write",
+    )  # fmt: skip
+
+
 def _parser() -> argparse.ArgumentParser:
     data = _Parser(add_help=False)
     data.add_argument(
@@ -59,12 +80,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     serve = commands.add_parser("serve", parents=[data], help="run the service")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument(
-        "--trusted-proxy", action="append", default=[], metavar="CIDR",
-        help="a proxy whose X-Forwarded-For is believed (repeatable)",
-    )  # fmt: skip
+    _listen_flags(serve)
     serve.add_argument("--ip-prefix-v4", type=int, metavar="BITS", help="hash only this prefix")
     serve.add_argument("--ip-prefix-v6", type=int, metavar="BITS", help="hash only this prefix")
     for version, bits in (("v4", LIMIT_PREFIX_V4), ("v6", LIMIT_PREFIX_V6)):
@@ -122,6 +138,15 @@ def _parser() -> argparse.ArgumentParser:
         "--quickstart", action="store_true",
         help="on an empty data directory, register tour 'demo' and print an admin token",
     )  # fmt: skip
+    _redis_flags(serve, required=False)
+    ingest = commands.add_parser(
+        "ingest", help="run a stateless ingest node (beacons only) on Redis",
+        description="An ingest node: the beacon endpoint, the page scripts and /healthz, "
+        "judging as the primary that shares its Redis. TOURVIEWS_SECRET must be the "
+        "primary's instance secret.",
+    )  # fmt: skip
+    _redis_flags(ingest, required=True)
+    _listen_flags(ingest)
 
     tours = commands.add_parser("tours", help="register and list tours").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -243,8 +268,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 limit_concurrency=args.limit_concurrency,
                 timeout_keep_alive=args.timeout_keep_alive,
                 timeout_request=args.timeout_request,
+                redis_url=args.redis,
+                redis_durability=args.redis_durability,
             )
             serve(settings, quickstart=args.quickstart)
+            return 0
+        if args.command == "ingest":
+            from tourviews.server import serve_node
+
+            serve_node(Settings(
+                host=args.host, port=args.port,
+                trusted_proxies=Settings.proxies(args.trusted_proxy),
+                redis_url=args.redis, redis_durability=args.redis_durability,
+            ))  # fmt: skip
             return 0
         if args.command == "demo":
             return _demo(data_dir, args)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from redis.asyncio import Redis
 from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
@@ -32,8 +33,10 @@ from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
 from storage.registry import TOKEN_PREFIX, new_token
+from storage.shared import RedisUnfit, check_durability, published_settings
 from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, write_server_file
+from tourviews.node import IngestNode, create_node_app, node_secret
 from tourviews.service import Service
 from tourviews.settings import Settings
 
@@ -151,15 +154,11 @@ def bounded_protocol(request_timeout: float) -> type[BoundedProtocol]:
     return type("BoundedProtocol", (BoundedProtocol,), {"request_timeout": request_timeout})
 
 
-class Server(uvicorn.Server):
-    """uvicorn that announces itself in the data directory once it listens."""
+class NodeServer(uvicorn.Server):
+    """uvicorn that says where it listens once it does."""
 
-    def __init__(
-        self, config: uvicorn.Config, data_dir: Path, instance: str, ready: Callable[[str], None]
-    ) -> None:
+    def __init__(self, config: uvicorn.Config, ready: Callable[[str], None]) -> None:
         super().__init__(config)
-        self._data_dir = data_dir
-        self._instance = instance
         self._ready = ready
 
     async def startup(self, sockets: Any = None) -> None:
@@ -168,9 +167,25 @@ class Server(uvicorn.Server):
             return
         host, port = self.servers[0].sockets[0].getsockname()[:2]
         host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
-        self._ready(url)  # printed first: whoever waits for server.json finds it printed
-        write_server_file(self._data_dir, url, self._instance)
+        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        self._ready(self.url)
+
+
+class Server(NodeServer):
+    """uvicorn that also announces itself in the data directory once it listens."""
+
+    def __init__(
+        self, config: uvicorn.Config, data_dir: Path, instance: str, ready: Callable[[str], None]
+    ) -> None:
+        super().__init__(config, ready)  # printed first: who waits for server.json finds it
+        self._data_dir = data_dir
+        self._instance = instance
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.should_exit or not self.servers:
+            return
+        write_server_file(self._data_dir, self.url, self._instance)
 
     async def shutdown(self, sockets: Any = None) -> None:
         remove_server_file(self._data_dir)
@@ -231,10 +246,62 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
     logging.config.dictConfig(LOGGING)
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
+    if settings.redis_url is not None:
+        _check_redis(settings, primary=True)
     service = _open(settings)
     token = _quickstart_token(service, settings.data_dir) if quickstart else None
     app = create_app(settings, service=service)
-    config = uvicorn.Config(
+
+    def ready(url: str) -> None:
+        role = "" if settings.redis_url is None else ", primary of the Redis"
+        print(f"tourviews is listening on {url} (data: {settings.data_dir}{role})", flush=True)
+        if token is not None:
+            print(_quickstart(url, settings.data_dir, token), flush=True)
+
+    # uvicorn drains on SIGTERM, then raises the signal again for the previous
+    # handler: with this one, a drained shutdown ends with exit code 0.
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    Server(_config(app, settings), settings.data_dir, service.instance, ready).run()
+
+
+def serve_node(settings: Settings) -> None:
+    """``tourviews ingest``: an ingest node, with no data directory."""
+    check_port(settings.host, settings.port)
+    secret = node_secret()
+    logging.config.dictConfig(LOGGING)
+    _allow_open_files(settings.limit_concurrency + SPARE_FILES)
+    _check_redis(settings, primary=False)
+    app = create_node_app(IngestNode(settings, SystemClock(), secret))
+
+    def ready(url: str) -> None:
+        print(f"tourviews ingest node is listening on {url} (Redis: {settings.redis_url})",
+              flush=True)  # fmt: skip
+
+    signal.signal(signal.SIGTERM, lambda *_: None)
+    NodeServer(_config(app, settings), ready).run()
+
+
+def _check_redis(settings: Settings, primary: bool) -> None:
+    """Refuse an unfit Redis in one line, before anything starts."""
+    assert settings.redis_url is not None
+
+    async def check() -> None:
+        client = Redis.from_url(settings.redis_url or "", socket_timeout=5)
+        try:
+            await check_durability(client, settings.redis_durability)
+            if not primary:
+                await published_settings(client)
+        finally:
+            await client.aclose()
+
+    try:
+        asyncio.run(check())
+    except RedisUnfit as exc:
+        raise CommandError(str(exc)) from None
+
+
+def _config(app: Any, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -251,16 +318,6 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
         timeout_graceful_shutdown=10,
         proxy_headers=False,  # the trusted-proxy rule is ours (ingest.client)
     )
-
-    def ready(url: str) -> None:
-        print(f"tourviews is listening on {url} (data: {settings.data_dir})", flush=True)
-        if token is not None:
-            print(_quickstart(url, settings.data_dir, token), flush=True)
-
-    # uvicorn drains on SIGTERM, then raises the signal again for the previous
-    # handler: with this one, a drained shutdown ends with exit code 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    Server(config, settings.data_dir, service.instance, ready).run()
 
 
 def _quickstart_token(service: Service, data_dir: Path) -> str | None:

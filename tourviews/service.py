@@ -10,6 +10,9 @@ import time
 from datetime import date, datetime, timedelta
 
 import duckdb
+import redis
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from analytics.api import Context
 from analytics.auth import Authenticator
@@ -20,13 +23,16 @@ from analytics.rollup import complete_before, roll_up_completed
 from ingest.client import ClientAddress
 from ingest.committer import Committer
 from ingest.dedup import Deduplicator
+from ingest.drain import StreamDrain
 from ingest.endpoint import BeaconEndpoint
+from ingest.ledger import Ledger
 from ingest.memory import MemoryLedger
 from ingest.pipeline import Pipeline
 from ingest.privacy import IpHasher
 from ingest.repeats import RepeatedErrors
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
+from ingest.shared import RedisLedger, Rules
 from ingest.state import restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
@@ -37,14 +43,37 @@ from storage.clock import Clock
 from storage.database import Database, erased, open_database, write_meta
 from storage.drops import fold_drop_log
 from storage.registry import Registry
-from storage.salts import SALT_FILE, SaltStore
+from storage.salts import SALT_FILE, Salts, SaltStore, SharedSalts
 from storage.secret import derive_key, load_secret
+from storage.shared import FOLLOW_SECONDS, publish_settings, publish_tours
 from tourviews.settings import Settings
 
 log = logging.getLogger("tourviews")
 
 HOUSEKEEPING_SECONDS = 60.0
+STOP_DRAIN_SECONDS = 5.0
 CLOCK_STEP = timedelta(hours=1)  # a wall clock further ahead than this has stepped
+
+
+def hasher(salts: Salts, settings: Settings) -> IpHasher:
+    return IpHasher(salts, settings.ip_prefix_v4, settings.ip_prefix_v6,
+                    settings.limit_prefix_v4, settings.limit_prefix_v6)  # fmt: skip
+
+
+def shared_ledger(client: Redis, settings: Settings, secret: bytes) -> RedisLedger:
+    """The Redis ledger, judging by ``settings`` (a node's: the primary's, as published)."""
+    rules = Rules(
+        (Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
+        settings.dedup_window_seconds,
+        settings.rotation_limit,
+        settings.max_scenes,
+    )
+    return RedisLedger(client, rules, derive_key(secret, "visitor keys"))
+
+
+def shared_salts(url: str, secret: bytes, clock: Clock) -> SharedSalts:
+    client = redis.Redis.from_url(url, socket_timeout=SharedSalts.TIMEOUT)
+    return SharedSalts(client, derive_key(secret, "salts"), clock)
 
 
 def daily_round(cursor: duckdb.DuckDBPyConnection, today: date, retention_days: int) -> int:
@@ -67,30 +96,36 @@ class Service:
         self.scenes = SceneBound(settings.max_scenes)
         self.actions = SceneBound(settings.max_scenes, declared=False)
         self.visits = Visits()
-        restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(), clock.monotonic(),
-                self.actions, self.visits)  # fmt: skip
         self.committer = Committer(
             EventWriter(self.db).write, settings.max_batch, settings.max_pending
         )
-        self.ledger = MemoryLedger(
-            limiter=Limiter(
-                Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
-            ),
-            deduplicator=self.dedup,
-            rotation=self.rotation,
-            scenes=self.scenes,
-            actions=self.actions,
-            visits=self.visits,
-            sink=self.committer,
-        )
+        self.redis: Redis | None = None
+        self.drain: StreamDrain | None = None
+        salts: Salts = self.salts
+        if settings.redis_url is None:
+            restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(),
+                    clock.monotonic(), self.actions, self.visits)  # fmt: skip
+            self.ledger: Ledger = MemoryLedger(
+                limiter=Limiter(
+                    Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
+                ),
+                deduplicator=self.dedup,
+                rotation=self.rotation,
+                scenes=self.scenes,
+                actions=self.actions,
+                visits=self.visits,
+                sink=self.committer,
+            )
+        else:  # the state is Redis': nothing to restore (docs/scaling.md)
+            self.redis = Redis.from_url(settings.redis_url)
+            salts = shared_salts(settings.redis_url, secret, clock)
+            self.ledger = shared_ledger(self.redis, settings, secret)
+            self.drain = StreamDrain(self.redis, self.db, EventWriter(self.db))
         self.pipeline = Pipeline(
             tours=lambda: self.registry.tours,
-            hasher=IpHasher(
-                self.salts, settings.ip_prefix_v4, settings.ip_prefix_v6,
-                settings.limit_prefix_v4, settings.limit_prefix_v6,
-            ),
+            hasher=hasher(salts, settings),
             ledger=self.ledger,
-        )  # fmt: skip
+        )
         self.beacon = BeaconEndpoint(
             AgentClassifier(),
             self.pipeline,
@@ -100,7 +135,7 @@ class Service:
         self.withdrawal = WithdrawalEndpoint(
             self.erase,
             self.pipeline,
-            self.committer,
+            self.drain or self.committer,
             ClientAddress(settings.trusted_proxies),
             clock,
             Limiter(Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(WITHDRAWALS)),
@@ -121,20 +156,48 @@ class Service:
         self.started = time.monotonic()
         self.instance = secrets.token_hex(16)  # names this process in server.json and /healthz
         self._housekeeping: asyncio.Task[None] | None = None
+        self._shared: list[asyncio.Task[None]] = []  # Redis mode: the drain, the publisher
         self._errors = RepeatedErrors(log)
         self._erased_seen: float | None = None  # monotonic: when deleted data was first seen
 
     async def start(self) -> None:
         self._housekeeping = asyncio.create_task(self._keep_house())
+        if self.redis is not None and self.drain is not None:
+            await publish_settings(self.redis, self.settings.judging())
+            await publish_tours(self.redis, self.registry.tours)
+            self._shared = [asyncio.create_task(self.drain.run()),
+                            asyncio.create_task(self._publish_tours(self.redis))]  # fmt: skip
 
     async def stop(self) -> None:
         """Commit everything accepted, then close the database (checkpointed)."""
-        if self._housekeeping is not None:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        for task in [self._housekeeping, *self._shared]:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.committer.drain()
+        if self.drain is not None:  # what was acknowledged meanwhile, while Redis answers
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                async with asyncio.timeout(STOP_DRAIN_SECONDS):
+                    while await self.drain.drain_once(block_ms=None):
+                        pass
+        if self.redis is not None:
+            await self.redis.aclose()
         self.db.close()
+
+    async def _publish_tours(self, client: Redis) -> None:
+        """Every change of the registry reaches the ingest nodes within a second."""
+        published = self.registry.tours
+        while True:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            tours = self.registry.tours  # a new snapshot on every change
+            if tours is published:
+                continue
+            try:
+                await publish_tours(client, tours)
+                published = tours
+            except (RedisError, OSError) as exc:
+                self._errors.error(type(exc).__name__, "publishing the tours failed: %s", exc)
 
     def _clock_ahead(self, now: datetime) -> bool:
         """Whether the wall clock stepped ahead of real time since start (for under a day).
@@ -157,6 +220,8 @@ class Service:
         return True
 
     def accepting(self) -> bool:
+        if isinstance(self.ledger, RedisLedger):
+            return self.ledger.available
         return not self.committer.failed and self.committer.pending < self.settings.max_pending
 
     async def _keep_house(self) -> None:

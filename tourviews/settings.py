@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from ingest.client import Network, parse_networks
 from ingest.throttle import Rate
@@ -18,6 +19,10 @@ TOUR_RATE = Rate(500, 1000)
 LIMIT_PREFIX_V4 = 32
 LIMIT_PREFIX_V6 = 64
 MAX_SCENES = 500
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+# what an ingest node takes from the primary (with the three rates)
+JUDGING = ("ip_prefix_v4", "ip_prefix_v6", "limit_prefix_v4", "limit_prefix_v6", "max_scenes",
+           "dedup_window_seconds", "rotation_limit")  # fmt: skip
 
 
 def default_data_dir() -> Path:
@@ -51,6 +56,10 @@ class Settings:
     limit_concurrency: int = 4_096
     timeout_keep_alive: int = 5
     timeout_request: float = 10
+    # Redis mode (docs/scaling.md): the shared ledger's Redis, and whether a Redis that
+    # does not fsync every write is accepted ("relaxed") or refused ("strict").
+    redis_url: str | None = None
+    redis_durability: str = "strict"
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -79,6 +88,25 @@ class Settings:
             raise ValueError("--timeout-keep-alive must be positive")
         if not self.timeout_request > 0:
             raise ValueError("--timeout-request must be positive")
+        if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
+            raise ValueError("--redis must be a URL like redis://127.0.0.1:6379/0")
+        if self.redis_durability not in ("strict", "relaxed"):
+            raise ValueError("--redis-durability must be strict or relaxed")
+
+    def judging(self) -> dict[str, Any]:
+        """The settings beacons are judged by: the primary publishes them to ingest nodes."""
+        return {name: getattr(self, name) for name in JUDGING} | {
+            name: [rate.per_second, rate.burst]
+            for name, rate in (("ip_rate", self.ip_rate), ("visitor_rate", self.visitor_rate),
+                               ("tour_rate", self.tour_rate))
+        }  # fmt: skip
+
+    def judging_as(self, published: dict[str, Any]) -> Settings:
+        """These settings, judging beacons as the primary that published ``published`` does."""
+        changes: dict[str, Any] = {name: published[name] for name in JUDGING}
+        for name in ("ip_rate", "visitor_rate", "tour_rate"):
+            changes[name] = Rate(*published[name])
+        return replace(self, **changes)
 
     @staticmethod
     def proxies(values: list[str]) -> tuple[Network, ...]:

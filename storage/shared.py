@@ -1,0 +1,123 @@
+"""What the processes of one instance share through Redis, besides the ledger.
+
+- The durability check: a 204 in Redis mode means the beacon is in the stream on a
+  Redis that fsyncs every write (``appendonly yes``, ``appendfsync always``).
+- The primary's settings that ingest nodes must judge by (``Published``), and its
+  tours: the primary publishes them, every node follows within ``FOLLOW_SECONDS``.
+
+Every key carries the partition's hash tag, as the ledger's do (``ingest.shared``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from storage.errors import StorageError
+from storage.registry import Tour, tour_from_document
+
+log = logging.getLogger("tourviews.shared")
+
+PREFIX = "tv:{0}:"
+TOURS = PREFIX + "tours"  # a hash: tour ID -> its document
+TOURS_VERSION = PREFIX + "tours:version"  # a digest of them all: followers compare it
+SETTINGS = PREFIX + "settings"  # what the primary judges by, for the ingest nodes
+FOLLOW_SECONDS = 0.5
+STRICT, RELAXED = "strict", "relaxed"
+
+
+class RedisUnfit(StorageError):
+    """The Redis cannot keep the promise a 204 makes (or cannot be reached)."""
+
+
+async def check_durability(client: Redis, durability: str) -> None:
+    """Refuse a Redis that does not fsync every write, unless ``relaxed`` is chosen."""
+    try:
+        await client.ping()
+    except (RedisError, OSError) as exc:
+        raise RedisUnfit(f"cannot reach Redis: {exc}") from None
+    if durability == RELAXED:
+        return
+    try:
+        appendonly = (await client.config_get("appendonly")).get("appendonly")
+        appendfsync = (await client.config_get("appendfsync")).get("appendfsync")
+    except ResponseError:  # CONFIG renamed away, as managed services do
+        appendonly = appendfsync = None
+    if (appendonly, appendfsync) != ("yes", "always"):
+        raise RedisUnfit(
+            f"Redis must fsync every write (appendonly yes, appendfsync always); it has "
+            f"appendonly {appendonly or 'unknown'}, appendfsync {appendfsync or 'unknown'}. "
+            f"Fix its configuration, or accept losing up to a second of beacons when it "
+            f"crashes with --redis-durability relaxed (docs/scaling.md)"
+        )
+
+
+async def publish_settings(client: Redis, settings: Mapping[str, Any]) -> None:
+    await client.set(SETTINGS, orjson.dumps(settings))
+
+
+async def published_settings(client: Redis) -> dict[str, Any]:
+    """The primary's settings; an ingest node cannot judge a beacon without them."""
+    raw = await client.get(SETTINGS)
+    if raw is None:
+        raise RedisUnfit("no primary has started on this Redis: start tourviews serve --redis")
+    found: dict[str, Any] = orjson.loads(raw)
+    return found
+
+
+def _documents(tours: Mapping[str, Tour]) -> dict[str, bytes]:
+    return {tour: orjson.dumps(found.document()) for tour, found in sorted(tours.items())}
+
+
+def _version(documents: Mapping[str, bytes]) -> str:
+    digest = hashlib.sha256()
+    for tour, document in documents.items():
+        digest.update(tour.encode() + b"\0" + document + b"\0")
+    return digest.hexdigest()
+
+
+async def publish_tours(client: Redis, tours: Mapping[str, Tour]) -> None:
+    """Replace the published tours with ``tours``, atomically."""
+    documents = _documents(tours)
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.delete(TOURS)
+        if documents:
+            pipe.hset(TOURS, mapping=documents)  # type: ignore[arg-type]
+        pipe.set(TOURS_VERSION, _version(documents))
+        await pipe.execute()
+
+
+class FollowedTours:
+    """The primary's tours as an ingest node sees them: read again once they change."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._version: bytes | None = None
+        self.tours: Mapping[str, Tour] = MappingProxyType({})
+
+    async def refresh(self) -> None:
+        version: Any = await self._client.get(TOURS_VERSION)
+        if version is None or version == self._version:
+            return
+        documents: Any = await self._client.hgetall(TOURS)
+        self.tours = MappingProxyType(
+            {t.decode(): tour_from_document(orjson.loads(doc)) for t, doc in documents.items()}
+        )
+        self._version = version
+
+    async def follow(self) -> None:
+        """Refresh until cancelled; while Redis is away, the last tours known stand."""
+        while True:
+            try:
+                await self.refresh()
+            except (RedisError, OSError) as exc:
+                log.warning("cannot read the tours from Redis: %s", type(exc).__name__)
+            await asyncio.sleep(FOLLOW_SECONDS)

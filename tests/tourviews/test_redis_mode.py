@@ -1,0 +1,228 @@
+"""Redis mode with real processes: a redis-server, a primary, two ingest nodes.
+
+Beacons go to both nodes over HTTP; the primary drains the stream into DuckDB and
+answers the stats API, which is what the tests read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+import redis
+
+from ingest.drain import GROUP
+from ingest.shared import STREAM
+from tests.conftest import CHROME, ServerProcess, counted_views, start_server
+from tests.redis_server import RedisServer, redis_server
+
+SECRET = {"TOURVIEWS_SECRET": "redis-mode-test-secret-" + "s" * 20}
+PROXY = ("--trusted-proxy", "127.0.0.1/32")
+
+
+@dataclass
+class Cluster:
+    primary: ServerProcess
+    nodes: list[str]  # the ingest nodes' URLs
+    redis_url: str
+    token: str
+
+    def settled(self) -> None:
+        """Wait until the primary has committed every entry of the stream."""
+        client = redis.Redis.from_url(self.redis_url)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            groups = client.xinfo_groups(STREAM)
+            group = next((g for g in groups if g["name"] == GROUP.encode()), None)
+            if group is not None and group["lag"] == 0 and group["pending"] == 0:
+                return
+            time.sleep(0.05)
+        raise AssertionError("the primary did not drain the stream")
+
+    def views(self, tour: str) -> int:
+        self.settled()
+        answer = httpx.get(f"{self.primary.url}/v1/tours/{tour}/stats",
+                           headers={"Authorization": f"Bearer {self.token}"})  # fmt: skip
+        assert answer.status_code == 200, answer.text
+        return int(answer.json()["totals"]["views"])
+
+
+def start_nodes(redis_url: str, logs: list[Path]) -> list[tuple[subprocess.Popen[bytes], str]]:
+    """``tourviews ingest`` processes, started together; each with the URL it listens on."""
+    processes = []
+    for log in logs:
+        with log.open("wb") as sink:
+            processes.append(subprocess.Popen(
+                [sys.executable, "-m", "tourviews", "ingest", "--port", "0", "--redis",
+                 redis_url, *PROXY],
+                stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **SECRET},
+            ))  # fmt: skip
+    started = []
+    deadline = time.monotonic() + 30
+    for process, log in zip(processes, logs, strict=True):
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                for each in processes:
+                    each.kill()
+                raise RuntimeError(f"ingest node did not start: {log.read_text()}")
+            found = re.search(r"listening on (http://\S+)", log.read_text())
+            if found:
+                started.append((process, found.group(1)))
+                break
+            time.sleep(0.05)
+    return started
+
+
+def command(data_dir: Path, *args: str) -> str:
+    """A ``tourviews`` command with the instance secret; what it printed."""
+    done = subprocess.run([sys.executable, "-m", "tourviews", *args, "--data", str(data_dir)],
+                          check=True, capture_output=True, env={**os.environ, **SECRET})  # fmt: skip
+    return done.stdout.decode()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    root = tmp_path_factory.mktemp("redis-mode")
+    with redis_server(root / "redis") as url:
+        # an address's burst of 100 refills at one a minute: exact while a test sends
+        primary = start_server(root / "data", "--redis", url, *PROXY, "--ip-rate", "1",
+                               env=SECRET)  # fmt: skip
+        nodes: list[subprocess.Popen[bytes]] = []
+        try:
+            printed = command(root / "data", "tokens", "create", "--org", "ops", "--admin")
+            found = re.search(r"tv_[A-Za-z0-9_-]+", printed)
+            assert found is not None
+            admin = httpx.Client(base_url=primary.url,
+                                 headers={"Authorization": f"Bearer {found.group(0)}"})  # fmt: skip
+            for tour in ("t1", "t2", "t3", "t4"):
+                assert admin.put(f"/v1/admin/tours/{tour}", json={"org": "acme"}).is_success
+            started = start_nodes(url, [root / f"node-{i}.log" for i in range(2)])
+            nodes = [process for process, _ in started]
+            time.sleep(1.0)  # the registered tours reach the nodes within a second
+            yield Cluster(primary, [node_url for _, node_url in started], url, found.group(0))
+        finally:
+            for process in nodes:
+                process.kill()
+                process.wait(10)
+            primary.kill()
+
+
+_CLIENTS: dict[str, httpx.Client] = {}  # kept alive: a new connection each costs more
+
+
+def beacon(url: str, address: str, tour: str, who: str | None = None) -> int:
+    client = _CLIENTS.get(url)
+    if client is None:
+        client = _CLIENTS[url] = httpx.Client(base_url=url)
+    body = orjson.dumps({"tour": tour, "visitor": who or str(uuid.uuid4())})
+    headers = {"Content-Type": "text/plain", "User-Agent": CHROME, "X-Forwarded-For": address}
+    return client.post("/v1/beacon", content=body, headers=headers).status_code
+
+
+def test_one_visitors_repeats_across_two_nodes_count_once(cluster: Cluster) -> None:
+    who = str(uuid.uuid4())
+    answers = [beacon(cluster.nodes[i % 2], "192.0.2.1", "t1", who) for i in range(10)]
+    assert answers == [204] * 10
+    assert cluster.views("t1") == 1
+
+
+def test_two_hundred_ids_from_one_address_across_two_nodes_count_fifty(cluster: Cluster) -> None:
+    answers = Counter(beacon(cluster.nodes[i % 2], "192.0.2.2", "t2") for i in range(200))
+    assert answers == {204: 100, 429: 100}  # the address's burst; of those, the guard's 50
+    assert cluster.views("t2") == 50
+
+
+def test_one_addresss_burst_holds_across_two_nodes(cluster: Cluster) -> None:
+    tours = ("t3", "t4")  # the address's limit spans tours; 51 new IDs on none of them
+    answers = [beacon(cluster.nodes[i % 2], "192.0.2.3", tours[i % 2]) for i in range(101)]
+    assert Counter(answers) == {204: 100, 429: 1}
+    assert answers[-1] == 429
+    assert cluster.views("t3") + cluster.views("t4") == 100
+
+
+def test_the_primary_serves_beacons_too(cluster: Cluster) -> None:
+    who = str(uuid.uuid4())
+    assert beacon(cluster.primary.url, "192.0.2.4", "t1", who) == 204
+    assert beacon(cluster.nodes[0], "192.0.2.4", "t1", who) == 204  # a duplicate
+    assert cluster.views("t1") == 2  # this test's one, and the first test's
+
+
+def tourviews(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tourviews", *args], capture_output=True,
+                          text=True, timeout=60, env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def test_a_redis_that_does_not_fsync_every_write_is_refused(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis", durable=False) as url:
+        done = tourviews("serve", "--port", "0", "--data", str(tmp_path / "data"), "--redis", url)
+        assert done.returncode == 1
+        assert done.stderr.startswith("tourviews: error: Redis must fsync every write")
+        assert "--redis-durability relaxed" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert not (tmp_path / "data" / "tourviews.duckdb").exists()  # refused before anything
+
+
+def test_an_unreachable_redis_is_one_line(tmp_path: Path) -> None:
+    done = tourviews("ingest", "--port", "0", "--redis", "redis://127.0.0.1:1/0", env=SECRET)
+    assert done.returncode == 1
+    assert done.stderr.startswith("tourviews: error: cannot reach Redis")
+    assert done.stderr.count("\n") == 1
+
+
+def test_an_ingest_node_needs_the_primarys_secret_and_the_primary(tmp_path: Path) -> None:
+    with redis_server(tmp_path / "redis") as url:
+        no_secret = tourviews("ingest", "--port", "0", "--redis", url,
+                              env={"TOURVIEWS_SECRET": ""})  # fmt: skip
+        assert no_secret.returncode == 1
+        assert no_secret.stderr.startswith("tourviews: error: TOURVIEWS_SECRET must be set")
+        no_primary = tourviews("ingest", "--port", "0", "--redis", url, env=SECRET)
+        assert no_primary.returncode == 1
+        assert "no primary has started on this Redis" in no_primary.stderr
+        typo = tourviews("ingest", "--redis", "http://127.0.0.1:6379", env=SECRET)
+        assert typo.returncode == 1
+        assert (
+            typo.stderr == "tourviews: error: --redis must be a URL like redis://127.0.0.1:6379/0\n"
+        )
+
+
+def test_beacons_answer_503_while_redis_is_away_and_204_once_it_is_back(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    primary = start_server(tmp_path / "data", "--redis", server.url, *PROXY, env=SECRET)
+    try:
+        command(tmp_path / "data", "tours", "add", "t1", "--org", "acme")
+        time.sleep(1.0)
+        who = str(uuid.uuid4())
+        assert beacon(primary.url, "192.0.2.20", "t1", who) == 204
+        server.kill()
+        client = _CLIENTS[primary.url]
+        body = orjson.dumps({"tour": "t1", "visitor": str(uuid.uuid4())})
+        away = client.post("/v1/beacon", content=body,
+                           headers={"Content-Type": "text/plain", "User-Agent": CHROME})  # fmt: skip
+        assert away.status_code == 503
+        assert away.headers["retry-after"] == "1"
+        assert client.get("/healthz").status_code == 503
+        server.start()  # the same port and files: what it fsynced is there
+        deadline = time.monotonic() + 20
+        while beacon(primary.url, "192.0.2.21", "t1") != 204:
+            assert time.monotonic() < deadline, "the service did not recover by itself"
+            time.sleep(0.2)
+        assert client.get("/healthz").status_code == 200
+        assert beacon(primary.url, "192.0.2.20", "t1", who) == 204  # a duplicate still
+        assert primary.terminate() == 0
+        assert counted_views(tmp_path / "data", "t1") == 2  # the first and the recovery's
+    finally:
+        if primary.process.poll() is None:
+            primary.kill()
+        server.stop()

@@ -1,0 +1,131 @@
+"""``tourviews ingest``: a stateless ingest node in front of the shared ledger's Redis.
+
+It serves the beacon endpoint, the page scripts and ``/healthz``, and nothing else:
+no data directory, no database. It judges beacons by the settings the primary
+published (rates, windows, bounds, prefixes) and follows the primary's tours; the
+instance secret comes from ``TOURVIEWS_SECRET``, which must be the primary's (the
+IP hashes, the visitor keys and the salts' seal derive from it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
+
+from ingest import script
+from ingest.client import ClientAddress
+from ingest.endpoint import BeaconEndpoint, Receive, Scope, Send, answer
+from ingest.pipeline import Pipeline
+from ingest.shared import RedisLedger
+from ingest.useragent import AgentClassifier
+from storage.clock import Clock
+from storage.secret import ENV_VAR, MIN_LENGTH
+from storage.shared import FollowedTours, check_durability, published_settings
+from tourviews.app import BEACON_PATH, serve_script
+from tourviews.service import hasher, shared_ledger, shared_salts
+from tourviews.settings import Settings
+
+
+class NodeSecretMissing(ValueError):
+    pass
+
+
+def node_secret(environ: dict[str, str] | None = None) -> bytes:
+    """The primary's instance secret, as the environment gives it."""
+    value = (os.environ if environ is None else environ).get(ENV_VAR, "")
+    if len(value) < MIN_LENGTH:
+        raise NodeSecretMissing(
+            f"{ENV_VAR} must be set to the primary's instance secret (at least {MIN_LENGTH} "
+            f"characters: the content of its data directory's secret.key, or its {ENV_VAR})"
+        )
+    return value.encode()
+
+
+class IngestNode:
+    def __init__(self, settings: Settings, clock: Clock, secret: bytes) -> None:
+        assert settings.redis_url is not None
+        self.settings = settings
+        self.clock = clock
+        self._secret = secret
+        self.redis = Redis.from_url(settings.redis_url)
+        self.tours = FollowedTours(self.redis)
+        self.instance = secrets.token_hex(16)
+        self.beacon: BeaconEndpoint | None = None  # once started
+        self.ledger: RedisLedger | None = None
+        self._follow: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Judge as the primary does: its settings and its tours, read from Redis."""
+        url = self.settings.redis_url
+        assert url is not None
+        await check_durability(self.redis, self.settings.redis_durability)
+        judging = self.settings.judging_as(await published_settings(self.redis))
+        await self.tours.refresh()
+        self.ledger = shared_ledger(self.redis, judging, self._secret)
+        pipeline = Pipeline(
+            tours=lambda: self.tours.tours,
+            hasher=hasher(shared_salts(url, self._secret, self.clock), judging),
+            ledger=self.ledger,
+        )
+        self.beacon = BeaconEndpoint(
+            AgentClassifier(), pipeline, ClientAddress(self.settings.trusted_proxies), self.clock
+        )
+        self._follow = asyncio.create_task(self.tours.follow())
+
+    async def stop(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._follow
+        await self.redis.aclose()
+
+    def accepting(self) -> bool:
+        return self.ledger is not None and self.ledger.available
+
+
+class NodeApp:
+    """``/v1/beacon`` straight to the endpoint; the scripts and ``/healthz`` by FastAPI."""
+
+    def __init__(self, node: IngestNode, api: FastAPI) -> None:
+        self.node = node
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        beacon = self.node.beacon
+        if scope["type"] == "http" and scope["path"] == BEACON_PATH and beacon is not None:
+            await beacon(scope, receive, send)
+        elif scope["type"] == "http" and scope["path"] == BEACON_PATH:
+            await answer(send, 503, {"error": "starting"}, [(b"retry-after", b"1")])
+        else:
+            await self.api(scope, receive, send)
+
+
+def create_node_app(node: IngestNode) -> NodeApp:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await node.start()
+        try:
+            yield
+        finally:
+            await node.stop()
+
+    api = FastAPI(title="tourviews ingest node", lifespan=lifespan, openapi_url=None)
+    for name, served in script.SCRIPTS.items():
+        serve_script(api, name, served)
+
+    @api.get("/healthz")
+    def healthz() -> JSONResponse:
+        if node.accepting():
+            return JSONResponse({"status": "ok", "instance": node.instance, "role": "ingest"})
+        return JSONResponse({"status": "unavailable", "instance": node.instance,
+                             "role": "ingest"}, 503, headers={"Retry-After": "1"})  # fmt: skip
+
+    return NodeApp(node, api)
