@@ -60,6 +60,7 @@ class StreamDrain:
                 await self.drain_once()
             except (RedisError, OSError) as exc:
                 self._errors.error(type(exc).__name__, "draining the stream failed: %s", exc)
+                self._cursor = PENDING  # a Redis that lost its data lost the group too
                 await asyncio.sleep(1)
             except Exception as exc:  # a failed commit: the entries stay pending
                 kind = type(exc).__name__

@@ -201,6 +201,7 @@ class Load:
         self.fields = {"tour": tour} | ({"scene": scene} if scene else {})
         self.acknowledged: set[str] = set()  # answered 204
         self.refused: list[int] = []  # answered with another status
+        self.refused_ids: set[str] = set()  # their visitor IDs
         self.in_flight: set[str] = set()  # sent, but no answer came
         self._stop = threading.Event()
         self._error: BaseException | None = None
@@ -249,6 +250,7 @@ class Load:
                     self.acknowledged.add(str(who))
                 else:
                     self.refused.append(status)
+                    self.refused_ids.add(str(who))
         except (OSError, asyncio.IncompleteReadError):
             return  # the server is gone: the beacon in flight was not acknowledged
         finally:

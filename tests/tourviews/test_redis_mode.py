@@ -58,14 +58,16 @@ class Cluster:
         return int(answer.json()["totals"]["views"])
 
 
-def start_nodes(redis_url: str, logs: list[Path]) -> list[tuple[subprocess.Popen[bytes], str]]:
+def start_nodes(
+    redis_url: str, logs: list[Path], *args: str
+) -> list[tuple[subprocess.Popen[bytes], str]]:
     """``tourviews ingest`` processes, started together; each with the URL it listens on."""
     processes = []
     for log in logs:
         with log.open("wb") as sink:
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "tourviews", "ingest", "--port", "0", "--redis",
-                 redis_url, *PROXY],
+                 redis_url, *PROXY, *args],
                 stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **SECRET},
             ))  # fmt: skip
     started = []
