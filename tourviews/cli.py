@@ -147,6 +147,13 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _redis_flags(ingest, required=True)
     _listen_flags(ingest)
+    ingest.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="processes on one listening socket; SIGHUP replaces them one at a time (1)",
+    )  # fmt: skip
+    # a worker's: the socket its supervisor listens on, and the pipe to say it is ready
+    ingest.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    ingest.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 
     tours = commands.add_parser("tours", help="register and list tours").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -280,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host, port=args.port,
                 trusted_proxies=Settings.proxies(args.trusted_proxy),
                 redis_url=args.redis, redis_durability=args.redis_durability,
-            ))  # fmt: skip
+                workers=args.workers,
+            ), args.listen_fd, args.ready_fd)  # fmt: skip
             return 0
         if args.command == "demo":
             return _demo(data_dir, args)

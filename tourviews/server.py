@@ -39,6 +39,7 @@ from tourviews.control import CommandError, remove_server_file, write_server_fil
 from tourviews.node import IngestNode, create_node_app, node_secret
 from tourviews.service import Service
 from tourviews.settings import Settings
+from tourviews.workers import Supervisor, listen
 
 START_WAIT_SECONDS = 10.0
 MAX_HEAD_BYTES = 16_384  # request line and headers: h11's default, far above what browsers send
@@ -48,6 +49,7 @@ SPARE_FILES = 256  # open files besides connections: the database, its WAL, logs
 # between the steps of a commit and, by default, waits up to 5 ms for it each time.
 # Every waiting beacon waits with it, so the loop is asked to hand over sooner.
 GIL_SWITCH_SECONDS = 0.0005
+DRAIN_SECONDS = 1.0  # a stopping worker's idle kept-alive connections stay open this long
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
     b"content-length: 0\r\nconnection: close\r\n\r\n"
@@ -88,6 +90,7 @@ class BoundedProtocol(HttpToolsProtocol):
     _deadline: asyncio.TimerHandle | None = None
     _head_bytes = 0
     _in_head = True
+    _draining = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -115,6 +118,26 @@ class BoundedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         super().on_headers_complete()
+        if self._draining and self.cycle is not None:
+            self.cycle.keep_alive = False  # answered with Connection: close, then closed
+
+    def shutdown(self) -> None:
+        """A graceful stop (one worker of a rolling restart) leaves no request failed.
+
+        uvicorn closes an idle kept-alive connection at once, but its client may be
+        sending on it at that very moment, and that request would fail. Here the
+        connection serves one more request, answered with ``Connection: close`` (the
+        client reconnects, to another worker), or closes after ``DRAIN_SECONDS`` idle.
+        """
+        self._draining = True
+        if self.cycle is None or self.cycle.response_complete:
+            self.loop.call_later(DRAIN_SECONDS, self._close_if_idle)
+        else:
+            self.cycle.keep_alive = False
+
+    def _close_if_idle(self) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
 
     def on_message_complete(self) -> None:
         self._stop_clock()
@@ -264,21 +287,54 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
     Server(_config(app, settings), settings.data_dir, service.instance, ready).run()
 
 
-def serve_node(settings: Settings) -> None:
-    """``tourviews ingest``: an ingest node, with no data directory."""
-    check_port(settings.host, settings.port)
+def serve_node(
+    settings: Settings, listen_fd: int | None = None, ready_fd: int | None = None
+) -> None:
+    """``tourviews ingest``: an ingest node, with no data directory.
+
+    With ``--workers N``, this process binds the socket and supervises N workers
+    (``tourviews.workers``); each worker is this function again, given the socket's
+    ``listen_fd`` and a pipe, ``ready_fd``, to say when it accepts connections.
+    """
+    if listen_fd is None:
+        check_port(settings.host, settings.port)
     secret = node_secret()
     logging.config.dictConfig(LOGGING)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
     _check_redis(settings, primary=False)
+    if listen_fd is None and settings.workers > 1:
+        _supervise(settings)
+        return
     app = create_node_app(IngestNode(settings, SystemClock(), secret))
 
     def ready(url: str) -> None:
+        if ready_fd is not None:  # a worker: its supervisor says where it listens
+            os.write(ready_fd, b"1")
+            os.close(ready_fd)
+            return
         print(f"tourviews ingest node is listening on {url} (Redis: {settings.redis_url})",
               flush=True)  # fmt: skip
 
     signal.signal(signal.SIGTERM, lambda *_: None)
-    NodeServer(_config(app, settings), ready).run()
+    server = NodeServer(_config(app, settings), ready)
+    server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
+
+
+def _supervise(settings: Settings) -> None:
+    assert settings.redis_url is not None
+    listening = listen(settings.host, settings.port, BACKLOG)
+    host, port = listening.getsockname()[:2]
+    argv = ["ingest", "--redis", settings.redis_url, "--redis-durability",
+            settings.redis_durability, "--host", settings.host, "--port", str(port)]  # fmt: skip
+    for network in settings.trusted_proxies:
+        argv += ["--trusted-proxy", str(network)]
+    supervisor = Supervisor(argv, listening, settings.workers)
+    print(f"tourviews ingest node is listening on http://{host}:{port} "
+          f"(Redis: {settings.redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip
+    code = supervisor.run()
+    listening.close()
+    if code:
+        raise CommandError("the workers did not start (their errors are above)")
 
 
 def _check_redis(settings: Settings, primary: bool) -> None:

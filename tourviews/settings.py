@@ -19,6 +19,7 @@ TOUR_RATE = Rate(500, 1000)
 LIMIT_PREFIX_V4 = 32
 LIMIT_PREFIX_V6 = 64
 MAX_SCENES = 500
+MAX_WORKERS = 64
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 # what an ingest node takes from the primary (with the three rates)
 JUDGING = ("ip_prefix_v4", "ip_prefix_v6", "limit_prefix_v4", "limit_prefix_v6", "max_scenes",
@@ -60,6 +61,7 @@ class Settings:
     # does not fsync every write is accepted ("relaxed") or refused ("strict").
     redis_url: str | None = None
     redis_durability: str = "strict"
+    workers: int = 1  # processes on one listening socket (tourviews.workers)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -92,6 +94,8 @@ class Settings:
             raise ValueError("--redis must be a URL like redis://127.0.0.1:6379/0")
         if self.redis_durability not in ("strict", "relaxed"):
             raise ValueError("--redis-durability must be strict or relaxed")
+        if not 1 <= self.workers <= MAX_WORKERS:
+            raise ValueError(f"--workers must be from 1 to {MAX_WORKERS}")
 
     def judging(self) -> dict[str, Any]:
         """The settings beacons are judged by: the primary publishes them to ingest nodes."""

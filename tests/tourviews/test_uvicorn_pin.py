@@ -21,7 +21,7 @@ from tourviews.server import BoundedProtocol
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 HOOKS = ("connection_made", "connection_lost", "data_received", "on_message_begin",
          "on_headers_complete", "on_message_complete", "on_response_complete",
-         "_start_asgi_task")  # fmt: skip
+         "_start_asgi_task", "shutdown")  # fmt: skip
 
 
 def test_the_installed_uvicorn_is_the_pinned_minor_version() -> None:

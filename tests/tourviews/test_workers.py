@@ -1,0 +1,145 @@
+"""``tourviews ingest --workers 2`` under load: a rolling restart (SIGHUP) fails no request.
+
+The load's clients behave as HTTP/1.1 clients do: they keep connections alive and
+open a new one when an answer says ``Connection: close``. Any other end of a
+connection, and any answer but 204, is a failed request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import orjson
+
+from tests.conftest import CHROME, start_server, stored_visitors
+from tests.redis_server import RedisServer
+from tests.tourviews.test_redis_mode import PROXY, SECRET, command
+
+SERVE = (*PROXY, "--tour-rate", "1000000", "--tour-burst", "1000000")
+CONNECTIONS = 16
+
+
+class PoliteLoad:
+    """Beacons over kept-alive connections that honour ``Connection: close``."""
+
+    def __init__(self, url: str) -> None:
+        address = urlsplit(url)
+        self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
+        self.answers: Counter[int] = Counter()
+        self.failed: list[str] = []  # requests whose connection ended without an answer
+        self.acknowledged: set[str] = set()
+        self.reconnects = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()))
+
+    def __enter__(self) -> PoliteLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    async def _run(self) -> None:
+        await asyncio.gather(*(self._connection() for _ in range(CONNECTIONS)))
+
+    async def _connection(self) -> None:
+        stream = None
+        while not self._stop.is_set():
+            if stream is None:
+                stream = await asyncio.open_connection(self.host, self.port)
+                self.reconnects += 1
+            reader, writer = stream
+            who = str(uuid.uuid4())
+            address = "10.{}.{}.{}".format(*uuid.UUID(who).bytes[:3])
+            body = orjson.dumps({"tour": "t1", "visitor": who})
+            writer.write(
+                f"POST /v1/beacon HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: text/plain\r\n"
+                f"User-Agent: {CHROME}\r\nX-Forwarded-For: {address}\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+            )
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                self.failed.append(f"{who}: {type(exc).__name__}")
+                writer.close()
+                stream = None
+                continue
+            lines = head.decode("latin-1").lower().split("\r\n")
+            status = int(lines[0].split(" ", 2)[1])
+            headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+            if "content-length" in headers:
+                await reader.readexactly(int(headers["content-length"]))
+            self.answers[status] += 1
+            if status == 204:
+                self.acknowledged.add(who)
+            if headers.get("connection") == "close":
+                writer.close()
+                stream = None
+        if stream is not None:
+            stream[1].close()
+
+
+def test_a_rolling_restart_of_two_workers_under_load_fails_no_request(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    data = tmp_path / "data"
+    primary = start_server(data, "--redis", redis.url, *SERVE, env=SECRET)
+    log = tmp_path / "ingest.log"
+    supervisor = None
+    try:
+        command(data, "tours", "add", "t1", "--org", "acme")
+        with log.open("wb") as sink:
+            supervisor = subprocess.Popen(
+                [sys.executable, "-m", "tourviews", "ingest", "--port", "0", "--workers", "2",
+                 "--redis", redis.url, *PROXY],
+                stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **SECRET},
+            )  # fmt: skip
+        url = wait_for(log, r"listening on (http://\S+)")
+        wait_for(log, r"2 workers serve")
+        time.sleep(1.0)  # the tour reaches the workers
+        with PoliteLoad(url) as load:
+            time.sleep(1.0)
+            before = sum(load.answers.values())
+            supervisor.send_signal(signal.SIGHUP)
+            wait_for(log, r"rolling restart done", timeout=60)
+            time.sleep(1.0)
+        pids = re.findall(r"Started server process \[(\d+)\]", log.read_text())
+        assert len(set(pids)) == 4, "two workers, then two new ones"
+        assert load.failed == [], f"failed requests: {load.failed[:3]}"
+        assert set(load.answers) == {204}, load.answers
+        assert sum(load.answers.values()) - before > 500, "the load did not run through it"
+        assert load.reconnects > CONNECTIONS, "no connection was closed by a stopping worker"
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(30) == 0
+        time.sleep(2.0)  # the primary drains
+        assert primary.terminate() == 0
+        stored = stored_visitors(data)
+        assert load.acknowledged <= stored.keys()
+    finally:
+        if supervisor is not None and supervisor.poll() is None:
+            supervisor.kill()
+        if primary.process.poll() is None:
+            primary.kill()
+        redis.stop()
+
+
+def wait_for(log: Path, pattern: str, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = re.search(pattern, log.read_text())
+        if found:
+            return found.group(1) if found.groups() else found.group(0)
+        time.sleep(0.05)
+    raise AssertionError(f"{pattern!r} not in the log: {log.read_text()}")
