@@ -67,7 +67,8 @@ class PoliteLoad:
             writer.write(
                 f"POST /v1/beacon HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: text/plain\r\n"
                 f"User-Agent: {CHROME}\r\nX-Forwarded-For: {address}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\n\r\n".encode()
+                + body
             )
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
