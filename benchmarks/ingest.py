@@ -102,18 +102,22 @@ def _tourviews(*args: str) -> list[str]:
     return [sys.executable, "-m", "tourviews", *args]
 
 
-def start_tourviews(data_dir: Path, port: int) -> tuple[subprocess.Popen[bytes], str]:
-    """The server, and an admin token for its /metrics."""
-    for n in range(TOURS):
-        subprocess.run(_tourviews("tours", "add", f"t{n}", "--org", "bench", "--data",
-                                  str(data_dir)), check=True, capture_output=True)  # fmt: skip
-    token = subprocess.run(
-        _tourviews("tokens", "create", "--org", "bench", "--admin", "--data", str(data_dir)),
-        check=True, capture_output=True, text=True,
-    ).stdout.strip()  # fmt: skip
+def start_tourviews(
+    data_dir: Path, port: int, *serve_args: str, register: bool = True
+) -> tuple[subprocess.Popen[bytes], str]:
+    """The server, and an admin token for its /metrics (``register``: first, the tours)."""
+    token = ""
+    if register:
+        for n in range(TOURS):
+            subprocess.run(_tourviews("tours", "add", f"t{n}", "--org", "bench", "--data",
+                                      str(data_dir)), check=True, capture_output=True)  # fmt: skip
+        token = subprocess.run(
+            _tourviews("tokens", "create", "--org", "bench", "--admin", "--data", str(data_dir)),
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
     process = subprocess.Popen(
         _tourviews("serve", "--port", str(port), "--data", str(data_dir),
-                   "--trusted-proxy", "127.0.0.1/32"),
+                   "--trusted-proxy", "127.0.0.1/32", *serve_args),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 30
