@@ -91,7 +91,9 @@ class StreamDrain:
             self.applied = last
         ids = [entry_id for entry_id, _ in entries]
         await self._client.xack(STREAM, GROUP, *ids)
-        await self._client.xtrim(STREAM, minid=ids[-1], approximate=False)
+        # Trimmed up to and including the last: nothing committed stays in Redis' memory.
+        await self._client.xtrim(STREAM, minid=f"{last[0]}-{last[1] + 1}",
+                                 approximate=False)  # fmt: skip
         async with self._progress:
             self._progress.notify_all()
         return len(entries)

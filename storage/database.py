@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,8 @@ class Database:
     """The open DuckDB file of a data directory."""
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, path: Path) -> None:
+        # called after each compaction: what else holds the deleted data rewrites too
+        self.after_compaction: list[Callable[[], None]] = []
         self.path = path
         self._connection = connection
         self._local = threading.local()
@@ -273,7 +275,10 @@ class Database:
                 # one kept from the closed connection would fail every use.
                 self.generation += 1
                 self._connection = _reopen(self.path)
-            return before, self.path.stat().st_size
+            after = self.path.stat().st_size
+        for compacted in self.after_compaction:
+            compacted()
+        return before, after
 
     def _close_cursors(self) -> None:
         with self._lock:

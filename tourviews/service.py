@@ -101,6 +101,7 @@ class Service:
         )
         self.redis: Redis | None = None
         self.drain: StreamDrain | None = None
+        self._redis_files: redis.Redis | None = None  # for BGREWRITEAOF, off the event loop
         salts: Salts = self.salts
         if settings.redis_url is None:
             restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(),
@@ -121,6 +122,8 @@ class Service:
             salts = shared_salts(settings.redis_url, secret, clock)
             self.ledger = shared_ledger(self.redis, settings, secret)
             self.drain = StreamDrain(self.redis, self.db, EventWriter(self.db))
+            self._redis_files = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+            self.db.after_compaction.append(self.rewrite_redis_files)
         self.pipeline = Pipeline(
             tours=lambda: self.registry.tours,
             hasher=hasher(salts, settings),
@@ -159,6 +162,7 @@ class Service:
         self._shared: list[asyncio.Task[None]] = []  # Redis mode: the drain, the publisher
         self._errors = RepeatedErrors(log)
         self._erased_seen: float | None = None  # monotonic: when deleted data was first seen
+        self._rewrite_due = False  # Redis' append-only file holds data deleted since
 
     async def start(self) -> None:
         self._housekeeping = asyncio.create_task(self._keep_house())
@@ -229,6 +233,8 @@ class Service:
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
             self.rotation.forget_idle(self.clock.monotonic())  # loop-thread state
             try:
+                if self._rewrite_due:
+                    await asyncio.to_thread(self.rewrite_redis_files)
                 await asyncio.to_thread(self.keep_house)
                 await asyncio.to_thread(self.compact_when_due)
             except Exception as exc:  # keep the service up; the next round tries again
@@ -248,6 +254,26 @@ class Service:
             deleted = daily_round(cursor, today, self.settings.raw_retention_days)  # folds too
         self._purged_on = today
         log.info("retention applied: %d raw events deleted", deleted)
+        # a new UTC day: the salt of the day before yesterday is gone from Redis' memory
+        self.rewrite_redis_files()
+
+    def rewrite_redis_files(self) -> None:
+        """Have Redis rewrite its append-only file from what it holds now.
+
+        The file keeps every write since its last rewrite: the stream's entries the
+        primary committed and trimmed, and salts Redis deleted. Rewritten after each
+        compaction (an erasure's data leaves the database file) and each day (a salt's
+        48 hours end at a UTC midnight), the file no longer holds them. Redis rewrites
+        in the background; one already running is retried at the next housekeeping.
+        """
+        if self._redis_files is None:
+            return
+        try:
+            self._redis_files.bgrewriteaof()
+            self._rewrite_due = False
+        except (RedisError, OSError) as exc:
+            self._rewrite_due = True
+            log.warning("Redis did not start rewriting its append-only file: %s", exc)
 
     def erase(self, visitor: str) -> int:
         """Erase a visitor's events, as ``tourviews forget`` does; how many were deleted."""

@@ -24,7 +24,7 @@ import redis
 
 from ingest.drain import GROUP
 from ingest.shared import STREAM
-from tests.conftest import CHROME, ServerProcess, counted_views, start_server
+from tests.conftest import CHROME, ServerProcess, counted_views, found, start_server
 from tests.redis_server import RedisServer, redis_server
 
 SECRET = {"TOURVIEWS_SECRET": "redis-mode-test-secret-" + "s" * 20}
@@ -40,15 +40,7 @@ class Cluster:
 
     def settled(self) -> None:
         """Wait until the primary has committed every entry of the stream."""
-        client = redis.Redis.from_url(self.redis_url)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            groups = client.xinfo_groups(STREAM)
-            group = next((g for g in groups if g["name"] == GROUP.encode()), None)
-            if group is not None and group["lag"] == 0 and group["pending"] == 0:
-                return
-            time.sleep(0.05)
-        raise AssertionError("the primary did not drain the stream")
+        wait_until_drained(self.redis_url)
 
     def views(self, tour: str) -> int:
         self.settled()
@@ -228,3 +220,59 @@ def test_beacons_answer_503_while_redis_is_away_and_204_once_it_is_back(tmp_path
         if primary.process.poll() is None:
             primary.kill()
         server.stop()
+
+
+def test_an_erased_visitor_leaves_no_byte_in_the_data_or_in_redis(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    data = tmp_path / "data"
+    primary = start_server(data, "--redis", server.url, *PROXY, env=SECRET)
+    erased, kept = str(uuid.uuid4()), [str(uuid.uuid4()) for _ in range(30)]
+    try:
+        command(data, "tours", "add", "t1", "--org", "acme")
+        time.sleep(1.0)
+        for who in (erased, *kept):
+            assert beacon(primary.url, "192.0.2.30", "t1", who) == 204
+        wait_until_drained(server.url)
+        assert found(server.directory, [erased]), "the append-only file held no beacon"
+        forget = _CLIENTS[primary.url].post("/v1/visitor/forget", content=orjson.dumps(
+            {"visitor": erased}), headers={"Content-Type": "text/plain"})  # fmt: skip
+        assert forget.status_code == 204
+        rewrites = int(redis.Redis.from_url(server.url).info("persistence")["aof_rewrites"])
+        command(data, "compact")  # through the server: the database, then Redis' file
+        wait_for_rewrite(server.url, rewrites)
+        assert found(server.directory, [erased]) == []
+        assert primary.terminate() == 0
+        assert found(data, [erased]) == []
+        assert found(data, kept), "the scan finds what is there"
+    finally:
+        if primary.process.poll() is None:
+            primary.kill()
+        server.stop()
+
+
+def wait_until_drained(url: str) -> None:
+    """Until the primary has committed every entry of the stream."""
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        groups = client.xinfo_groups(STREAM)
+        group = next((g for g in groups if g["name"] == GROUP.encode()), None)
+        if group is not None and group["lag"] == 0 and group["pending"] == 0:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the primary did not drain the stream")
+
+
+def wait_for_rewrite(url: str, before: int) -> None:
+    """Until Redis has rewritten its append-only file once more than ``before`` times
+    (it does in the background)."""
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        info = client.info("persistence")
+        done = not info["aof_rewrite_in_progress"] and not info["aof_rewrite_scheduled"]
+        if done and info["aof_last_bgrewrite_status"] == "ok" and info["aof_rewrites"] > before:
+            return
+        time.sleep(0.05)
+    raise AssertionError("Redis did not rewrite its append-only file")
