@@ -26,8 +26,7 @@ from typing import Any
 
 import uvicorn
 from redis.asyncio import Redis
-from uvicorn.protocols.http.flow_control import service_unavailable
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
@@ -117,7 +116,17 @@ class BoundedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        super().on_headers_complete()
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            # Beyond --limit-concurrency uvicorn would run its plain-text 503: this one
+            # answers in the contract's form, for this request alone.
+            app, self.app, self.limit_concurrency = self.app, _over_the_limit, None
+            try:
+                super().on_headers_complete()
+            finally:
+                self.app, self.limit_concurrency = app, limit
+        else:
+            super().on_headers_complete()
         if self._draining and self.cycle is not None:
             self.cycle.keep_alive = False  # answered with Connection: close, then closed
 
@@ -147,10 +156,6 @@ class BoundedProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request
             self._start_clock()
-
-    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
-        # Beyond --limit-concurrency uvicorn runs its plain-text 503 instead of the app.
-        super()._start_asgi_task(cycle, _over_the_limit if app is service_unavailable else app)
 
     def _start_clock(self) -> None:
         if self._deadline is None:

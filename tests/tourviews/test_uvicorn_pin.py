@@ -13,7 +13,6 @@ import tomllib
 from importlib.metadata import version
 from pathlib import Path
 
-from uvicorn.protocols.http.flow_control import service_unavailable
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tourviews.server import BoundedProtocol
@@ -21,7 +20,10 @@ from tourviews.server import BoundedProtocol
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 HOOKS = ("connection_made", "connection_lost", "data_received", "on_message_begin",
          "on_headers_complete", "on_message_complete", "on_response_complete",
-         "_start_asgi_task", "shutdown")  # fmt: skip
+         "shutdown")  # fmt: skip
+# what the overrides read and set on the protocol: none of them private (no underscore)
+ATTRIBUTES = ("app", "limit_concurrency", "connections", "tasks", "cycle", "transport", "loop",
+              "timeout_keep_alive_task")  # fmt: skip
 
 
 def test_the_installed_uvicorn_is_the_pinned_minor_version() -> None:
@@ -37,6 +39,15 @@ def test_every_hook_the_server_overrides_is_uvicorns() -> None:
     for name in HOOKS:
         assert name in vars(BoundedProtocol), name  # the server overrides it
         assert callable(getattr(HttpToolsProtocol, name, None)), f"uvicorn has no {name}"
-    assert "timeout_keep_alive_task" in inspect.getsource(HttpToolsProtocol)
-    assert "service_unavailable" in inspect.getsource(HttpToolsProtocol.on_headers_complete)
-    assert callable(service_unavailable)
+    source = inspect.getsource(HttpToolsProtocol.__init__)
+    for name in ATTRIBUTES:
+        assert f"self.{name} " in source or f"self.{name}:" in source, name
+
+
+def test_no_override_reaches_into_uvicorns_private_names() -> None:
+    overridden = [name for name in vars(BoundedProtocol)
+                  if name in vars(HttpToolsProtocol) and not name.startswith("__")]  # fmt: skip
+    assert overridden, "the protocol overrides uvicorn's hooks"
+    assert [name for name in overridden if name.startswith("_")] == []
+    # the limit's own answer replaces uvicorn's plain-text one (tests/abuse)
+    assert "self.limit_concurrency" in inspect.getsource(HttpToolsProtocol.on_headers_complete)
