@@ -191,6 +191,27 @@ class RedisLedger:
             return list(await pipe.execute(raise_on_error=False))
 
 
+async def seed_names(
+    client: Redis, dimension: str, counted: list[tuple[str, str]], max_names: int
+) -> int:
+    """Give Redis the scene or action names counted before it held them (a switch from
+    the embedded mode): a tour's bound then goes on from them. A tour whose names Redis
+    holds already keeps them. How many names were given."""
+    tag = {"scene": b"sc:", "action": b"ac:"}[dimension]
+    by_tour: dict[str, list[str]] = {}
+    for tour, name in counted:
+        names = by_tour.setdefault(tour, [])
+        if len(names) < max_names:
+            names.append(name)
+    given = 0
+    for tour, names in by_tour.items():
+        key = PREFIX + tag + tour.encode()
+        if not await client.exists(key):
+            await client.sadd(key, *names)
+            given += len(names)
+    return given
+
+
 def _scene_rule(tour: Tour, scene: str | None) -> str:
     """Whether the tour's bound decides the scene ("bound") or its declared list does."""
     if scene is None or tour.scenes is None:

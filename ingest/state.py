@@ -53,12 +53,7 @@ def restore(
     with db.using() as cursor:
         _restore(cursor, dedup, rotation, scenes, since, offset, moment)
         if actions is not None:
-            actions.restore(cursor.execute(
-                "SELECT tour, action FROM (SELECT tour, action, min(ts)::DATE AS first FROM events "
-                "WHERE action IS NOT NULL GROUP BY ALL UNION ALL SELECT tour, key, min(day) "
-                "FROM rollups WHERE dimension = 'action' GROUP BY ALL) "
-                "GROUP BY ALL ORDER BY min(first), 1, 2"
-            ).fetchall())  # fmt: skip
+            actions.restore(counted_names(cursor, "action"))
         if visits is not None:
             naive = now.replace(tzinfo=None)
             midnight = datetime.combine(naive.date(), datetime.min.time())
@@ -94,10 +89,18 @@ def _restore(
     ).fetchall()
     for ip_hash, tour, visitor, last in sources:
         rotation.is_rotating(bytes(ip_hash), tour, visitor, min(last + offset, moment))
-    named = cursor.execute(
-        "SELECT tour, scene FROM ("
-        "SELECT tour, scene, min(ts)::DATE AS first FROM events WHERE scene IS NOT NULL "
-        "GROUP BY ALL UNION ALL SELECT tour, key, min(day) FROM rollups "
-        "WHERE dimension = 'scene' GROUP BY ALL) GROUP BY ALL ORDER BY min(first), 1, 2"
-    ).fetchall()  # the names in the order they were first counted, as the bound admits them
-    scenes.restore(named)
+    scenes.restore(counted_names(cursor, "scene"))
+
+
+def counted_names(cursor: duckdb.DuckDBPyConnection, dimension: str) -> list[tuple[str, str]]:
+    """(tour, name) of every scene or action name counted, raw or rolled up, in the order
+    they were first counted: the order in which a tour's bound admits them."""
+    assert dimension in ("scene", "action")  # a column of events, a dimension of rollups
+    rows = cursor.execute(
+        f"SELECT tour, name FROM (SELECT tour, {dimension} AS name, min(ts)::DATE AS first "
+        f"FROM events WHERE {dimension} IS NOT NULL GROUP BY ALL UNION ALL "
+        "SELECT tour, key, min(day) FROM rollups WHERE dimension = ? GROUP BY ALL) "
+        "GROUP BY ALL ORDER BY min(first), 1, 2",
+        [dimension],
+    ).fetchall()
+    return [(str(tour), str(name)) for tour, name in rows]

@@ -32,8 +32,8 @@ from ingest.privacy import IpHasher
 from ingest.repeats import RepeatedErrors
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
-from ingest.shared import RedisLedger, Rules
-from ingest.state import restore
+from ingest.shared import RedisLedger, Rules, seed_names
+from ingest.state import counted_names, restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
 from ingest.visits import Visits
@@ -169,6 +169,10 @@ class Service:
         if self.redis is not None and self.drain is not None:
             await publish_settings(self.redis, self.settings.judging())
             await publish_tours(self.redis, self.registry.tours)
+            for dimension in ("scene", "action"):
+                with self.db.using() as cursor:
+                    counted = counted_names(cursor, dimension)
+                await seed_names(self.redis, dimension, counted, self.settings.max_scenes)
             self._shared = [asyncio.create_task(self.drain.run()),
                             asyncio.create_task(self._publish_tours(self.redis))]  # fmt: skip
 

@@ -334,3 +334,16 @@ def test_a_clock_stepped_back_neither_locks_out_nor_loses_views(quick: Backend) 
         assert await node.settle(hit(node, visitor=who, address=address)) is Outcome.COUNTED
 
     run(scenario())
+
+
+def test_addresses_of_one_ipv6_network_share_its_limits(backend: Backend) -> None:
+    async def scenario() -> None:
+        node = backend.pipeline()
+        # a /64 is one customer's: its addresses rotate through IDs as one source
+        hits = [hit(node, address=f"2001:db8:1:2::{i:x}") for i in range(60)]
+        outcomes = Counter([await node.settle(h) for h in hits])
+        assert outcomes == {Outcome.COUNTED: 50, Outcome.ROTATION: 10}
+        other = await node.settle(hit(node, address="2001:db8:1:3::1"))
+        assert other is Outcome.COUNTED  # the next /64 is another source
+
+    run(scenario())

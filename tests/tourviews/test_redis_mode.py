@@ -276,3 +276,30 @@ def wait_for_rewrite(url: str, before: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("Redis did not rewrite its append-only file")
+
+
+def test_a_switch_to_redis_mode_keeps_each_tours_scene_bound(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    embedded = start_server(data, *PROXY, "--max-scenes", "3", env=SECRET)
+    try:
+        command(data, "tours", "add", "t1", "--org", "acme")
+        who = str(uuid.uuid4())
+        client = _CLIENTS.get(embedded.url) or httpx.Client(base_url=embedded.url)
+        assert beacon(embedded.url, "192.0.2.40", "t1", who) == 204
+        for scene in ("lobby", "kitchen", "garden"):
+            sent = client.post("/v1/beacon", content=orjson.dumps(
+                {"tour": "t1", "visitor": who, "event": "scene", "scene": scene}),
+                headers={"Content-Type": "text/plain", "User-Agent": CHROME})  # fmt: skip
+            assert sent.status_code == 204
+        assert embedded.terminate() == 0
+    finally:
+        if embedded.process.poll() is None:
+            embedded.kill()
+    with redis_server(tmp_path / "redis") as url:
+        primary = start_server(data, "--redis", url, *PROXY, "--max-scenes", "3", env=SECRET)
+        try:
+            time.sleep(0.5)
+            names = redis.Redis.from_url(url).smembers("tv:{0}:sc:t1")
+            assert names == {b"lobby", b"kitchen", b"garden"}  # the bound is full: no fourth
+        finally:
+            primary.kill()
