@@ -32,6 +32,7 @@ GROUP, CONSUMER = "primary", "primary"
 APPLIED = "stream_applied"  # meta key: the ID of the last stream entry committed
 BATCH = 1_000
 BLOCK_MS = 1_000
+SETTLE_SECONDS = 10.0  # a withdrawal waits this long for the drain, then answers 503
 PENDING, NEW = "0", ">"  # XREADGROUP: this consumer's unacknowledged entries; then new ones
 
 Entry = tuple[bytes, dict[bytes, bytes]]
@@ -52,10 +53,15 @@ class StreamDrain:
         self._cursor = PENDING  # after a start, what was delivered before comes first
         self._errors = RepeatedErrors(log)
         self._progress = asyncio.Condition()
+        self._stopping = False
+
+    def stop(self) -> None:
+        """End ``run`` after the batch in hand (cancelling it could leave a commit running)."""
+        self._stopping = True
 
     async def run(self) -> None:
-        """Drain until cancelled; Redis or the database failing is retried, never fatal."""
-        while True:
+        """Drain until stopped; Redis or the database failing is retried, never fatal."""
+        while not self._stopping:
             try:
                 await self.drain_once()
             except (RedisError, OSError) as exc:
@@ -99,12 +105,15 @@ class StreamDrain:
         return len(entries)
 
     async def settled(self) -> None:
-        """Wait until every entry appended so far is committed (read-your-writes)."""
+        """Wait until every entry appended so far is committed (read-your-writes).
+
+        Raises ``TimeoutError`` after ``SETTLE_SECONDS`` (a drain that cannot commit).
+        """
         newest: Any = await self._client.xrevrange(STREAM, count=1)
         if not newest:
             return
         target = _id(newest[0][0])
-        async with self._progress:
+        async with asyncio.timeout(SETTLE_SECONDS), self._progress:
             await self._progress.wait_for(lambda: self.applied >= target)
 
     async def _create_group(self) -> None:
@@ -113,6 +122,14 @@ class StreamDrain:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+            return
+        # A new group: a new Redis, or one that lost its data. Its entries' IDs come from
+        # its clock and could fall at or below those committed, which would be taken
+        # for entries committed already: IDs go on from the last committed.
+        info: Any = await self._client.xinfo_stream(STREAM)
+        if _id(info["last-generated-id"]) < self.applied:
+            last = "{}-{}".format(*self.applied)
+            await self._client.execute_command("XSETID", STREAM, last)  # type: ignore[no-untyped-call]
 
 
 def decode(entries: Sequence[Entry]) -> tuple[list[EventRow], Counter[DropKey]]:

@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from ingest.ledger import Hit, Unavailable, hour_of
@@ -39,7 +41,20 @@ CLOCK = PREFIX + b"clock"
 KEEP_MS = 3_600_000  # state outlives its window by an hour: a forward step of Redis' clock
 OUTCOMES = {outcome.value.encode(): outcome for outcome in Outcome}
 
+SOCKET_SECONDS = 5.0  # a Redis that stops answering: 503 after this, not a hang
+
 Reply = tuple[Outcome, float]  # what became of a beacon, and the seconds to wait if throttled
+
+
+def connect(url: str) -> Redis:
+    """A client for the ledger, which never sends a call again by itself.
+
+    redis-py re-sends a pipeline after a lost connection by default. A call whose
+    reply was lost may have run: sent again, an engage or action beacon (not
+    deduplicated) would count twice. A lost reply is answered 503 instead.
+    """
+    return Redis.from_url(url, retry=Retry(NoBackoff(), 0), socket_timeout=SOCKET_SECONDS,
+                          socket_connect_timeout=SOCKET_SECONDS)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -158,25 +173,22 @@ class RedisLedger:
             asyncio.get_running_loop().create_task(self._send(turn))
 
     async def _send(self, turn: _Turn) -> None:
+        replies: list[Any] = [None] * len(turn.calls)  # None: unanswered
         try:
             replies = await self._execute(turn.calls)
             again = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-            if again:  # Redis restarted since the script was loaded
+            if again:  # Redis restarted since the script was loaded: it ran none of those
                 self._sha = None
                 retried = await self._execute([turn.calls[i] for i in again])
                 for i, reply in zip(again, retried, strict=True):
                     replies[i] = reply
-            self.available = True
-        except (RedisError, OSError) as exc:
+            self.available = not any(isinstance(reply, Exception) for reply in replies)
+        except (RedisError, OSError):
             self.available = False
-            replies = [exc] * len(turn.calls)
-        for reply, future in zip(replies, turn.waiting, strict=True):
-            if future is None or future.done():
-                continue
-            if isinstance(reply, BaseException):
-                future.set_exception(Unavailable("shared state unavailable"))
-            else:
-                future.set_result((OUTCOMES[reply[0]], int(reply[1]) / 1000))
+        finally:  # whatever happened, no request waits for ever
+            for reply, future in zip(replies, turn.waiting, strict=True):
+                if future is not None and not future.done():
+                    _answer(future, reply)
 
     async def _execute(self, calls: list[Call]) -> list[Any]:
         """One round trip for all ``calls``: the script's, and the refused beacons' drops."""
@@ -210,6 +222,13 @@ async def seed_names(
             await client.sadd(key, *names)
             given += len(names)
     return given
+
+
+def _answer(future: asyncio.Future[Reply], reply: Any) -> None:
+    try:
+        future.set_result((OUTCOMES[reply[0]], int(reply[1]) / 1000))
+    except (TypeError, KeyError, IndexError, ValueError):  # unanswered, or an error reply
+        future.set_exception(Unavailable("shared state unavailable"))
 
 
 def _scene_rule(tour: Tour, scene: str | None) -> str:

@@ -16,6 +16,7 @@ import logging
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 from redis.asyncio import Redis
@@ -32,6 +33,16 @@ TOURS_VERSION = PREFIX + "tours:version"  # a digest of them all: followers comp
 SETTINGS = PREFIX + "settings"  # what the primary judges by, for the ingest nodes
 FOLLOW_SECONDS = 0.5
 STRICT, RELAXED = "strict", "relaxed"
+
+
+def shown(url: str) -> str:
+    """The Redis URL as printed: its password, if any, left out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = f"{parts.username}:***@" if parts.username else ":***@"
+    return urlunsplit(parts._replace(netloc=user + netloc))
 
 
 class RedisUnfit(StorageError):
@@ -57,6 +68,17 @@ async def check_durability(client: Redis, durability: str) -> None:
             f"appendonly {appendonly or 'unknown'}, appendfsync {appendfsync or 'unknown'}. "
             f"Fix its configuration, or accept losing up to a second of beacons when it "
             f"crashes with --redis-durability relaxed (docs/scaling.md)"
+        )
+    try:
+        policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
+        limit = (await client.config_get("maxmemory")).get("maxmemory")
+    except ResponseError:
+        policy = limit = None
+    if limit != "0" and policy != "noeviction":  # it could evict acknowledged beacons
+        raise RedisUnfit(
+            f"Redis must never evict keys (maxmemory-policy noeviction, or no maxmemory); "
+            f"it has maxmemory-policy {policy or 'unknown'}. Fix its configuration, or "
+            f"accept it with --redis-durability relaxed (docs/scaling.md)"
         )
 
 

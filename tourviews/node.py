@@ -18,13 +18,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from redis.asyncio import Redis
 
 from ingest import script
 from ingest.client import ClientAddress
 from ingest.endpoint import BeaconEndpoint, Receive, Scope, Send, answer
 from ingest.pipeline import Pipeline
-from ingest.shared import RedisLedger
+from ingest.shared import RedisLedger, connect
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock
 from storage.secret import ENV_VAR, MIN_LENGTH
@@ -55,7 +54,7 @@ class IngestNode:
         self.settings = settings
         self.clock = clock
         self._secret = secret
-        self.redis = Redis.from_url(settings.redis_url)
+        self.redis = connect(settings.redis_url)
         self.tours = FollowedTours(self.redis)
         self.instance = secrets.token_hex(16)
         self.beacon: BeaconEndpoint | None = None  # once started

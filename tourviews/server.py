@@ -32,7 +32,7 @@ from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
 from storage.registry import TOKEN_PREFIX, new_token
-from storage.shared import RedisUnfit, check_durability, published_settings
+from storage.shared import RedisUnfit, check_durability, published_settings, shown
 from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, write_server_file
 from tourviews.node import IngestNode, create_node_app, node_secret
@@ -317,8 +317,8 @@ def serve_node(
             os.write(ready_fd, b"1")
             os.close(ready_fd)
             return
-        print(f"tourviews ingest node is listening on {url} (Redis: {settings.redis_url})",
-              flush=True)  # fmt: skip
+        redis_url = shown(settings.redis_url or "")
+        print(f"tourviews ingest node is listening on {url} (Redis: {redis_url})", flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: None)
     server = NodeServer(_config(app, settings), ready)
@@ -334,8 +334,9 @@ def _supervise(settings: Settings) -> None:
     for network in settings.trusted_proxies:
         argv += ["--trusted-proxy", str(network)]
     supervisor = Supervisor(argv, listening, settings.workers)
+    redis_url = shown(settings.redis_url)
     print(f"tourviews ingest node is listening on http://{host}:{port} "
-          f"(Redis: {settings.redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip
+          f"(Redis: {redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip
     code = supervisor.run()
     listening.close()
     if code:

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -32,7 +33,7 @@ from ingest.privacy import IpHasher
 from ingest.repeats import RepeatedErrors
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
-from ingest.shared import RedisLedger, Rules, seed_names
+from ingest.shared import RedisLedger, Rules, connect, seed_names
 from ingest.state import counted_names, restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
@@ -42,10 +43,10 @@ from ingest.writer import EventWriter
 from storage.clock import Clock
 from storage.database import Database, erased, open_database, write_meta
 from storage.drops import fold_drop_log
-from storage.registry import Registry
+from storage.registry import Registry, Tour
 from storage.salts import SALT_FILE, Salts, SaltStore, SharedSalts
 from storage.secret import derive_key, load_secret
-from storage.shared import FOLLOW_SECONDS, publish_settings, publish_tours
+from storage.shared import FOLLOW_SECONDS, SETTINGS, publish_settings, publish_tours
 from tourviews.settings import Settings
 
 log = logging.getLogger("tourviews")
@@ -118,7 +119,7 @@ class Service:
                 sink=self.committer,
             )
         else:  # the state is Redis': nothing to restore (docs/scaling.md)
-            self.redis = Redis.from_url(settings.redis_url)
+            self.redis = connect(settings.redis_url)
             salts = shared_salts(settings.redis_url, secret, clock)
             self.ledger = shared_ledger(self.redis, settings, secret)
             self.drain = StreamDrain(self.redis, self.db, EventWriter(self.db))
@@ -178,11 +179,17 @@ class Service:
 
     async def stop(self) -> None:
         """Commit everything accepted, then close the database (checkpointed)."""
-        for task in [self._housekeeping, *self._shared]:
+        if self.drain is not None:
+            self.drain.stop()  # the batch in hand is committed, not cut short
+        draining = self._shared[:1]
+        for task in [self._housekeeping, *self._shared[1:]]:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        for task in draining:
+            with contextlib.suppress(Exception):
+                await task
         await self.committer.drain()
         if self.drain is not None:  # what was acknowledged meanwhile, while Redis answers
             with contextlib.suppress(RedisError, OSError, TimeoutError):
@@ -194,14 +201,18 @@ class Service:
         self.db.close()
 
     async def _publish_tours(self, client: Redis) -> None:
-        """Every change of the registry reaches the ingest nodes within a second."""
-        published = self.registry.tours
+        """Every change of the registry reaches the ingest nodes within a second; so do
+        the settings and tours again when Redis lost them (its data lost or replaced)."""
+        published: Mapping[str, Tour] | None = self.registry.tours
         while True:
             await asyncio.sleep(FOLLOW_SECONDS)
             tours = self.registry.tours  # a new snapshot on every change
-            if tours is published:
-                continue
             try:
+                if not await client.exists(SETTINGS):
+                    await publish_settings(client, self.settings.judging())
+                    published = None
+                if tours is published:
+                    continue
                 await publish_tours(client, tours)
                 published = tours
             except (RedisError, OSError) as exc:

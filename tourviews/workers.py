@@ -47,9 +47,11 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_hangup)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
+        starting = [self._spawn() for _ in range(self._count)]  # together, not one by one
+        self._workers = [worker for worker, _ in starting]  # stopped with the rest if one fails
         try:
-            starting = [self._spawn() for _ in range(self._count)]  # together, not one by one
-            self._workers = [self._ready(*spawned) for spawned in starting]
+            for spawned in starting:
+                self._ready(*spawned)
         except WorkerFailed as exc:
             log.error("%s", exc)
             self._stop_all()
@@ -63,7 +65,9 @@ class Supervisor:
             for index, worker in enumerate(self._workers):
                 if worker.poll() is not None and not self._stop:
                     log.warning("worker %d exited with %s: replaced", worker.pid, worker.returncode)
-                    self._workers[index] = self._start_retrying()
+                    replacement = self._start_retrying()
+                    if replacement is not None:
+                        self._workers[index] = replacement
             time.sleep(0.2)
         self._stop_all()
         return 0
@@ -86,13 +90,15 @@ class Supervisor:
             self._stop_worker(old)
         log.info("rolling restart done: %d new workers", len(self._workers))
 
-    def _start_retrying(self) -> subprocess.Popen[bytes]:
-        while True:
+    def _start_retrying(self) -> subprocess.Popen[bytes] | None:
+        """A replacement, tried until one starts or the supervisor is told to stop."""
+        while not self._stop:
             try:
                 return self._start()
             except WorkerFailed as exc:
                 log.error("%s; trying again", exc)
                 time.sleep(1)
+        return None
 
     def _start(self) -> subprocess.Popen[bytes]:
         """A new worker, once it accepts connections on the socket."""
@@ -114,7 +120,10 @@ class Supervisor:
 
     def _ready(self, worker: subprocess.Popen[bytes], read: int) -> subprocess.Popen[bytes]:
         try:
-            ready, _, _ = select.select([read], [], [], READY_SECONDS)
+            deadline = time.monotonic() + READY_SECONDS
+            ready: list[int] = []
+            while not ready and not self._stop and time.monotonic() < deadline:
+                ready, _, _ = select.select([read], [], [], 0.2)  # a stop is not kept waiting
             if not ready or not os.read(read, 1):
                 worker.kill()
                 worker.wait()

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
@@ -25,13 +26,13 @@ from ingest.beacon import Beacon
 from ingest.committer import Committer
 from ingest.dedup import Deduplicator
 from ingest.drain import StreamDrain
-from ingest.ledger import Hit, Ledger
+from ingest.ledger import Hit, Ledger, Unavailable
 from ingest.memory import MemoryLedger
 from ingest.pipeline import Pipeline
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
-from ingest.shared import CLOCK, RedisLedger, Rules
+from ingest.shared import CLOCK, STREAM, RedisLedger, Rules, connect
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import Agent
 from ingest.writer import EventWriter
@@ -102,10 +103,10 @@ def _redis(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
         settings.max_scenes,
     )
     with redis_server(tmp_path / "redis") as url:
-        clients: list[Redis] = [Redis.from_url(url)]  # the primary's
+        clients: list[Redis] = [connect(url)]  # the primary's
 
         def ledger() -> RedisLedger:
-            clients.append(Redis.from_url(url))
+            clients.append(connect(url))
             return RedisLedger(clients[-1], rules, b"k" * 32)
 
         db = open_database(tmp_path / "data")
@@ -347,3 +348,54 @@ def test_addresses_of_one_ipv6_network_share_its_limits(backend: Backend) -> Non
         assert other is Outcome.COUNTED  # the next /64 is another source
 
     run(scenario())
+
+
+def test_a_call_whose_reply_is_lost_is_not_sent_again(tmp_path: Path) -> None:
+    """A lost reply leaves the call in doubt: answered 503, never run twice (an engage
+    beacon is not deduplicated: run again, it would count twice)."""
+    settings = Settings(data_dir=tmp_path / "data")
+    rules = Rules(
+        (Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
+        settings.dedup_window_seconds, settings.rotation_limit, settings.max_scenes,
+    )  # fmt: skip
+
+    async def scenario(url: str) -> None:
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        lost = []
+
+        async def relay(client: asyncio.StreamReader, to_client: asyncio.StreamWriter) -> None:
+            server, to_server = await asyncio.open_connection("127.0.0.1", port)
+            asked = [b""]
+
+            async def up() -> None:
+                while data := await client.read(65536):
+                    asked[0] = data
+                    to_server.write(data)
+
+            async def down() -> None:
+                while data := await server.read(65536):
+                    if b"EVALSHA" in asked[0] and not lost:
+                        lost.append(data)
+                        to_client.transport.abort()  # the reply is lost on the way
+                        to_server.close()
+                        return
+                    to_client.write(data)
+
+            await asyncio.gather(up(), down(), return_exceptions=True)
+
+        proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+        proxied = f"redis://127.0.0.1:{proxy.sockets[0].getsockname()[1]}/0"
+        direct = Pipeline(lambda: TOURS, _HASHER, RedisLedger(connect(url), rules, b"k" * 32))
+        through = Pipeline(lambda: TOURS, _HASHER, RedisLedger(connect(proxied), rules, b"k" * 32))
+        who = str(uuid.uuid4())
+        assert await direct.settle(hit(direct, visitor=who)) is Outcome.COUNTED
+        with pytest.raises(Unavailable):
+            await through.settle(hit(through, visitor=who, kind="engage", seconds=30))
+        assert lost, "the proxy lost no reply"
+        entries = await connect(url).xrange(STREAM)
+        kinds = Counter(orjson.loads(fields[b"row"])[2] for _, fields in entries)
+        assert kinds == {"view": 1, "engage": 1}  # the engage ran once: in doubt, not twice
+        proxy.close()
+
+    with redis_server(tmp_path / "redis") as url:
+        asyncio.run(scenario(url))
