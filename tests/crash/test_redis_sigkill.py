@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tests.conftest import PROXY, Load, start_server, stored_visitors
 from tests.redis_server import RedisServer
-from tests.tourviews.test_redis_mode import SECRET, command, start_nodes
+from tests.tourviews.test_redis_mode import SECRET, command, start_nodes, wait_until_drained
 
 # The tour limit (500/s) would answer 429 under this load: limits are not what is measured.
 SERVE = (*PROXY, "--tour-rate", "1000000", "--tour-burst", "1000000")
@@ -66,8 +66,8 @@ def test_acknowledged_beacons_are_stored_once_through_kills_of_node_redis_and_pr
 
         load(url, kill_redis, doubt=True)
         primary_again = start_server(data, "--redis", redis.url, *SERVE, env=SECRET)
-        time.sleep(3.0)  # it drains what the node appended meanwhile
-        assert primary_again.terminate() == 0  # and what is left, at stop
+        wait_until_drained(redis.url)  # what the node appended meanwhile
+        assert primary_again.terminate() == 0
     finally:
         if node is not None and node.poll() is None:
             node.kill()

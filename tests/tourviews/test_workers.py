@@ -24,7 +24,7 @@ import orjson
 
 from tests.conftest import CHROME, start_server, stored_visitors
 from tests.redis_server import RedisServer
-from tests.tourviews.test_redis_mode import PROXY, SECRET, command
+from tests.tourviews.test_redis_mode import PROXY, SECRET, command, wait_until_drained
 
 SERVE = (*PROXY, "--tour-rate", "1000000", "--tour-burst", "1000000")
 CONNECTIONS = 16
@@ -124,7 +124,7 @@ def test_a_rolling_restart_of_two_workers_under_load_fails_no_request(tmp_path: 
         assert load.reconnects > CONNECTIONS, "no connection was closed by a stopping worker"
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(30) == 0
-        time.sleep(2.0)  # the primary drains
+        wait_until_drained(redis.url)
         assert primary.terminate() == 0
         stored = stored_visitors(data)
         assert load.acknowledged <= stored.keys()
