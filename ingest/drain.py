@@ -29,6 +29,7 @@ from storage.database import Database, read_meta
 log = logging.getLogger("tourviews.drain")
 
 GROUP, CONSUMER = "primary", "primary"
+DEAD = b"tv:{0}:unreadable"  # entries the drain cannot read, kept for an operator
 APPLIED = "stream_applied"  # meta key: the ID of the last stream entry committed
 BATCH = 1_000
 BLOCK_MS = 1_000
@@ -91,7 +92,12 @@ class StreamDrain:
         last = _id(entries[-1][0])
         fresh = [entry for entry in entries if _id(entry[0]) > self.applied]
         if fresh:
-            rows, drops = decode(fresh)
+            rows, drops, unreadable = decode(fresh)
+            if unreadable:  # kept aside, not lost, and not in the way of the rest
+                log.error("%d stream entries cannot be read: moved to %s",
+                          len(unreadable), DEAD.decode())  # fmt: skip
+                for _, fields in unreadable:
+                    await self._client.xadd(DEAD, fields)  # type: ignore[arg-type]
             marker = (APPLIED, "{}-{}".format(*last))
             await asyncio.to_thread(self._writer.write, rows, drops, marker)
             self.applied = last
@@ -132,21 +138,31 @@ class StreamDrain:
             await self._client.execute_command("XSETID", STREAM, last)  # type: ignore[no-untyped-call]
 
 
-def decode(entries: Sequence[Entry]) -> tuple[list[EventRow], Counter[DropKey]]:
-    """The rows and drop counters the entries carry (``ingest/ledger.lua`` wrote them)."""
+def decode(
+    entries: Sequence[Entry],
+) -> tuple[list[EventRow], Counter[DropKey], list[Entry]]:
+    """The rows and drop counters the entries carry (``ingest/ledger.lua`` wrote them),
+    and the entries that carry neither in a form this version reads."""
     rows: list[EventRow] = []
     drops: Counter[DropKey] = Counter()
-    for _, fields in entries:
-        row = fields.get(b"row")
-        if row is not None:
-            at, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action = (
-                orjson.loads(row)
-            )
-            if b"noscene" in fields:  # a view's scene past the tour's bound is not kept
-                scene = None
-            rows.append((datetime.fromisoformat(at), tour, kind, scene, visitor,
-                         bytes.fromhex(ip_hash), device, browser, os, seconds, action))  # fmt: skip
-        else:
-            hour = datetime.fromisoformat(fields[b"hour"].decode())
-            drops[hour, fields[b"tour"].decode(), fields[b"sender"], fields[b"drop"].decode()] += 1
-    return rows, drops
+    unreadable: list[Entry] = []
+    for entry in entries:
+        fields = entry[1]
+        try:
+            row = fields.get(b"row")
+            if row is not None:
+                at, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action = (
+                    orjson.loads(row)
+                )
+                if b"noscene" in fields:  # a view's scene past the tour's bound is not kept
+                    scene = None
+                rows.append((datetime.fromisoformat(at), tour, kind, scene, visitor,
+                             bytes.fromhex(ip_hash), device, browser, os, seconds,
+                             action))  # fmt: skip
+            else:
+                hour = datetime.fromisoformat(fields[b"hour"].decode())
+                key = (hour, fields[b"tour"].decode(), fields[b"sender"], fields[b"drop"].decode())
+                drops[key] += 1
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError):  # orjson's is a ValueError
+            unreadable.append(entry)
+    return rows, drops, unreadable

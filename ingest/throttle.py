@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass
 
-EPSILON = 1e-9
+EPSILON = 1e-6  # as the shared ledger, which keeps times to the microsecond
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +21,7 @@ from tourviews.settings import (
     LIMIT_PREFIX_V4,
     LIMIT_PREFIX_V6,
     MAX_SCENES,
+    REDIS_ENV,
     Settings,
     default_data_dir,
 )
@@ -54,11 +56,13 @@ def _listen_flags(command: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _redis_flags(command: argparse.ArgumentParser, required: bool) -> None:
+def _redis_flags(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("Redis mode (docs/scaling.md)")
     group.add_argument(
-        "--redis", metavar="URL", required=required,
-        help="share the ledger through this Redis: the primary drains it (redis://HOST:PORT/DB)",
+        "--redis", metavar="URL", default=os.environ.get(REDIS_ENV) or None,
+        help=f"share the ledger through this Redis: the primary drains it "
+        f"(redis://HOST:PORT/DB; default ${REDIS_ENV}, which keeps a password off the "
+        f"command line)",
     )  # fmt: skip
     group.add_argument(
         "--redis-durability", choices=("strict", "relaxed"), default="strict",
@@ -138,14 +142,14 @@ def _parser() -> argparse.ArgumentParser:
         "--quickstart", action="store_true",
         help="on an empty data directory, register tour 'demo' and print an admin token",
     )  # fmt: skip
-    _redis_flags(serve, required=False)
+    _redis_flags(serve)
     ingest = commands.add_parser(
         "ingest", help="run a stateless ingest node (beacons only) on Redis",
         description="An ingest node: the beacon endpoint, the page scripts and /healthz, "
         "judging as the primary that shares its Redis. TOURVIEWS_SECRET must be the "
         "primary's instance secret.",
     )  # fmt: skip
-    _redis_flags(ingest, required=True)
+    _redis_flags(ingest)
     _listen_flags(ingest)
     ingest.add_argument(
         "--workers", type=int, default=1, metavar="N",
@@ -283,6 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "ingest":
             from tourviews.server import serve_node
 
+            if args.redis is None:
+                raise CommandError(f"--redis URL is required (or {REDIS_ENV})")
             serve_node(Settings(
                 host=args.host, port=args.port,
                 trusted_proxies=Settings.proxies(args.trusted_proxy),

@@ -37,7 +37,7 @@ from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, write_server_file
 from tourviews.node import IngestNode, create_node_app, node_secret
 from tourviews.service import Service
-from tourviews.settings import Settings
+from tourviews.settings import REDIS_ENV, Settings
 from tourviews.workers import Supervisor, listen
 
 START_WAIT_SECONDS = 10.0
@@ -329,11 +329,12 @@ def _supervise(settings: Settings) -> None:
     assert settings.redis_url is not None
     listening = listen(settings.host, settings.port, BACKLOG)
     host, port = listening.getsockname()[:2]
-    argv = ["ingest", "--redis", settings.redis_url, "--redis-durability",
-            settings.redis_durability, "--host", settings.host, "--port", str(port)]  # fmt: skip
+    # the URL, which may hold a password, reaches the workers through the environment
+    argv = ["ingest", "--redis-durability", settings.redis_durability,
+            "--host", settings.host, "--port", str(port)]  # fmt: skip
     for network in settings.trusted_proxies:
         argv += ["--trusted-proxy", str(network)]
-    supervisor = Supervisor(argv, listening, settings.workers)
+    supervisor = Supervisor(argv, listening, settings.workers, {REDIS_ENV: settings.redis_url})
     redis_url = shown(settings.redis_url)
     print(f"tourviews ingest node is listening on http://{host}:{port} "
           f"(Redis: {redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip

@@ -11,6 +11,7 @@ from ingest.client import Network, parse_networks
 from ingest.throttle import Rate
 
 DATA_ENV = "TOURVIEWS_DATA"
+REDIS_ENV = "TOURVIEWS_REDIS"  # --redis, out of sight of the process list
 IP_RATE = Rate.per_minute(600, 100)  # many people can share one address
 VISITOR_RATE = Rate.per_minute(120, 30)
 TOUR_RATE = Rate(500, 1000)

@@ -13,6 +13,8 @@ replaced; SIGTERM stops them all.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import os
 import select
@@ -21,11 +23,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
 
 log = logging.getLogger("tourviews.workers")
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 READY_SECONDS = 60.0  # a worker starts in 2-4 s here (imports, the classifier)
 STOP_SECONDS = 30.0
 
@@ -35,8 +38,15 @@ class WorkerFailed(RuntimeError):
 
 
 class Supervisor:
-    def __init__(self, argv: Sequence[str], listening: socket.socket, count: int) -> None:
+    def __init__(
+        self,
+        argv: Sequence[str],
+        listening: socket.socket,
+        count: int,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
         self._argv = list(argv)  # the worker's command, after ``tourviews``
+        self._environ = {**os.environ, **(environ or {})}
         self._socket = listening
         self._count = count
         self._workers: list[subprocess.Popen[bytes]] = []
@@ -112,7 +122,8 @@ class Supervisor:
             worker = subprocess.Popen(
                 [sys.executable, "-m", "tourviews", *self._argv,
                  "--listen-fd", str(listening), "--ready-fd", str(write)],
-                pass_fds=(listening, write),
+                pass_fds=(listening, write), env=self._environ,
+                preexec_fn=_die_with_parent,
             )  # fmt: skip
         finally:
             os.close(write)
@@ -151,6 +162,13 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 worker.kill()
                 worker.wait()
+
+
+def _die_with_parent() -> None:
+    """In the worker, before it runs: SIGTERM when the supervisor dies, even by SIGKILL,
+    so that no worker is left holding the port (Linux's PR_SET_PDEATHSIG)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def listen(host: str, port: int, backlog: int) -> socket.socket:

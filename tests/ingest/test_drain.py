@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from ingest.drain import APPLIED, CONSUMER, GROUP, StreamDrain, decode
+from ingest.drain import APPLIED, CONSUMER, DEAD, GROUP, StreamDrain, decode
 from ingest.shared import STREAM
 from ingest.writer import EventWriter
 from storage.database import Database, open_database, read_meta
@@ -83,7 +83,7 @@ def test_entries_committed_but_not_acknowledged_are_not_stored_again(
         # a primary read them and committed them, and died before acknowledging
         reply = await client.xreadgroup(GROUP, CONSUMER, {STREAM: ">"}, count=200)
         delivered = reply[0][1]
-        rows, drops = decode(delivered)
+        rows, drops, _ = decode(delivered)
         EventWriter(db).write(rows, drops, (APPLIED, delivered[-1][0].decode()))
         assert events(db) == 200
         # the next primary
@@ -116,5 +116,20 @@ def test_settled_waits_for_what_was_appended_before(url: str, db: Database) -> N
         await asyncio.wait_for(drain.settled(), 10)
         assert events(db) == 50
         running.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_an_unreadable_entry_is_set_aside_and_the_rest_stored(url: str, db: Database) -> None:
+    async def scenario() -> None:
+        client = Redis.from_url(url)
+        await append(client, 5)
+        await client.xadd(STREAM, {"row": b'["not", "a", "row"]'})
+        await client.xadd(STREAM, {"drop": b"bot"})  # no hour, tour or sender
+        await append(client, 5, first=5)
+        await drain_all(StreamDrain(client, db, EventWriter(db)))
+        assert events(db) == 10
+        assert await client.xlen(DEAD) == 2
+        assert await client.xlen(STREAM) == 0
 
     asyncio.run(scenario())

@@ -183,6 +183,8 @@ def test_an_ingest_node_needs_the_primarys_secret_and_the_primary(tmp_path: Path
         no_primary = tourviews("ingest", "--port", "0", "--redis", url, env=SECRET)
         assert no_primary.returncode == 1
         assert "no primary has started on this Redis" in no_primary.stderr
+        missing = tourviews("ingest", env={**SECRET, "TOURVIEWS_REDIS": ""})
+        assert missing.stderr == "tourviews: error: --redis URL is required (or TOURVIEWS_REDIS)\n"
         typo = tourviews("ingest", "--redis", "http://127.0.0.1:6379", env=SECRET)
         assert typo.returncode == 1
         assert (
