@@ -23,6 +23,7 @@ from ingest.pipeline import Pipeline
 from ingest.repeats import RepeatedErrors
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock
+from storage.errors import StorageError
 from storage.outcomes import Outcome
 
 log = logging.getLogger("tourviews.beacon")
@@ -109,7 +110,14 @@ class BeaconEndpoint:
         classify = self._classifier
         agent = classify.cached(user_agent) or await classify.classify_soon(user_agent)
         page = None if origin is None else origin.decode("latin-1")
-        hit = self._pipeline.identify(beacon, address, agent, now, self._clock.monotonic(), page)
+        try:
+            hit = self._pipeline.identify(
+                beacon, address, agent, now, self._clock.monotonic(), page
+            )
+        except StorageError:  # the day's salt is in a Redis that cannot be reached now
+            self.outcomes["unavailable"] += 1
+            away = {"error": "shared state unavailable"}
+            return await answer(send, 503, away, [*ANY_ORIGIN, (b"retry-after", b"1")])
         cors = _cors(hit, origin)
         try:
             outcome = await self._pipeline.settle(hit)

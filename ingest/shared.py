@@ -57,6 +57,17 @@ def connect(url: str) -> Redis:
                           socket_connect_timeout=SOCKET_SECONDS)  # fmt: skip
 
 
+async def answers(client: Redis) -> bool:
+    """Whether Redis answers now, within a second (/healthz: a load balancer that drops
+    unhealthy backends must see a node recover before it sends it beacons again)."""
+    try:
+        async with asyncio.timeout(1.0):
+            await client.ping()
+        return True
+    except (RedisError, OSError, TimeoutError):
+        return False
+
+
 @dataclass(frozen=True)
 class Rules:
     """The settings the script is filled in with."""

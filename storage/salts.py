@@ -170,8 +170,11 @@ class SharedSalts:
             raise ValueError(f"the salt of {day} is past its lifetime")
         name = f"{SHARED_PREFIX}{day.isoformat()}"
         offer = seal(self._aead, day, secrets.token_bytes(32))
-        self._client.set(name, offer, nx=True, exat=int(death.timestamp()))
-        sealed = self._client.get(name)
+        try:
+            self._client.set(name, offer, nx=True, exat=int(death.timestamp()))
+            sealed = self._client.get(name)
+        except (redis.RedisError, OSError):
+            raise StorageError("Redis is unavailable: no salt for today") from None
         if sealed is None:  # deleted in between: its lifetime just ended
             raise ValueError(f"the salt of {day} is past its lifetime")
         try:

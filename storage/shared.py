@@ -31,6 +31,8 @@ PREFIX = "tv:{0}:"
 TOURS = PREFIX + "tours"  # a hash: tour ID -> its document
 TOURS_VERSION = PREFIX + "tours:version"  # a digest of them all: followers compare it
 SETTINGS = PREFIX + "settings"  # what the primary judges by, for the ingest nodes
+PRIMARY = PREFIX + "primary"  # the data directory of the primary that holds this Redis
+CLAIM_SECONDS = 5
 FOLLOW_SECONDS = 0.5
 STRICT, RELAXED = "strict", "relaxed"
 
@@ -63,11 +65,14 @@ async def check_durability(client: Redis, durability: str) -> None:
     except ResponseError:  # CONFIG renamed away, as managed services do
         appendonly = appendfsync = None
     if (appendonly, appendfsync) != ("yes", "always"):
+        lost = ("up to a second of beacons" if appendonly == "yes" and appendfsync == "everysec"
+                else "every beacon since its last snapshot" if appendonly == "no"
+                else "beacons not yet written to disk")  # fmt: skip
         raise RedisUnfit(
             f"Redis must fsync every write (appendonly yes, appendfsync always); it has "
             f"appendonly {appendonly or 'unknown'}, appendfsync {appendfsync or 'unknown'}. "
-            f"Fix its configuration, or accept losing up to a second of beacons when it "
-            f"crashes with --redis-durability relaxed (docs/scaling.md)"
+            f"Fix its configuration, or accept losing {lost} when it crashes with "
+            f"--redis-durability relaxed (docs/scaling.md)"
         )
     try:
         policy = (await client.config_get("maxmemory-policy")).get("maxmemory-policy")
@@ -82,17 +87,53 @@ async def check_durability(client: Redis, durability: str) -> None:
         )
 
 
-async def publish_settings(client: Redis, settings: Mapping[str, Any]) -> None:
-    await client.set(SETTINGS, orjson.dumps(settings))
+def secret_check(secret: bytes) -> str:
+    """What shows that two processes hold the same instance secret, and nothing of it."""
+    return hashlib.sha256(b"tourviews secret check\0" + secret).hexdigest()
 
 
-async def published_settings(client: Redis) -> dict[str, Any]:
-    """The primary's settings; an ingest node cannot judge a beacon without them."""
+async def publish_settings(client: Redis, settings: Mapping[str, Any], secret: bytes) -> None:
+    await client.set(SETTINGS, orjson.dumps({**settings, "secret_check": secret_check(secret)}))
+
+
+async def published_settings(client: Redis, secret: bytes) -> dict[str, Any]:
+    """The primary's settings; an ingest node cannot judge a beacon without them, nor
+    with another instance secret (its hashes and the day's salt would not be the
+    primary's)."""
     raw = await client.get(SETTINGS)
     if raw is None:
         raise RedisUnfit("no primary has started on this Redis: start tourviews serve --redis")
     found: dict[str, Any] = orjson.loads(raw)
+    if found.pop("secret_check", None) != secret_check(secret):
+        raise RedisUnfit(
+            "TOURVIEWS_SECRET is not the primary's instance secret (the content of its "
+            "data directory's secret.key, or its TOURVIEWS_SECRET)"
+        )
     return found
+
+
+async def claim(client: Redis, holder: str) -> None:
+    """Hold this Redis as its one primary (``holder``: this primary's data directory).
+
+    A second primary on the same Redis, another data directory by mistake, would
+    publish its own tours over the first's. The claim lapses ``CLAIM_SECONDS`` after
+    its holder stops renewing it; the same data directory takes it over at once (a
+    restart after a crash: only one process can open that directory's database).
+    """
+    held: Any = await client.set(PRIMARY, holder, nx=True, ex=CLAIM_SECONDS, get=True)
+    if held is not None and held.decode() != holder:
+        raise RedisUnfit(f"another primary holds this Redis (data directory {held.decode()}); "
+                         "one primary per Redis: stop it, or use another Redis")  # fmt: skip
+    await client.set(PRIMARY, holder, ex=CLAIM_SECONDS)
+
+
+async def renew(client: Redis, holder: str) -> None:
+    await client.set(PRIMARY, holder, ex=CLAIM_SECONDS)
+
+
+async def release(client: Redis, holder: str) -> None:
+    if await client.get(PRIMARY) == holder.encode():
+        await client.delete(PRIMARY)
 
 
 def _documents(tours: Mapping[str, Tour]) -> dict[str, bytes]:
@@ -137,9 +178,16 @@ class FollowedTours:
 
     async def follow(self) -> None:
         """Refresh until cancelled; while Redis is away, the last tours known stand."""
+        away = False
         while True:
             try:
                 await self.refresh()
+                if away:
+                    log.info("Redis answers again: following the primary's tours")
+                away = False
             except (RedisError, OSError) as exc:
-                log.warning("cannot read the tours from Redis: %s", type(exc).__name__)
+                if not away:  # once per outage, not twice a second
+                    log.warning("cannot read the tours from Redis (%s): the last known stand",
+                                type(exc).__name__)  # fmt: skip
+                away = True
             await asyncio.sleep(FOLLOW_SECONDS)

@@ -148,9 +148,9 @@ def create_app(
             }
         },
     )
-    def healthz() -> JSONResponse:
+    async def healthz() -> JSONResponse:
         # "instance": the nonce in server.json, by which commands know this server.
-        if service.accepting():
+        if await service.ready():
             return JSONResponse({"status": "ok", "instance": service.instance})
         return JSONResponse({"status": "unavailable", "instance": service.instance}, 503,
                             headers={"Retry-After": "1"})  # fmt: skip

@@ -23,7 +23,7 @@ from ingest import script
 from ingest.client import ClientAddress
 from ingest.endpoint import BeaconEndpoint, Receive, Scope, Send, answer
 from ingest.pipeline import Pipeline
-from ingest.shared import RedisLedger, connect
+from ingest.shared import RedisLedger, answers, connect
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock
 from storage.secret import ENV_VAR, MIN_LENGTH
@@ -66,7 +66,7 @@ class IngestNode:
         url = self.settings.redis_url
         assert url is not None
         await check_durability(self.redis, self.settings.redis_durability)
-        judging = self.settings.judging_as(await published_settings(self.redis))
+        judging = self.settings.judging_as(await published_settings(self.redis, self._secret))
         await self.tours.refresh()
         self.ledger = shared_ledger(self.redis, judging, self._secret)
         pipeline = Pipeline(
@@ -86,8 +86,8 @@ class IngestNode:
                 await self._follow
         await self.redis.aclose()
 
-    def accepting(self) -> bool:
-        return self.ledger is not None and self.ledger.available
+    async def ready(self) -> bool:
+        return self.ledger is not None and await answers(self.redis)
 
 
 class NodeApp:
@@ -121,8 +121,8 @@ def create_node_app(node: IngestNode) -> NodeApp:
         serve_script(api, name, served)
 
     @api.get("/healthz")
-    def healthz() -> JSONResponse:
-        if node.accepting():
+    async def healthz() -> JSONResponse:
+        if await node.ready():
             return JSONResponse({"status": "ok", "instance": node.instance, "role": "ingest"})
         return JSONResponse({"status": "unavailable", "instance": node.instance,
                              "role": "ingest"}, 503, headers={"Retry-After": "1"})  # fmt: skip

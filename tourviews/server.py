@@ -32,7 +32,7 @@ from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
 from storage.registry import TOKEN_PREFIX, new_token
-from storage.shared import RedisUnfit, check_durability, published_settings, shown
+from storage.shared import RedisUnfit, check_durability, claim, published_settings, shown
 from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, write_server_file
 from tourviews.node import IngestNode, create_node_app, node_secret
@@ -248,7 +248,7 @@ def _allow_open_files(needed: int) -> None:
         )
 
 
-def check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int, hint: str = " (make run PORT=8001)") -> None:
     """Refuse a port another process listens on before anything is started or created.
 
     uvicorn binds only after the application has started, so it would print its start
@@ -264,7 +264,7 @@ def check_port(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise CommandError(
-                    f"port {port} is in use: choose another with --port (make run PORT=8001)"
+                    f"port {port} is in use: choose another with --port{hint}"
                 ) from None
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
@@ -275,7 +275,7 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
     if settings.redis_url is not None:
-        _check_redis(settings, primary=True)
+        _check_redis(settings, holder=str(settings.data_dir.resolve()))
     service = _open(settings)
     token = _quickstart_token(service, settings.data_dir) if quickstart else None
     app = create_app(settings, service=service)
@@ -289,6 +289,7 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
     # uvicorn drains on SIGTERM, then raises the signal again for the previous
     # handler: with this one, a drained shutdown ends with exit code 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
+    signal.signal(signal.SIGHUP, _hangup_alone)
     Server(_config(app, settings), settings.data_dir, service.instance, ready).run()
 
 
@@ -302,11 +303,11 @@ def serve_node(
     ``listen_fd`` and a pipe, ``ready_fd``, to say when it accepts connections.
     """
     if listen_fd is None:
-        check_port(settings.host, settings.port)
+        check_port(settings.host, settings.port, hint="")
     secret = node_secret()
     logging.config.dictConfig(LOGGING)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
-    _check_redis(settings, primary=False)
+    _check_redis(settings, secret=secret)
     if listen_fd is None and settings.workers > 1:
         _supervise(settings)
         return
@@ -321,6 +322,8 @@ def serve_node(
         print(f"tourviews ingest node is listening on {url} (Redis: {redis_url})", flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: None)
+    if listen_fd is None:
+        signal.signal(signal.SIGHUP, _hangup_alone)
     server = NodeServer(_config(app, settings), ready)
     server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
 
@@ -344,7 +347,14 @@ def _supervise(settings: Settings) -> None:
         raise CommandError("the workers did not start (their errors are above)")
 
 
-def _check_redis(settings: Settings, primary: bool) -> None:
+def _hangup_alone(*_: object) -> None:
+    """SIGHUP would end a lone process by default: an operator expecting a restart."""
+    logging.getLogger("tourviews").warning(
+        "SIGHUP ignored: only tourviews ingest --workers N replaces its workers on SIGHUP"
+    )
+
+
+def _check_redis(settings: Settings, holder: str = "", secret: bytes = b"") -> None:
     """Refuse an unfit Redis in one line, before anything starts."""
     assert settings.redis_url is not None
 
@@ -352,8 +362,10 @@ def _check_redis(settings: Settings, primary: bool) -> None:
         client = Redis.from_url(settings.redis_url or "", socket_timeout=5)
         try:
             await check_durability(client, settings.redis_durability)
-            if not primary:
-                await published_settings(client)
+            if holder:  # the primary: no other may hold this Redis
+                await claim(client, holder)
+            else:  # an ingest node: a primary has started, with the same secret
+                await published_settings(client, secret)
         finally:
             await client.aclose()
 

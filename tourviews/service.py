@@ -33,7 +33,7 @@ from ingest.privacy import IpHasher
 from ingest.repeats import RepeatedErrors
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
-from ingest.shared import RedisLedger, Rules, connect, seed_names
+from ingest.shared import RedisLedger, Rules, answers, connect, seed_names
 from ingest.state import counted_names, restore
 from ingest.throttle import Gcra, Limiter
 from ingest.useragent import AgentClassifier
@@ -46,7 +46,15 @@ from storage.drops import fold_drop_log
 from storage.registry import Registry, Tour
 from storage.salts import SALT_FILE, Salts, SaltStore, SharedSalts
 from storage.secret import derive_key, load_secret
-from storage.shared import FOLLOW_SECONDS, SETTINGS, publish_settings, publish_tours
+from storage.shared import (
+    FOLLOW_SECONDS,
+    SETTINGS,
+    claim,
+    publish_settings,
+    publish_tours,
+    release,
+    renew,
+)
 from tourviews.settings import Settings
 
 log = logging.getLogger("tourviews")
@@ -88,7 +96,8 @@ class Service:
     def __init__(self, settings: Settings, clock: Clock, db: Database | None = None) -> None:
         self.settings = settings
         self.clock = clock
-        secret = load_secret(settings.data_dir)
+        secret = self._secret = load_secret(settings.data_dir)
+        self._holder = str(settings.data_dir.resolve())  # what claims Redis in Redis mode
         self.db = db or open_database(settings.data_dir)
         self.registry = Registry(self.db, clock)
         self.salts = SaltStore(settings.data_dir / SALT_FILE, derive_key(secret, "salts"), clock)
@@ -168,7 +177,8 @@ class Service:
     async def start(self) -> None:
         self._housekeeping = asyncio.create_task(self._keep_house())
         if self.redis is not None and self.drain is not None:
-            await publish_settings(self.redis, self.settings.judging())
+            await claim(self.redis, self._holder)
+            await publish_settings(self.redis, self.settings.judging(), self._secret)
             await publish_tours(self.redis, self.registry.tours)
             for dimension in ("scene", "action"):
                 with self.db.using() as cursor:
@@ -197,6 +207,8 @@ class Service:
                     while await self.drain.drain_once(block_ms=None):
                         pass
         if self.redis is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await release(self.redis, self._holder)
             await self.redis.aclose()
         self.db.close()
 
@@ -208,8 +220,9 @@ class Service:
             await asyncio.sleep(FOLLOW_SECONDS)
             tours = self.registry.tours  # a new snapshot on every change
             try:
+                await renew(client, self._holder)
                 if not await client.exists(SETTINGS):
-                    await publish_settings(client, self.settings.judging())
+                    await publish_settings(client, self.settings.judging(), self._secret)
                     published = None
                 if tours is published:
                     continue
@@ -242,6 +255,12 @@ class Service:
         if isinstance(self.ledger, RedisLedger):
             return self.ledger.available
         return not self.committer.failed and self.committer.pending < self.settings.max_pending
+
+    async def ready(self) -> bool:
+        """Whether beacons can be accepted now (/healthz): in Redis mode, Redis answers."""
+        if self.redis is None:
+            return self.accepting()
+        return await answers(self.redis)
 
     async def _keep_house(self) -> None:
         while True:

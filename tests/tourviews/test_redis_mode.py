@@ -211,10 +211,11 @@ def test_beacons_answer_503_while_redis_is_away_and_204_once_it_is_back(tmp_path
         assert client.get("/healthz").status_code == 503
         server.start()  # the same port and files: what it fsynced is there
         deadline = time.monotonic() + 20
-        while beacon(primary.url, "192.0.2.21", "t1") != 204:
+        # healthy again before any beacon: a load balancer would send it none till then
+        while client.get("/healthz").status_code != 200:
             assert time.monotonic() < deadline, "the service did not recover by itself"
             time.sleep(0.2)
-        assert client.get("/healthz").status_code == 200
+        assert beacon(primary.url, "192.0.2.21", "t1") == 204
         assert beacon(primary.url, "192.0.2.20", "t1", who) == 204  # a duplicate still
         assert primary.terminate() == 0
         assert counted_views(tmp_path / "data", "t1") == 2  # the first and the recovery's
@@ -305,3 +306,18 @@ def test_a_switch_to_redis_mode_keeps_each_tours_scene_bound(tmp_path: Path) -> 
             assert names == {b"lobby", b"kitchen", b"garden"}  # the bound is full: no fourth
         finally:
             primary.kill()
+
+
+def test_a_node_with_another_secret_and_a_second_primary_are_refused(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    other = {"TOURVIEWS_SECRET": "another-instance-secret-" + "o" * 20}
+    node = tourviews("ingest", "--port", "0", "--redis", cluster.redis_url, env=other)
+    assert node.returncode == 1
+    assert node.stderr.startswith("tourviews: error: TOURVIEWS_SECRET is not the primary's")
+    second = tourviews("serve", "--port", "0", "--data", str(tmp_path / "other"),
+                       "--redis", cluster.redis_url, env=SECRET)  # fmt: skip
+    assert second.returncode == 1
+    assert second.stderr.startswith("tourviews: error: another primary holds this Redis")
+    assert cluster.views("t1") >= 0  # the first primary still answers
+    assert beacon(cluster.nodes[0], "192.0.2.50", "t5") == 204  # its tours still stand
