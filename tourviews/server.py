@@ -428,6 +428,9 @@ def _quickstart(url: str, data_dir: Path, token: str) -> str:
     program = shutil.which("tourviews") or sys.argv[0]
     with contextlib.suppress(ValueError):  # outside the working directory: keep it absolute
         program = str(Path(program).resolve().relative_to(Path.cwd()))
+    command = shlex.quote(program)
+    if Path(program).name == "__main__.py":  # python -m tourviews, with none on the PATH
+        command = f"{shlex.quote(sys.executable)} -m tourviews"
     data = "" if data_dir == Path("data") else f" --data {shlex.quote(str(data_dir))}"
     beacon = f'{{"tour":"{DEMO_TOUR}","visitor":"{uuid.uuid4()}"}}'
     return f"""
@@ -448,5 +451,5 @@ Send a view (answers 204):
 
 Read it (while this server runs, in another terminal):
 
-    {shlex.quote(program)} stats {DEMO_TOUR}{data}
+    {command} stats {DEMO_TOUR}{data}
 """
