@@ -339,9 +339,12 @@ def _supervise(settings: Settings) -> None:
         argv += ["--trusted-proxy", str(network)]
     supervisor = Supervisor(argv, listening, settings.workers, {REDIS_ENV: settings.redis_url})
     redis_url = shown(settings.redis_url)
-    print(f"tourviews ingest node is listening on http://{host}:{port} "
-          f"(Redis: {redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip
-    code = supervisor.run()
+
+    def ready() -> None:  # once its workers accept connections, as a lone node says it
+        print(f"tourviews ingest node is listening on http://{host}:{port} "
+              f"(Redis: {redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip
+
+    code = supervisor.run(ready)
     listening.close()
     if code:
         raise CommandError("the workers did not start (their errors are above)")

@@ -23,7 +23,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import FrameType
 
 log = logging.getLogger("tourviews.workers")
@@ -53,7 +53,8 @@ class Supervisor:
         self._restart = False
         self._stop = False
 
-    def run(self) -> int:
+    def run(self, ready: Callable[[], None] = lambda: None) -> int:
+        """Supervise until SIGTERM; ``ready`` is called once the first workers accept."""
         signal.signal(signal.SIGHUP, self._on_hangup)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -68,6 +69,7 @@ class Supervisor:
             return 1
         log.info("%d workers serve %s (SIGHUP: replace them one at a time)",
                  self._count, self._socket.getsockname())  # fmt: skip
+        ready()
         while not self._stop:
             if self._restart:
                 self._restart = False
