@@ -4,7 +4,7 @@ The Redis backend of ``ingest.ledger.Ledger``. Each beacon is one call of one sc
 (``ingest/ledger.lua``), which applies the limits, the withdrawals, the bounds, the
 rotation guard, dedup and visits, and appends what the beacon became to a Redis
 Stream, atomically. The calls of one turn of the event loop go in one pipeline: one
-round trip for all of them. The primary is to drain the stream into DuckDB (#15).
+round trip for all of them. The primary drains the stream into DuckDB (``ingest.drain``).
 
 Redis holds no visitor ID in a key name: keys carry a keyed hash of it. The rows in
 the stream carry it, as the database does, until the primary has committed them.
