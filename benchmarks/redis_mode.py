@@ -29,8 +29,7 @@ from pathlib import Path
 import redis
 
 from benchmarks.ingest import TOURS, Run, start_tourviews, stop, wrk
-from ingest.drain import GROUP
-from ingest.shared import STREAM
+from ingest.drain import backlog
 
 REDIS_SERVER = "/usr/bin/redis-server"
 PORTS = {"embedded": 18411, "primary": 18412, "node": 18413, "redis": 18414}
@@ -79,17 +78,8 @@ def start_node(url: str, secret: str) -> subprocess.Popen[bytes]:
     return process
 
 
-def waiting(client: redis.Redis) -> int:
-    """Stream entries the primary has not committed yet."""
-    groups = client.xinfo_groups(STREAM)
-    group = next((g for g in groups if g["name"] == GROUP.encode()), None)
-    if group is None:
-        return int(client.xlen(STREAM))
-    return int(group["lag"] or 0) + int(group["pending"])
-
-
 def drained(client: redis.Redis) -> bool:
-    return waiting(client) == 0
+    return backlog(client) == 0
 
 
 def bench_redis_mode(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, float] | None:
@@ -125,11 +115,11 @@ def bench_redis_mode(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, 
             # the drain rate: a backlog taken while the primary is away, then caught up
             stop(primary)
             backlog = wrk(f"http://127.0.0.1:{PORTS['node']}", BACKLOG_SECONDS, 256)
-            figures["drain_backlog"] = float(waiting(client))
+            figures["drain_backlog"] = float(backlog(client))
             started = time.monotonic()
             primary, _ = start_tourviews(root / "primary", PORTS["primary"], "--redis", url,
                                          register=False)  # fmt: skip
-            ready, left = time.monotonic(), waiting(client)  # it may have begun already
+            ready, left = time.monotonic(), backlog(client)  # it may have begun already
             while not drained(client):
                 time.sleep(0.01)
             figures["drain_per_s"] = left / (time.monotonic() - ready)

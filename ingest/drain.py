@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
+import redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -136,6 +137,15 @@ class StreamDrain:
         if _id(info["last-generated-id"]) < self.applied:
             last = "{}-{}".format(*self.applied)
             await self._client.execute_command("XSETID", STREAM, last)  # type: ignore[no-untyped-call]
+
+
+def backlog(client: redis.Redis) -> int:
+    """Stream entries the primary has not committed yet (tests, the benchmark, operators)."""
+    groups: Any = client.xinfo_groups(STREAM)
+    group = next((g for g in groups if g["name"] == GROUP.encode()), None)
+    if group is None:  # no primary has read the stream yet
+        return int(client.xlen(STREAM))
+    return int(group["lag"] or 0) + int(group["pending"])
 
 
 def decode(

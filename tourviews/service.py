@@ -69,15 +69,20 @@ def hasher(salts: Salts, settings: Settings) -> IpHasher:
                     settings.limit_prefix_v4, settings.limit_prefix_v6)  # fmt: skip
 
 
+def limits(settings: Settings) -> tuple[Gcra, Gcra, Gcra]:
+    """The rate limits a beacon must pass: per source network, per visitor, per tour."""
+    return Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
+
+
+def shared_rules(settings: Settings) -> Rules:
+    """What the shared ledger's script is filled in with."""
+    return Rules(limits(settings), settings.dedup_window_seconds, settings.rotation_limit,
+                 settings.max_scenes)  # fmt: skip
+
+
 def shared_ledger(client: Redis, settings: Settings, secret: bytes) -> RedisLedger:
     """The Redis ledger, judging by ``settings`` (a node's: the primary's, as published)."""
-    rules = Rules(
-        (Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
-        settings.dedup_window_seconds,
-        settings.rotation_limit,
-        settings.max_scenes,
-    )
-    return RedisLedger(client, rules, derive_key(secret, "visitor keys"))
+    return RedisLedger(client, shared_rules(settings), derive_key(secret, "visitor keys"))
 
 
 def shared_salts(url: str, secret: bytes, clock: Clock) -> SharedSalts:
@@ -117,9 +122,7 @@ class Service:
             restore(self.db, self.dedup, self.rotation, self.scenes, clock.now(),
                     clock.monotonic(), self.actions, self.visits)  # fmt: skip
             self.ledger: Ledger = MemoryLedger(
-                limiter=Limiter(
-                    Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)
-                ),
+                limiter=Limiter(*limits(settings)),
                 deduplicator=self.dedup,
                 rotation=self.rotation,
                 scenes=self.scenes,

@@ -32,14 +32,15 @@ from ingest.pipeline import Pipeline
 from ingest.privacy import IpHasher
 from ingest.rotation import RotationGuard
 from ingest.scenes import SceneBound
-from ingest.shared import CLOCK, STREAM, RedisLedger, Rules, connect
-from ingest.throttle import Gcra, Limiter
+from ingest.shared import CLOCK, STREAM, RedisLedger, connect
+from ingest.throttle import Limiter
 from ingest.useragent import Agent
 from ingest.writer import EventWriter
 from storage.database import Database, open_database
 from storage.outcomes import Outcome
 from storage.registry import Tour
 from tests.redis_server import redis_server
+from tourviews.service import limits, shared_rules
 from tourviews.settings import Settings
 
 DESKTOP = Agent("Chrome", "Windows", "desktop")
@@ -77,7 +78,7 @@ def _memory(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
     db = open_database(tmp_path / "data")
     committer = Committer(EventWriter(db).write)
     ledger = MemoryLedger(
-        Limiter(Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
+        Limiter(*limits(settings)),
         Deduplicator(settings.dedup_window_seconds),
         RotationGuard(settings.dedup_window_seconds, settings.rotation_limit),
         SceneBound(settings.max_scenes),
@@ -96,12 +97,7 @@ def _memory(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
 
 
 def _redis(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
-    rules = Rules(
-        (Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
-        settings.dedup_window_seconds,
-        settings.rotation_limit,
-        settings.max_scenes,
-    )
+    rules = shared_rules(settings)
     with redis_server(tmp_path / "redis") as url:
         clients: list[Redis] = [connect(url)]  # the primary's
 
@@ -354,10 +350,7 @@ def test_a_call_whose_reply_is_lost_is_not_sent_again(tmp_path: Path) -> None:
     """A lost reply leaves the call in doubt: answered 503, never run twice (an engage
     beacon is not deduplicated: run again, it would count twice)."""
     settings = Settings(data_dir=tmp_path / "data")
-    rules = Rules(
-        (Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(settings.tour_rate)),
-        settings.dedup_window_seconds, settings.rotation_limit, settings.max_scenes,
-    )  # fmt: skip
+    rules = shared_rules(settings)
 
     async def scenario(url: str) -> None:
         port = int(url.rsplit(":", 1)[1].split("/")[0])

@@ -22,8 +22,7 @@ import orjson
 import pytest
 import redis
 
-from ingest.drain import GROUP
-from ingest.shared import STREAM
+from ingest.drain import backlog
 from tests.conftest import CHROME, ServerProcess, counted_views, found, start_server
 from tests.redis_server import RedisServer, redis_server
 
@@ -258,13 +257,9 @@ def wait_until_drained(url: str) -> None:
     """Until the primary has committed every entry of the stream."""
     client = redis.Redis.from_url(url)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        groups = client.xinfo_groups(STREAM)
-        group = next((g for g in groups if g["name"] == GROUP.encode()), None)
-        if group is not None and group["lag"] == 0 and group["pending"] == 0:
-            return
+    while backlog(client):
+        assert time.monotonic() < deadline, "the primary did not drain the stream"
         time.sleep(0.05)
-    raise AssertionError("the primary did not drain the stream")
 
 
 def wait_for_rewrite(url: str, before: int) -> None:
