@@ -165,6 +165,7 @@ class FollowedTours:
         self._client = client
         self._version: bytes | None = None
         self.tours: Mapping[str, Tour] = MappingProxyType({})
+        self.stopped = False  # ``follow`` ends at its next turn
 
     async def refresh(self) -> None:
         version: Any = await self._client.get(TOURS_VERSION)
@@ -179,7 +180,7 @@ class FollowedTours:
     async def follow(self) -> None:
         """Refresh until cancelled; while Redis is away, the last tours known stand."""
         away = False
-        while True:
+        while not self.stopped:
             try:
                 await self.refresh()
                 if away:

@@ -10,7 +10,6 @@ IP hashes, the visitor keys and the salts' seal derive from it).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -29,7 +28,7 @@ from storage.clock import Clock
 from storage.secret import ENV_VAR, MIN_LENGTH
 from storage.shared import FollowedTours, check_durability, published_settings
 from tourviews.app import BEACON_PATH, serve_script
-from tourviews.service import hasher, shared_ledger, shared_salts
+from tourviews.service import ended, hasher, shared_ledger, shared_salts
 from tourviews.settings import Settings
 
 
@@ -80,10 +79,10 @@ class IngestNode:
         self._follow = asyncio.create_task(self.tours.follow())
 
     async def stop(self) -> None:
+        self.tours.stopped = True
         if self._follow is not None:
             self._follow.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follow
+            await ended([self._follow])
         await self.redis.aclose()
 
     async def ready(self) -> bool:

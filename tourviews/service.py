@@ -61,7 +61,18 @@ log = logging.getLogger("tourviews")
 
 HOUSEKEEPING_SECONDS = 60.0
 STOP_DRAIN_SECONDS = 5.0
+STOP_TASK_SECONDS = 5.0
 CLOCK_STEP = timedelta(hours=1)  # a wall clock further ahead than this has stepped
+
+
+async def ended(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for ``tasks`` to end, ``STOP_TASK_SECONDS`` at most.
+
+    A cancel can be swallowed by a Redis client call it lands in (the call then fails
+    and the loop goes on): the loops also end on a flag, and a stop never hangs on them.
+    """
+    if tasks:
+        await asyncio.wait(tasks, timeout=STOP_TASK_SECONDS)
 
 
 def hasher(salts: Salts, settings: Settings) -> IpHasher:
@@ -173,6 +184,7 @@ class Service:
         self.instance = secrets.token_hex(16)  # names this process in server.json and /healthz
         self._housekeeping: asyncio.Task[None] | None = None
         self._shared: list[asyncio.Task[None]] = []  # Redis mode: the drain, the publisher
+        self._stopping = False
         self._errors = RepeatedErrors(log)
         self._erased_seen: float | None = None  # monotonic: when deleted data was first seen
         self._rewrite_due = False  # Redis' append-only file holds data deleted since
@@ -192,19 +204,18 @@ class Service:
 
     async def stop(self) -> None:
         """Commit everything accepted, then close the database (checkpointed)."""
+        self._stopping = True  # the loops end at their next turn, a cancel swallowed or not
         if self.drain is not None:
             self.drain.stop()  # the batch in hand is committed, not cut short
-        draining = self._shared[:1]
         for task in [self._housekeeping, *self._shared[1:]]:
             if task is not None:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        for task in draining:
-            with contextlib.suppress(Exception):
-                await task
+        await ended([task for task in (self._housekeeping, *self._shared) if task is not None])
         await self.committer.drain()
-        if self.drain is not None:  # what was acknowledged meanwhile, while Redis answers
+        drain_ended = all(task.done() for task in self._shared[:1])
+        # what was acknowledged meanwhile, while Redis answers; never beside a drain still
+        # committing (its batch and this one could be trimmed out of order)
+        if self.drain is not None and drain_ended:
             with contextlib.suppress(RedisError, OSError, TimeoutError):
                 async with asyncio.timeout(STOP_DRAIN_SECONDS):
                     while await self.drain.drain_once(block_ms=None):
@@ -219,7 +230,7 @@ class Service:
         """Every change of the registry reaches the ingest nodes within a second; so do
         the settings and tours again when Redis lost them (its data lost or replaced)."""
         published: Mapping[str, Tour] | None = self.registry.tours
-        while True:
+        while not self._stopping:
             await asyncio.sleep(FOLLOW_SECONDS)
             tours = self.registry.tours  # a new snapshot on every change
             try:
