@@ -56,6 +56,32 @@ def _listen_flags(command: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+def _connection_flags(command: argparse.ArgumentParser) -> None:
+    connections = command.add_argument_group("connections (docs/hardening.md)")
+    connections.add_argument(
+        "--limit-concurrency", type=int, default=4096, metavar="N",
+        help="open connections and requests in progress; beyond it 503 (default 4096)",
+    )  # fmt: skip
+    connections.add_argument(
+        "--timeout-keep-alive", type=int, default=5, metavar="SECONDS",
+        help="close a kept-alive connection idle this long (default 5)",
+    )  # fmt: skip
+    connections.add_argument(
+        "--timeout-request", type=float, default=10, metavar="SECONDS",
+        help="close a connection whose request has not arrived whole in this time (default 10)",
+    )  # fmt: skip
+
+
+def _workers_flags(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help=f"{what}; SIGHUP replaces them one at a time (default 1)",
+    )  # fmt: skip
+    # a worker's: the socket its supervisor listens on, and the pipe to say it is ready
+    command.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
+    command.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+
+
 def _redis_flags(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("Redis mode (docs/scaling.md)")
     group.add_argument(
@@ -125,24 +151,17 @@ def _parser() -> argparse.ArgumentParser:
     limits.add_argument("--visitor-burst", type=int, default=30, metavar="N")
     limits.add_argument("--tour-rate", type=float, default=500, metavar="PER_SECOND")
     limits.add_argument("--tour-burst", type=int, default=1000, metavar="N")
-    connections = serve.add_argument_group("connections (docs/hardening.md)")
-    connections.add_argument(
-        "--limit-concurrency", type=int, default=4096, metavar="N",
-        help="open connections and requests in progress; beyond it 503 (default 4096)",
-    )  # fmt: skip
-    connections.add_argument(
-        "--timeout-keep-alive", type=int, default=5, metavar="SECONDS",
-        help="close a kept-alive connection idle this long (default 5)",
-    )  # fmt: skip
-    connections.add_argument(
-        "--timeout-request", type=float, default=10, metavar="SECONDS",
-        help="close a connection whose request has not arrived whole in this time (default 10)",
-    )  # fmt: skip
+    _connection_flags(serve)
     serve.add_argument(
         "--quickstart", action="store_true",
         help="on an empty data directory, register tour 'demo' and print an admin token",
     )  # fmt: skip
     _redis_flags(serve)
+    _workers_flags(
+        serve,
+        "processes serving the port in front of the primary, which owns "
+        "the database (with --redis)",
+    )
     ingest = commands.add_parser(
         "ingest", help="run a stateless ingest node (beacons only) on Redis",
         description="An ingest node: the beacon endpoint, the page scripts and /healthz, "
@@ -151,13 +170,10 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _redis_flags(ingest)
     _listen_flags(ingest)
-    ingest.add_argument(
-        "--workers", type=int, default=1, metavar="N",
-        help="processes on one listening socket; SIGHUP replaces them one at a time (1)",
-    )  # fmt: skip
-    # a worker's: the socket its supervisor listens on, and the pipe to say it is ready
-    ingest.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
-    ingest.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    _connection_flags(ingest)
+    _workers_flags(ingest, "processes on one listening socket")
+    # a front worker's of serve --workers N: the primary's socket
+    ingest.add_argument("--primary-socket", type=Path, help=argparse.SUPPRESS)
 
     tours = commands.add_parser("tours", help="register and list tours").add_subparsers(
         dest="action", required=True, metavar="ACTION"
@@ -281,8 +297,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timeout_request=args.timeout_request,
                 redis_url=args.redis,
                 redis_durability=args.redis_durability,
+                workers=args.workers,
             )
-            serve(settings, quickstart=args.quickstart)
+            if args.quickstart and args.workers > 1:
+                raise CommandError("--quickstart runs one process: leave out --workers")
+            given = list(sys.argv[1:] if argv is None else argv)  # for the primary it starts
+            serve(settings, args.quickstart, given, args.listen_fd, args.ready_fd)
             return 0
         if args.command == "ingest":
             from tourviews.server import serve_node
@@ -293,8 +313,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 host=args.host, port=args.port,
                 trusted_proxies=Settings.proxies(args.trusted_proxy),
                 redis_url=args.redis, redis_durability=args.redis_durability,
-                workers=args.workers,
-            ), args.listen_fd, args.ready_fd)  # fmt: skip
+                workers=args.workers, limit_concurrency=args.limit_concurrency,
+                timeout_keep_alive=args.timeout_keep_alive, timeout_request=args.timeout_request,
+            ), args.listen_fd, args.ready_fd, args.primary_socket)  # fmt: skip
             return 0
         if args.command == "demo":
             return _demo(data_dir, args)

@@ -72,11 +72,23 @@ def running_server(data_dir: Path) -> str | None:
         return None  # no file, a file that is not ours, or its process is gone
     except PermissionError:  # alive, another user's
         return None
-    try:  # straight to the address: no proxy from the environment stands between
-        answer = httpx.get(f"{url}/healthz", timeout=HEALTH_TIMEOUT, trust_env=False).json()
+    try:
+        with http_client(url, HEALTH_TIMEOUT) as client:
+            answer = client.get("/healthz").json()
     except (httpx.HTTPError, httpx.InvalidURL, ValueError):
         return None
     return url if isinstance(answer, dict) and answer.get("instance") == instance else None
+
+
+def http_client(url: str, timeout: float) -> httpx.Client:
+    """A client of the server at ``url``: ``http://HOST:PORT``, or ``unix:PATH`` for a
+    primary behind front workers (serve --workers N), whose socket is in its data
+    directory. Straight to the address: no proxy from the environment stands between."""
+    if url.startswith("unix:"):
+        transport = httpx.HTTPTransport(uds=url.removeprefix("unix:"))
+        return httpx.Client(transport=transport, base_url="http://primary", timeout=timeout,
+                            trust_env=False)  # fmt: skip
+    return httpx.Client(base_url=url, timeout=timeout, trust_env=False)
 
 
 class Backend(Protocol):
@@ -176,7 +188,7 @@ class Remote:
     def __init__(self, url: str, control_key: bytes) -> None:
         self.url = url
         self._key = control_key
-        self._client = httpx.Client(base_url=url, timeout=30.0, trust_env=False)
+        self._client = http_client(url, 30.0)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         credential = local_credential(self._key, time.time())

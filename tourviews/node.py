@@ -14,6 +14,7 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -28,6 +29,7 @@ from storage.clock import Clock
 from storage.secret import ENV_VAR, MIN_LENGTH
 from storage.shared import FollowedTours, check_durability, published_settings
 from tourviews.app import BEACON_PATH, serve_script
+from tourviews.front import PrimaryProxy
 from tourviews.service import ended, hasher, shared_ledger, shared_salts
 from tourviews.settings import Settings
 
@@ -48,7 +50,9 @@ def node_secret(environ: dict[str, str] | None = None) -> bytes:
 
 
 class IngestNode:
-    def __init__(self, settings: Settings, clock: Clock, secret: bytes) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock, secret: bytes, primary: Path | None = None
+    ) -> None:
         assert settings.redis_url is not None
         self.settings = settings
         self.clock = clock
@@ -59,6 +63,8 @@ class IngestNode:
         self.beacon: BeaconEndpoint | None = None  # once started
         self.ledger: RedisLedger | None = None
         self._follow: asyncio.Task[None] | None = None
+        self._primary = primary  # a front worker of serve --workers: the primary's socket
+        self.proxy: PrimaryProxy | None = None
 
     async def start(self) -> None:
         """Judge as the primary does: its settings and its tours, read from Redis."""
@@ -77,12 +83,16 @@ class IngestNode:
             AgentClassifier(), pipeline, ClientAddress(self.settings.trusted_proxies), self.clock
         )
         self._follow = asyncio.create_task(self.tours.follow())
+        if self._primary is not None:
+            self.proxy = PrimaryProxy(self._primary, ClientAddress(self.settings.trusted_proxies))
 
     async def stop(self) -> None:
         self.tours.stopped = True
         if self._follow is not None:
             self._follow.cancel()
             await ended([self._follow])
+        if self.proxy is not None:
+            await self.proxy.close()
         await self.redis.aclose()
 
     async def ready(self) -> bool:
@@ -90,11 +100,13 @@ class IngestNode:
 
 
 class NodeApp:
-    """``/v1/beacon`` straight to the endpoint; the scripts and ``/healthz`` by FastAPI."""
+    """``/v1/beacon`` straight to the endpoint; the scripts and ``/healthz`` by FastAPI;
+    on a front worker, every other request to the primary."""
 
     def __init__(self, node: IngestNode, api: FastAPI) -> None:
         self.node = node
         self.api = api
+        self.own = {"/healthz", *(f"/{name}" for name in script.SCRIPTS)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         beacon = self.node.beacon
@@ -102,6 +114,8 @@ class NodeApp:
             await beacon(scope, receive, send)
         elif scope["type"] == "http" and scope["path"] == BEACON_PATH:
             await answer(send, 503, {"error": "starting"}, [(b"retry-after", b"1")])
+        elif scope["type"] == "http" and self.node.proxy and scope["path"] not in self.own:
+            await self.node.proxy(scope, receive, send)
         else:
             await self.api(scope, receive, send)
 

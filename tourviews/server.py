@@ -20,7 +20,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +32,16 @@ from ingest.endpoint import ANY_ORIGIN, answer
 from storage.clock import SystemClock
 from storage.errors import StorageBusy
 from storage.registry import TOKEN_PREFIX, new_token
+from storage.secret import ENV_VAR as SECRET_ENV
+from storage.secret import load_secret
 from storage.shared import RedisUnfit, check_durability, claim, published_settings, shown
 from tourviews.app import create_app
-from tourviews.control import CommandError, remove_server_file, write_server_file
+from tourviews.control import CommandError, remove_server_file, running_server, write_server_file
+from tourviews.front import SOCKET_FILE, FromFront
 from tourviews.node import IngestNode, create_node_app, node_secret
 from tourviews.service import Service
 from tourviews.settings import REDIS_ENV, Settings
-from tourviews.workers import Supervisor, listen
+from tourviews.workers import Role, Supervisor, listen, listen_unix
 
 START_WAIT_SECONDS = 10.0
 MAX_HEAD_BYTES = 16_384  # request line and headers: h11's default, far above what browsers send
@@ -48,6 +51,7 @@ SPARE_FILES = 256  # open files besides connections: the database, its WAL, logs
 # between the steps of a commit and, by default, waits up to 5 ms for it each time.
 # Every waiting beacon waits with it, so the loop is asked to hand over sooner.
 GIL_SWITCH_SECONDS = 0.0005
+UNIX_PATH_MAX = 108  # sun_path, with its terminating zero (Linux)
 DRAIN_SECONDS = 1.0  # a stopping worker's idle kept-alive connections stay open this long
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -193,9 +197,12 @@ class NodeServer(uvicorn.Server):
         await super().startup(sockets)
         if self.should_exit or not self.servers:
             return
-        host, port = self.servers[0].sockets[0].getsockname()[:2]
-        host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        self.url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        name = self.servers[0].sockets[0].getsockname()
+        if isinstance(name, str):  # a primary behind front workers (control.http_client)
+            self.url = f"unix:{name}"
+        else:
+            host = "127.0.0.1" if name[0] in ("0.0.0.0", "::") else name[0]
+            self.url = f"http://{f'[{host}]' if ':' in host else host}:{name[1]}"
         self._ready(self.url)
 
 
@@ -269,18 +276,39 @@ def check_port(host: str, port: int, hint: str = " (make run PORT=8001)") -> Non
             raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
-def serve(settings: Settings, quickstart: bool = False) -> None:
-    check_port(settings.host, settings.port)
+def serve(
+    settings: Settings,
+    quickstart: bool = False,
+    argv: Sequence[str] = (),
+    listen_fd: int | None = None,
+    ready_fd: int | None = None,
+) -> None:
+    """``tourviews serve``: the service, or with ``--workers N`` its supervisor.
+
+    The supervisor starts the primary (this function again, given the socket in the
+    data directory as ``listen_fd``, and ``argv``, the operator's own flags) and then
+    N front workers on the port (``tourviews.front``).
+    """
+    if listen_fd is None:
+        check_port(settings.host, settings.port)
     logging.config.dictConfig(LOGGING)
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
     if settings.redis_url is not None:
         _check_redis(settings, holder=str(settings.data_dir.resolve()))
+    if listen_fd is None and settings.workers > 1:
+        _supervise_primary(settings, argv)
+        return
     service = _open(settings)
     token = _quickstart_token(service, settings.data_dir) if quickstart else None
-    app = create_app(settings, service=service)
+    app: Any = create_app(settings, service=service)
+    if listen_fd is not None:  # the primary behind front workers
+        app = FromFront(app)
 
     def ready(url: str) -> None:
+        if ready_fd is not None:  # its supervisor says where the service listens
+            _say_ready(ready_fd)
+            return
         role = "" if settings.redis_url is None else ", primary of the Redis"
         print(f"tourviews is listening on {url} (data: {settings.data_dir}{role})", flush=True)
         if token is not None:
@@ -289,18 +317,23 @@ def serve(settings: Settings, quickstart: bool = False) -> None:
     # uvicorn drains on SIGTERM, then raises the signal again for the previous
     # handler: with this one, a drained shutdown ends with exit code 0.
     signal.signal(signal.SIGTERM, lambda *_: None)
-    signal.signal(signal.SIGHUP, _hangup_alone)
-    Server(_config(app, settings), settings.data_dir, service.instance, ready).run()
+    _on_hangup(worker=listen_fd is not None)
+    server = Server(_config(app, settings), settings.data_dir, service.instance, ready)
+    server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
 
 
 def serve_node(
-    settings: Settings, listen_fd: int | None = None, ready_fd: int | None = None
+    settings: Settings,
+    listen_fd: int | None = None,
+    ready_fd: int | None = None,
+    primary: Path | None = None,
 ) -> None:
     """``tourviews ingest``: an ingest node, with no data directory.
 
     With ``--workers N``, this process binds the socket and supervises N workers
     (``tourviews.workers``); each worker is this function again, given the socket's
-    ``listen_fd`` and a pipe, ``ready_fd``, to say when it accepts connections.
+    ``listen_fd`` and a pipe, ``ready_fd``, to say when it accepts connections. A front
+    worker of ``serve --workers N`` is given the primary's socket too, ``primary``.
     """
     if listen_fd is None:
         check_port(settings.host, settings.port, hint="")
@@ -309,51 +342,106 @@ def serve_node(
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
     _check_redis(settings, secret=secret)
     if listen_fd is None and settings.workers > 1:
-        _supervise(settings)
+        _supervise_nodes(settings)
         return
-    app = create_node_app(IngestNode(settings, SystemClock(), secret))
+    app = create_node_app(IngestNode(settings, SystemClock(), secret, primary))
 
     def ready(url: str) -> None:
         if ready_fd is not None:  # a worker: its supervisor says where it listens
-            os.write(ready_fd, b"1")
-            os.close(ready_fd)
+            _say_ready(ready_fd)
             return
         redis_url = shown(settings.redis_url or "")
         print(f"tourviews ingest node is listening on {url} (Redis: {redis_url})", flush=True)
 
     signal.signal(signal.SIGTERM, lambda *_: None)
-    if listen_fd is None:
-        signal.signal(signal.SIGHUP, _hangup_alone)
+    _on_hangup(worker=listen_fd is not None)
     server = NodeServer(_config(app, settings), ready)
     server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
 
 
-def _supervise(settings: Settings) -> None:
+def _say_ready(ready_fd: int) -> None:
+    os.write(ready_fd, b"1")
+    os.close(ready_fd)
+
+
+def _supervise_nodes(settings: Settings) -> None:
     assert settings.redis_url is not None
     listening = listen(settings.host, settings.port, BACKLOG)
     host, port = listening.getsockname()[:2]
     # the URL, which may hold a password, reaches the workers through the environment
     argv = ["ingest", "--redis-durability", settings.redis_durability,
-            "--host", settings.host, "--port", str(port)]  # fmt: skip
-    for network in settings.trusted_proxies:
-        argv += ["--trusted-proxy", str(network)]
-    supervisor = Supervisor(argv, listening, settings.workers, {REDIS_ENV: settings.redis_url})
+            "--host", settings.host, "--port", str(port), *_connection_argv(settings)]  # fmt: skip
+    workers = Role("worker", argv, listening, settings.workers, {REDIS_ENV: settings.redis_url})
     redis_url = shown(settings.redis_url)
 
     def ready() -> None:  # once its workers accept connections, as a lone node says it
         print(f"tourviews ingest node is listening on http://{host}:{port} "
               f"(Redis: {redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip
 
-    code = supervisor.run(ready)
+    code = Supervisor([workers]).run(ready)
     listening.close()
     if code:
         raise CommandError("the workers did not start (their errors are above)")
 
 
+def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
+    """The primary on a socket in the data directory, N front workers on the port."""
+    assert settings.redis_url is not None
+    data_dir = settings.data_dir.resolve()
+    if running_server(data_dir) is not None:
+        raise CommandError(f"a tourviews server already runs on {settings.data_dir}")
+    path = data_dir / SOCKET_FILE
+    if len(os.fsencode(path)) >= UNIX_PATH_MAX:
+        longest = UNIX_PATH_MAX - len(SOCKET_FILE) - 2
+        raise CommandError(
+            f"the data directory's path is too long for a socket in it: at most {longest} "
+            f"characters (--data)"
+        )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = load_secret(data_dir)  # the primary's, which the front workers must share
+    listening = listen(settings.host, settings.port, BACKLOG)
+    behind = listen_unix(path, BACKLOG)
+    host, port = listening.getsockname()[:2]
+    primary = Role("primary", [*argv, "--workers", "1"], behind, exclusive=True)
+    front = ["ingest", "--redis-durability", settings.redis_durability,
+             "--host", settings.host, "--port", str(port), "--primary-socket", str(path),
+             *_connection_argv(settings)]  # fmt: skip
+    environ = {REDIS_ENV: settings.redis_url, SECRET_ENV: secret.decode()}
+    workers = Role("worker", front, listening, settings.workers, environ)
+
+    def ready() -> None:
+        print(f"tourviews is listening on http://{host}:{port} (data: {settings.data_dir}, "
+              f"primary of the Redis, {settings.workers} workers)", flush=True)  # fmt: skip
+
+    try:
+        code = Supervisor([primary, workers]).run(ready)
+    finally:
+        listening.close()
+        behind.close()
+        path.unlink(missing_ok=True)
+    if code:
+        raise CommandError("the service did not start (the errors are above)")
+
+
+def _connection_argv(settings: Settings) -> list[str]:
+    """The flags a worker needs besides the URL: its connections and trusted proxies."""
+    argv = ["--limit-concurrency", str(settings.limit_concurrency),
+            "--timeout-keep-alive", str(settings.timeout_keep_alive),
+            "--timeout-request", str(settings.timeout_request)]  # fmt: skip
+    for network in settings.trusted_proxies:
+        argv += ["--trusted-proxy", str(network)]
+    return argv
+
+
+def _on_hangup(worker: bool) -> None:
+    """SIGHUP is the supervisor's to act on; a worker ignores the one its terminal sends."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN if worker else _hangup_alone)
+
+
 def _hangup_alone(*_: object) -> None:
     """SIGHUP would end a lone process by default: an operator expecting a restart."""
     logging.getLogger("tourviews").warning(
-        "SIGHUP ignored: only tourviews ingest --workers N replaces its workers on SIGHUP"
+        "SIGHUP ignored: only a supervisor (--workers N) replaces its workers on SIGHUP"
     )
 
 

@@ -97,6 +97,9 @@ class Settings:
             raise ValueError("--redis-durability must be strict or relaxed")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"--workers must be from 1 to {MAX_WORKERS}")
+        if self.workers > 1 and self.redis_url is None:
+            raise ValueError("--workers N needs --redis URL: the workers share their state "
+                             "through Redis (docs/scaling.md)")  # fmt: skip
 
     def judging(self) -> dict[str, Any]:
         """The settings beacons are judged by: the primary publishes them to ingest nodes."""

@@ -1,6 +1,6 @@
-"""``--workers N``: N processes serving one listening socket, replaced one at a time.
+"""``--workers N``: processes serving one listening socket, replaced one at a time.
 
-The supervisor binds the socket and starts each worker as a process of its own
+The supervisor binds each socket and starts each worker as a process of its own
 (``tourviews ingest ... --listen-fd FD --ready-fd FD``), which inherits the socket and
 says on its pipe once it accepts connections. The kernel hands each new connection
 to one of the workers. On SIGHUP the supervisor replaces them one at a time (a rolling
@@ -9,6 +9,11 @@ stops the old one gracefully (it finishes what it serves; ``BoundedProtocol.shut
 closes its kept-alive connections without failing a request). The socket stays open
 in the supervisor throughout, so no connection is refused. A worker that dies is
 replaced; SIGTERM stops them all.
+
+Workers come in roles, started in order and replaced and stopped in the reverse
+order. ``serve --workers N`` has two: the primary, which owns the database and so
+is *exclusive* (the old one stops before the new one starts; connections to its socket
+wait in the kernel's queue meanwhile), and N front workers in front of it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
 
 log = logging.getLogger("tourviews.workers")
@@ -37,19 +44,22 @@ class WorkerFailed(RuntimeError):
     pass
 
 
+@dataclass
+class Role:
+    """Workers started from one command, serving one socket."""
+
+    name: str  # in the log: "worker", "primary"
+    argv: list[str]  # the command, after ``tourviews``
+    listening: socket.socket
+    count: int = 1
+    environ: Mapping[str, str] = field(default_factory=dict)
+    exclusive: bool = False  # never two at once: a rolling restart stops the old one first
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+
 class Supervisor:
-    def __init__(
-        self,
-        argv: Sequence[str],
-        listening: socket.socket,
-        count: int,
-        environ: Mapping[str, str] | None = None,
-    ) -> None:
-        self._argv = list(argv)  # the worker's command, after ``tourviews``
-        self._environ = {**os.environ, **(environ or {})}
-        self._socket = listening
-        self._count = count
-        self._workers: list[subprocess.Popen[bytes]] = []
+    def __init__(self, roles: Sequence[Role]) -> None:
+        self._roles = list(roles)
         self._restart = False
         self._stop = False
 
@@ -58,28 +68,33 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._on_hangup)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
-        starting = [self._spawn() for _ in range(self._count)]  # together, not one by one
-        self._workers = [worker for worker, _ in starting]  # stopped with the rest if one fails
         try:
-            for spawned in starting:
-                self._ready(*spawned)
+            for role in self._roles:
+                starting = [self._spawn(role) for _ in range(role.count)]  # together
+                role.workers = [worker for worker, _ in starting]  # stopped if one fails
+                for spawned in starting:
+                    self._ready(role, *spawned)
         except WorkerFailed as exc:
             log.error("%s", exc)
             self._stop_all()
             return 1
-        log.info("%d workers serve %s (SIGHUP: replace them one at a time)",
-                 self._count, self._socket.getsockname())  # fmt: skip
+        for role in self._roles:
+            log.info("%d %s%s serve%s %s", role.count, role.name, "s" * (role.count > 1),
+                     "s" * (role.count == 1), role.listening.getsockname())  # fmt: skip
+        log.info("SIGHUP replaces them one at a time")
         ready()
         while not self._stop:
             if self._restart:
                 self._restart = False
                 self._roll()
-            for index, worker in enumerate(self._workers):
-                if worker.poll() is not None and not self._stop:
-                    log.warning("worker %d exited with %s: replaced", worker.pid, worker.returncode)
-                    replacement = self._start_retrying()
-                    if replacement is not None:
-                        self._workers[index] = replacement
+            for role in self._roles:
+                for index, worker in enumerate(role.workers):
+                    if worker.poll() is not None and not self._stop:
+                        log.warning("%s %d exited with %s: replaced",
+                                    role.name, worker.pid, worker.returncode)  # fmt: skip
+                        replacement = self._start_retrying(role)
+                        if replacement is not None:
+                            role.workers[index] = replacement
             time.sleep(0.2)
         self._stop_all()
         return 0
@@ -91,47 +106,58 @@ class Supervisor:
         self._stop = True
 
     def _roll(self) -> None:
-        for index, old in enumerate(list(self._workers)):
-            if self._stop:
-                return
-            try:
-                self._workers[index] = self._start()
-            except WorkerFailed as exc:  # the old one keeps serving
-                log.error("rolling restart stopped: %s", exc)
-                return
-            self._stop_worker(old)
-        log.info("rolling restart done: %d new workers", len(self._workers))
+        for role in reversed(self._roles):
+            for index, old in enumerate(list(role.workers)):
+                if self._stop:
+                    return
+                if role.exclusive:
+                    self._stop_worker(old)
+                    new = self._start_retrying(role)
+                    if new is None:
+                        return
+                    role.workers[index] = new
+                    continue
+                try:
+                    role.workers[index] = self._start(role)
+                except WorkerFailed as exc:  # the old one keeps serving
+                    log.error("rolling restart stopped: %s", exc)
+                    return
+                self._stop_worker(old)
+        replaced = (f"{role.count} {role.name}{'s' * (role.count > 1)}" for role in self._roles)
+        log.info("rolling restart done: %s replaced", ", ".join(replaced))
 
-    def _start_retrying(self) -> subprocess.Popen[bytes] | None:
+    def _start_retrying(self, role: Role) -> subprocess.Popen[bytes] | None:
         """A replacement, tried until one starts or the supervisor is told to stop."""
         while not self._stop:
             try:
-                return self._start()
+                return self._start(role)
             except WorkerFailed as exc:
                 log.error("%s; trying again", exc)
                 time.sleep(1)
         return None
 
-    def _start(self) -> subprocess.Popen[bytes]:
+    def _start(self, role: Role) -> subprocess.Popen[bytes]:
         """A new worker, once it accepts connections on the socket."""
-        return self._ready(*self._spawn())
+        return self._ready(role, *self._spawn(role))
 
-    def _spawn(self) -> tuple[subprocess.Popen[bytes], int]:
+    def _spawn(self, role: Role) -> tuple[subprocess.Popen[bytes], int]:
         """A new worker, and the pipe on which it says it is ready."""
         read, write = os.pipe()
-        listening = self._socket.fileno()
+        listening = role.listening.fileno()
         try:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "tourviews", *self._argv,
+                [sys.executable, "-m", "tourviews", *role.argv,
                  "--listen-fd", str(listening), "--ready-fd", str(write)],
-                pass_fds=(listening, write), env=self._environ,
+                pass_fds=(listening, write), env={**os.environ, **role.environ},
                 preexec_fn=_die_with_parent,
             )  # fmt: skip
         finally:
             os.close(write)
         return worker, read
 
-    def _ready(self, worker: subprocess.Popen[bytes], read: int) -> subprocess.Popen[bytes]:
+    def _ready(
+        self, role: Role, worker: subprocess.Popen[bytes], read: int
+    ) -> subprocess.Popen[bytes]:
         try:
             deadline = time.monotonic() + READY_SECONDS
             ready: list[int] = []
@@ -140,7 +166,7 @@ class Supervisor:
             if not ready or not os.read(read, 1):
                 worker.kill()
                 worker.wait()
-                raise WorkerFailed(f"a worker did not start within {READY_SECONDS:.0f} s")
+                raise WorkerFailed(f"a {role.name} did not start within {READY_SECONDS:.0f} s")
         finally:
             os.close(read)
         return worker
@@ -154,16 +180,18 @@ class Supervisor:
             worker.wait()
 
     def _stop_all(self) -> None:
-        for worker in self._workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_SECONDS
-        for worker in self._workers:
-            try:
-                worker.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+        """The last role first: front workers finish what the primary serves them."""
+        for role in reversed(self._roles):
+            for worker in role.workers:
+                if worker.poll() is None:
+                    worker.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + STOP_SECONDS
+            for worker in role.workers:
+                try:
+                    worker.wait(max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
 
 
 def _die_with_parent() -> None:
@@ -179,6 +207,20 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     listening = socket.socket(family, socket.SOCK_STREAM)
     listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listening.bind((host, port))
+    listening.listen(backlog)
+    listening.set_inheritable(True)
+    return listening
+
+
+def listen_unix(path: Path, backlog: int) -> socket.socket:
+    """A socket in the file system that only this user may connect to (inherited)."""
+    path.unlink(missing_ok=True)  # left by a supervisor that was killed
+    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    previous = os.umask(0o177)  # created private: no moment in which others may connect
+    try:
+        listening.bind(str(path))
+    finally:
+        os.umask(previous)
     listening.listen(backlog)
     listening.set_inheritable(True)
     return listening

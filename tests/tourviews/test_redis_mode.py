@@ -316,3 +316,24 @@ def test_a_node_with_another_secret_and_a_second_primary_are_refused(
     assert second.stderr.startswith("tourviews: error: another primary holds this Redis")
     assert cluster.views("t1") >= 0  # the first primary still answers
     assert beacon(cluster.nodes[0], "192.0.2.50", "t5") == 204  # its tours still stand
+
+
+def test_serve_workers_mistakes_are_one_line(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    alone = tourviews("serve", "--port", "0", "--data", data, "--workers", "2")
+    assert alone.stderr == (
+        "tourviews: error: --workers N needs --redis URL: the workers share their state "
+        "through Redis (docs/scaling.md)\n"
+    )
+    redis = "redis://127.0.0.1:1/0"
+    quick = tourviews("serve", "--port", "0", "--data", data, "--redis", redis, "--workers",
+                      "2", "--quickstart")  # fmt: skip
+    assert quick.stderr == "tourviews: error: --quickstart runs one process: leave out --workers\n"
+    deep = tmp_path / ("d" * 100)
+    with redis_server(tmp_path / "redis") as url:
+        long = tourviews("serve", "--port", "0", "--data", str(deep), "--redis", url,
+                         "--workers", "2", env=SECRET)  # fmt: skip
+    assert long.returncode == 1
+    assert long.stderr.startswith("tourviews: error: the data directory's path is too long")
+    assert long.stderr.count("\n") == 1
+    assert not deep.exists()  # refused before anything is created

@@ -20,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import orjson
 
 from tests.conftest import CHROME, start_server, stored_visitors
@@ -110,17 +111,7 @@ def test_a_rolling_restart_of_two_workers_under_load_fails_no_request(tmp_path: 
         url = wait_for(log, r"listening on (http://\S+)")
         wait_for(log, r"2 workers serve")
         time.sleep(1.0)  # the tour reaches the workers
-        with PoliteLoad(url) as load:
-            time.sleep(1.0)
-            before = sum(load.answers.values())
-            supervisor.send_signal(signal.SIGHUP)
-            wait_for(log, r"rolling restart done", timeout=60)
-            time.sleep(1.0)
-        pids = re.findall(r"Started server process \[(\d+)\]", log.read_text())
-        assert len(set(pids)) == 4, "two workers, then two new ones"
-        assert load.failed == [], f"failed requests: {load.failed[:3]}"
-        assert set(load.answers) == {204}, load.answers
-        assert sum(load.answers.values()) - before > 500, "the load did not run through it"
+        load = restart_under_load(supervisor, log, url, processes=2)
         assert load.reconnects > CONNECTIONS, "no connection was closed by a stopping worker"
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(30) == 0
@@ -136,6 +127,24 @@ def test_a_rolling_restart_of_two_workers_under_load_fails_no_request(tmp_path: 
         redis.stop()
 
 
+def restart_under_load(
+    supervisor: subprocess.Popen[bytes], log: Path, url: str, processes: int
+) -> PoliteLoad:
+    """A rolling restart (SIGHUP) under load, which no beacon may fail."""
+    with PoliteLoad(url) as load:
+        time.sleep(1.0)
+        before = sum(load.answers.values())
+        supervisor.send_signal(signal.SIGHUP)
+        wait_for(log, r"rolling restart done", timeout=120)
+        time.sleep(1.0)
+    pids = re.findall(r"Started server process \[(\d+)\]", log.read_text())
+    assert len(set(pids)) == 2 * processes, "each process, then a new one for each"
+    assert load.failed == [], f"failed requests: {load.failed[:3]}"
+    assert set(load.answers) == {204}, load.answers
+    assert sum(load.answers.values()) - before > 500, "the load did not run through it"
+    return load
+
+
 def wait_for(log: Path, pattern: str, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -144,3 +153,94 @@ def wait_for(log: Path, pattern: str, timeout: float = 30) -> str:
             return found.group(1) if found.groups() else found.group(0)
         time.sleep(0.05)
     raise AssertionError(f"{pattern!r} not in the log: {log.read_text()}")
+
+
+class Reads:
+    """The owner's stats, read again and again through the front workers."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                                    timeout=90)  # fmt: skip
+        self.answers: Counter[int] = Counter()
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def __enter__(self) -> Reads:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(120)
+        self._client.close()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                answer = self._client.get("/v1/tours/t1/stats")
+            except httpx.HTTPError as exc:
+                self.failed.append(type(exc).__name__)
+                continue
+            self.answers[answer.status_code] += 1
+            if answer.status_code != 200 or "totals" not in answer.json():
+                self.failed.append(f"{answer.status_code}: {answer.text[:200]}")
+            time.sleep(0.05)
+
+
+def test_serve_with_two_workers_forwards_the_api_and_restarts_under_load_failing_nothing(
+    tmp_path: Path,
+) -> None:
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    data = tmp_path / "data"
+    log = tmp_path / "serve.log"
+    with log.open("wb") as sink:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "tourviews", "serve", "--data", str(data), "--port", "0",
+             "--workers", "2", "--redis", redis.url, *SERVE, "--ip-burst", "2"],
+            stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, **SECRET},
+        )  # fmt: skip
+    try:
+        url = wait_for(log, r"listening on (http://\S+)")
+        # the commands reach the primary through its socket in the data directory
+        command(data, "tours", "add", "t1", "--org", "acme")
+        token = re.findall(r"tv_\S+", command(data, "tokens", "create", "--org", "acme"))[-1]
+        time.sleep(1.0)  # the tour reaches the workers
+        with httpx.Client(base_url=url) as client:
+            assert client.get("/healthz").json()["role"] == "ingest"
+            assert client.get("/dashboard").status_code == 200
+            too_large = client.put("/v1/admin/tours/t2", content=b"x" * 100_000,
+                                   headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            assert too_large.status_code == 413, too_large.text
+            assert "body must be" in too_large.json()["error"]
+
+            # The primary throttles erasure requests by the address the front resolved,
+            # and an address a client claims in the front's own header is not believed.
+            def erase(address: str, claimed: str = "") -> int:
+                body = orjson.dumps({"visitor": str(uuid.uuid4())})
+                headers = {
+                    "Content-Type": "text/plain",
+                    "X-Forwarded-For": address,
+                    "X-Tourviews-Client": claimed,
+                }
+                return client.post("/v1/visitor/forget", content=body, headers=headers).status_code
+
+            erasures = [erase("198.51.100.7", f"203.0.113.{i}") for i in range(3)]
+            assert erasures == [204, 204, 429]
+            assert erase("198.51.100.8") == 204
+
+        with Reads(url, token) as reads:
+            load = restart_under_load(supervisor, log, url, processes=3)  # and a primary
+        assert reads.failed == [], f"failed reads: {reads.failed[:3]}"
+        assert reads.answers[200] > 10, reads.answers
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(60) == 0
+        assert not (data / "primary.sock").exists()
+        stored = stored_visitors(data)
+        assert load.acknowledged <= stored.keys()
+        assert set(stored.values()) == {1}
+    finally:
+        if supervisor.poll() is None:
+            supervisor.kill()
+        redis.stop()
