@@ -49,9 +49,11 @@ Reply = tuple[Outcome, float]  # what became of a beacon, and the seconds to wai
 def connect(url: str) -> Redis:
     """A client for the ledger, which never sends a call again by itself.
 
-    redis-py re-sends a pipeline after a lost connection by default. A call whose
+    redis-py re-sends a pipeline after a lost connection when the error is one its
+    retry settings name (their defaults have changed between versions). A call whose
     reply was lost may have run: sent again, an engage or action beacon (not
-    deduplicated) would count twice. A lost reply is answered 503 instead.
+    deduplicated) would count twice. So retries are off, and a lost reply is
+    answered 503 instead (tests/ingest/test_ledgers.py shows both).
     """
     return Redis.from_url(url, retry=Retry(NoBackoff(), 0), socket_timeout=SOCKET_SECONDS,
                           socket_connect_timeout=SOCKET_SECONDS)  # fmt: skip
