@@ -150,7 +150,9 @@ class SharedSalts:
     The first process to need a day's salt offers one (``SET NX``); all then use the
     one that won. Redis keeps it sealed under the instance secret's key, and deletes it
     48 hours after its day began (``EXAT``, on Redis' clock). A process asks Redis once
-    a day: the client is synchronous, and waits at most ``TIMEOUT`` seconds.
+    a day: the client is synchronous, and waits at most ``TIMEOUT`` seconds. The
+    services take each day's salt ahead, in a thread (``tourviews.service.salts_ahead``),
+    so that the day's first beacon does not wait on Redis on the event loop.
     """
 
     TIMEOUT = 2.0
@@ -160,6 +162,9 @@ class SharedSalts:
         self._aead = AESGCM(key)
         self._clock = clock
         self._salts: dict[date, bytes] = {}
+
+    def holds(self, day: date) -> bool:
+        return day in self._salts
 
     def salt(self, day: date) -> bytes:
         salt = self._salts.get(day)

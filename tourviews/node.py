@@ -30,7 +30,7 @@ from storage.secret import ENV_VAR, MIN_LENGTH
 from storage.shared import FollowedTours, check_durability, published_settings
 from tourviews.app import BEACON_PATH, serve_script
 from tourviews.front import PrimaryProxy
-from tourviews.service import ended, hasher, shared_ledger, shared_salts
+from tourviews.service import ended, hasher, salts_ahead, shared_ledger, shared_salts
 from tourviews.settings import Settings
 
 
@@ -63,6 +63,7 @@ class IngestNode:
         self.beacon: BeaconEndpoint | None = None  # once started
         self.ledger: RedisLedger | None = None
         self._follow: asyncio.Task[None] | None = None
+        self._ahead: asyncio.Task[None] | None = None  # tourviews.service.salts_ahead
         self._primary = primary  # a front worker of serve --workers: the primary's socket
         self.proxy: PrimaryProxy | None = None
 
@@ -74,23 +75,28 @@ class IngestNode:
         judging = self.settings.judging_as(await published_settings(self.redis, self._secret))
         await self.tours.refresh()
         self.ledger = shared_ledger(self.redis, judging, self._secret)
+        salts = shared_salts(url, self._secret, self.clock)
         pipeline = Pipeline(
             tours=lambda: self.tours.tours,
-            hasher=hasher(shared_salts(url, self._secret, self.clock), judging),
+            hasher=hasher(salts, judging),
             ledger=self.ledger,
         )
         self.beacon = BeaconEndpoint(
             AgentClassifier(), pipeline, ClientAddress(self.settings.trusted_proxies), self.clock
         )
         self._follow = asyncio.create_task(self.tours.follow())
+        self._ahead = asyncio.create_task(
+            salts_ahead(salts, self.clock, lambda: not self.tours.stopped)
+        )
         if self._primary is not None:
             self.proxy = PrimaryProxy(self._primary, ClientAddress(self.settings.trusted_proxies))
 
     async def stop(self) -> None:
         self.tours.stopped = True
-        if self._follow is not None:
-            self._follow.cancel()
-            await ended([self._follow])
+        tasks = [task for task in (self._follow, self._ahead) if task is not None]
+        for task in tasks:
+            task.cancel()
+        await ended(tasks)
         if self.proxy is not None:
             await self.proxy.close()
         await self.redis.aclose()

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 
 import duckdb
@@ -43,8 +43,9 @@ from ingest.writer import EventWriter
 from storage.clock import Clock
 from storage.database import Database, erased, open_database, write_meta
 from storage.drops import fold_drop_log
+from storage.errors import StorageError
 from storage.registry import Registry, Tour
-from storage.salts import SALT_FILE, Salts, SaltStore, SharedSalts
+from storage.salts import SALT_FILE, Salts, SaltStore, SharedSalts, day_start
 from storage.secret import derive_key, load_secret
 from storage.shared import (
     FOLLOW_SECONDS,
@@ -63,6 +64,7 @@ HOUSEKEEPING_SECONDS = 60.0
 STOP_DRAIN_SECONDS = 5.0
 STOP_TASK_SECONDS = 5.0
 CLOCK_STEP = timedelta(hours=1)  # a wall clock further ahead than this has stepped
+SALT_AHEAD = timedelta(hours=1)  # tomorrow's salt is taken this long before midnight
 
 
 async def ended(tasks: list[asyncio.Task[None]]) -> None:
@@ -99,6 +101,24 @@ def shared_ledger(client: Redis, settings: Settings, secret: bytes) -> RedisLedg
 def shared_salts(url: str, secret: bytes, clock: Clock) -> SharedSalts:
     client = redis.Redis.from_url(url, socket_timeout=SharedSalts.TIMEOUT)
     return SharedSalts(client, derive_key(secret, "salts"), clock)
+
+
+async def salts_ahead(
+    salts: SharedSalts, clock: Clock, running: Callable[[], bool], every: float = 60.0
+) -> None:
+    """Take today's salt at once, and tomorrow's in the hour before midnight (UTC), in a
+    thread: the synchronous call to Redis never runs on the event loop, where a Redis
+    that does not answer would hold every request for ``SharedSalts.TIMEOUT``. A salt
+    not taken ahead (Redis away all that hour) is taken by the day's first beacon."""
+    while running():
+        now = clock.now()
+        tomorrow = now.date() + timedelta(days=1)
+        days = [now.date()] + [tomorrow] * (day_start(tomorrow) - now <= SALT_AHEAD)
+        for day in days:
+            if not salts.holds(day):
+                with contextlib.suppress(StorageError):  # the beacon's own call says it
+                    await asyncio.to_thread(salts.salt, day)
+        await asyncio.sleep(every)
 
 
 def daily_round(cursor: duckdb.DuckDBPyConnection, today: date, retention_days: int) -> int:
@@ -143,7 +163,7 @@ class Service:
             )
         else:  # the state is Redis': nothing to restore (docs/scaling.md)
             self.redis = connect(settings.redis_url)
-            salts = shared_salts(settings.redis_url, secret, clock)
+            salts = self.shared_salts = shared_salts(settings.redis_url, secret, clock)
             self.ledger = shared_ledger(self.redis, settings, secret)
             self.drain = StreamDrain(self.redis, self.db, EventWriter(self.db))
             self._redis_files = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
@@ -183,7 +203,8 @@ class Service:
         self.started = time.monotonic()
         self.instance = secrets.token_hex(16)  # names this process in server.json and /healthz
         self._housekeeping: asyncio.Task[None] | None = None
-        self._shared: list[asyncio.Task[None]] = []  # Redis mode: the drain, the publisher
+        # Redis mode: the drain (first: it is stopped, not cancelled), the publisher, salts
+        self._shared: list[asyncio.Task[None]] = []
         self._stopping = False
         self._errors = RepeatedErrors(log)
         self._erased_seen: float | None = None  # monotonic: when deleted data was first seen
@@ -199,8 +220,10 @@ class Service:
                 with self.db.using() as cursor:
                     counted = counted_names(cursor, dimension)
                 await seed_names(self.redis, dimension, counted, self.settings.max_scenes)
+            ahead = salts_ahead(self.shared_salts, self.clock, lambda: not self._stopping)
             self._shared = [asyncio.create_task(self.drain.run()),
-                            asyncio.create_task(self._publish_tours(self.redis))]  # fmt: skip
+                            asyncio.create_task(self._publish_tours(self.redis)),
+                            asyncio.create_task(ahead)]  # fmt: skip
 
     async def stop(self) -> None:
         """Commit everything accepted, then close the database (checkpointed)."""
