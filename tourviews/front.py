@@ -48,10 +48,12 @@ class PrimaryProxy:
         self._address = address
         # A connection per request: one kept alive to a primary that is stopping could
         # close under a request, and the socket is local (a connect costs microseconds).
+        # No bound on connections either: the front's --limit-concurrency is the bound.
+        # (httpx takes the limits from the transport when it is given one.)
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=0)
         self._client = httpx.AsyncClient(
-            transport=httpx.AsyncHTTPTransport(uds=str(path)),
+            transport=httpx.AsyncHTTPTransport(uds=str(path), limits=limits),
             timeout=httpx.Timeout(WAIT_SECONDS, connect=5.0),
-            limits=httpx.Limits(max_keepalive_connections=0),
             trust_env=False,
         )
 
@@ -64,7 +66,7 @@ class PrimaryProxy:
         forwarded = dict(scope["headers"]).get(b"x-forwarded-for")
         client = self._address.resolve(peer[0] if peer else None, forwarded)
         if client is not None:
-            headers.append((CLIENT_HEADER, client.encode()))
+            headers.append((CLIENT_HEADER, client.encode("latin-1")))  # as it came
         query = scope.get("query_string", b"")
         path = scope.get("raw_path") or scope["path"].encode()
         target = httpx.URL(scheme="http", host="primary",
@@ -76,6 +78,8 @@ class PrimaryProxy:
         request = self._client.build_request(scope["method"], target, headers=headers, content=body)
         try:
             response = await self._client.send(request, stream=True)
+        except ClientGone:  # nothing to answer, and nothing the primary should act on
+            return None
         except httpx.TimeoutException:
             return await _unavailable(send, "the primary did not answer in time")
         except httpx.HTTPError as exc:
@@ -89,15 +93,27 @@ class PrimaryProxy:
             async for chunk in response.aiter_raw():
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
+        except httpx.HTTPError as exc:
+            # The answer has begun: the client sees its connection close, as it would
+            # from the primary itself. Logged without a traceback (it could carry data).
+            log.warning("the primary's answer broke off: %s", type(exc).__name__)
         finally:
             await response.aclose()
+        return None
+
+
+class ClientGone(Exception):
+    """The client went away while its request's body was being forwarded."""
 
 
 async def _rest(first: bytes, receive: Receive) -> AsyncIterator[bytes]:
-    """The request's body as it arrives: a large one is not held whole by the front."""
+    """The request's body as it arrives: a large one is not held whole by the front.
+    A client gone mid-body raises: a cut body must not reach the primary as whole."""
     yield first
     while True:
         message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
         yield message.get("body", b"")
         if not message.get("more_body"):
             return

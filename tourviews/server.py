@@ -41,7 +41,14 @@ from tourviews.front import SOCKET_FILE, FromFront
 from tourviews.node import IngestNode, create_node_app, node_secret
 from tourviews.service import Service
 from tourviews.settings import REDIS_ENV, Settings
-from tourviews.workers import Role, Supervisor, listen, listen_unix
+from tourviews.workers import (
+    Role,
+    SocketInUse,
+    Supervisor,
+    listen,
+    listen_unix,
+    remove_socket_file,
+)
 
 START_WAIT_SECONDS = 10.0
 MAX_HEAD_BYTES = 16_384  # request line and headers: h11's default, far above what browsers send
@@ -51,6 +58,7 @@ SPARE_FILES = 256  # open files besides connections: the database, its WAL, logs
 # between the steps of a commit and, by default, waits up to 5 ms for it each time.
 # Every waiting beacon waits with it, so the loop is asked to hand over sooner.
 GIL_SWITCH_SECONDS = 0.0005
+PRIMARY_READY_SECONDS = 600.0
 UNIX_PATH_MAX = 108  # sun_path, with its terminating zero (Linux)
 DRAIN_SECONDS = 1.0  # a stopping worker's idle kept-alive connections stay open this long
 HEAD_TOO_LARGE = (
@@ -294,9 +302,12 @@ def serve(
     logging.config.dictConfig(LOGGING)
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
+    supervising = listen_fd is None and settings.workers > 1
+    if supervising:
+        _check_workers_dir(settings.data_dir)
     if settings.redis_url is not None:
         _check_redis(settings, holder=str(settings.data_dir.resolve()))
-    if listen_fd is None and settings.workers > 1:
+    if supervising:
         _supervise_primary(settings, argv)
         return
     service = _open(settings)
@@ -384,25 +395,45 @@ def _supervise_nodes(settings: Settings) -> None:
         raise CommandError("the workers did not start (their errors are above)")
 
 
-def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
-    """The primary on a socket in the data directory, N front workers on the port."""
-    assert settings.redis_url is not None
-    data_dir = settings.data_dir.resolve()
+def _check_workers_dir(data_dir: Path) -> None:
+    """Refuse, before anything is claimed or created, what would stop the primary."""
     if running_server(data_dir) is not None:
-        raise CommandError(f"a tourviews server already runs on {settings.data_dir}")
-    path = data_dir / SOCKET_FILE
+        raise CommandError(f"a tourviews server already runs on {data_dir}")
+    path = data_dir.resolve() / SOCKET_FILE
     if len(os.fsencode(path)) >= UNIX_PATH_MAX:
         longest = UNIX_PATH_MAX - len(SOCKET_FILE) - 2
         raise CommandError(
             f"the data directory's path is too long for a socket in it: at most {longest} "
             f"characters (--data)"
         )
+
+
+def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
+    """The primary on a socket in the data directory, N front workers on the port."""
+    assert settings.redis_url is not None
+    data_dir = settings.data_dir.resolve()
+    path = data_dir / SOCKET_FILE
     data_dir.mkdir(parents=True, exist_ok=True)
     secret = load_secret(data_dir)  # the primary's, which the front workers must share
-    listening = listen(settings.host, settings.port, BACKLOG)
-    behind = listen_unix(path, BACKLOG)
+    try:
+        listening = listen(settings.host, settings.port, BACKLOG)
+    except OSError as exc:  # taken since it was checked
+        raise CommandError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
+        ) from None
+    try:
+        behind, identity = listen_unix(path, BACKLOG)
+    except SocketInUse as exc:
+        listening.close()
+        raise CommandError(f"{exc}: one server per data directory") from None
+    except OSError as exc:
+        listening.close()
+        raise CommandError(f"cannot make the primary's socket {path}: {exc.strerror}") from None
     host, port = listening.getsockname()[:2]
-    primary = Role("primary", [*argv, "--workers", "1"], behind, exclusive=True)
+    # no start deadline but a long one: a primary killed while it opens the database
+    # would only be started again
+    primary = Role("primary", [*argv, "--workers", "1"], behind, exclusive=True,
+                   ready_seconds=PRIMARY_READY_SECONDS)  # fmt: skip
     front = ["ingest", "--redis-durability", settings.redis_durability,
              "--host", settings.host, "--port", str(port), "--primary-socket", str(path),
              *_connection_argv(settings)]  # fmt: skip
@@ -418,7 +449,7 @@ def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
     finally:
         listening.close()
         behind.close()
-        path.unlink(missing_ok=True)
+        remove_socket_file(path, identity)
     if code:
         raise CommandError("the service did not start (the errors are above)")
 

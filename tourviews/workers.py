@@ -54,6 +54,7 @@ class Role:
     count: int = 1
     environ: Mapping[str, str] = field(default_factory=dict)
     exclusive: bool = False  # never two at once: a rolling restart stops the old one first
+    ready_seconds: float = READY_SECONDS
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
@@ -150,6 +151,7 @@ class Supervisor:
                  "--listen-fd", str(listening), "--ready-fd", str(write)],
                 pass_fds=(listening, write), env={**os.environ, **role.environ},
                 preexec_fn=_die_with_parent,
+                process_group=0,  # Ctrl-C reaches the supervisor alone, which stops in order
             )  # fmt: skip
         finally:
             os.close(write)
@@ -159,14 +161,16 @@ class Supervisor:
         self, role: Role, worker: subprocess.Popen[bytes], read: int
     ) -> subprocess.Popen[bytes]:
         try:
-            deadline = time.monotonic() + READY_SECONDS
+            deadline = time.monotonic() + role.ready_seconds
             ready: list[int] = []
             while not ready and not self._stop and time.monotonic() < deadline:
                 ready, _, _ = select.select([read], [], [], 0.2)  # a stop is not kept waiting
             if not ready or not os.read(read, 1):
-                worker.kill()
-                worker.wait()
-                raise WorkerFailed(f"a {role.name} did not start within {READY_SECONDS:.0f} s")
+                self._stop_worker(worker)  # gracefully: a primary may hold the database
+                if ready:  # its end of the pipe closed: it exited
+                    raise WorkerFailed(f"a {role.name} exited with {worker.returncode} "
+                                       f"before it accepted connections")  # fmt: skip
+                raise WorkerFailed(f"a {role.name} did not start within {role.ready_seconds:.0f} s")
         finally:
             os.close(read)
         return worker
@@ -212,9 +216,25 @@ def listen(host: str, port: int, backlog: int) -> socket.socket:
     return listening
 
 
-def listen_unix(path: Path, backlog: int) -> socket.socket:
-    """A socket in the file system that only this user may connect to (inherited)."""
-    path.unlink(missing_ok=True)  # left by a supervisor that was killed
+class SocketInUse(RuntimeError):
+    pass
+
+
+def listen_unix(path: Path, backlog: int) -> tuple[socket.socket, tuple[int, int]]:
+    """A socket in the file system that only this user may connect to (inherited), and
+    the file's identity (``remove_socket_file``).
+
+    A socket file left by a supervisor that was killed is replaced; one that another
+    supervisor listens on (it accepts a connection, even while its primary restarts)
+    is not."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        try:
+            probe.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError):
+            pass
+        else:
+            raise SocketInUse(f"another tourviews server listens on {path}")
+    path.unlink(missing_ok=True)
     listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     previous = os.umask(0o177)  # created private: no moment in which others may connect
     try:
@@ -223,4 +243,15 @@ def listen_unix(path: Path, backlog: int) -> socket.socket:
         os.umask(previous)
     listening.listen(backlog)
     listening.set_inheritable(True)
-    return listening
+    made = os.stat(path)
+    return listening, (made.st_dev, made.st_ino)
+
+
+def remove_socket_file(path: Path, identity: tuple[int, int]) -> None:
+    """Remove the socket file if it is still the one made (not a later supervisor's)."""
+    try:
+        found = os.stat(path)
+        if (found.st_dev, found.st_ino) == identity:
+            path.unlink()
+    except OSError:
+        pass

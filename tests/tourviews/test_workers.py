@@ -230,6 +230,22 @@ def test_serve_with_two_workers_forwards_the_api_and_restarts_under_load_failing
             assert erasures == [204, 204, 429]
             assert erase("198.51.100.8") == 204
 
+        # A second supervisor on the same data directory leaves the first one's socket,
+        # also while server.json is missing (as while the primary restarts).
+        announced = (data / "server.json").read_bytes()
+        (data / "server.json").unlink()
+        second = subprocess.run(
+            [sys.executable, "-m", "tourviews", "serve", "--data", str(data), "--port", "0",
+             "--workers", "2", "--redis", redis.url],
+            capture_output=True, text=True, timeout=60, env={**os.environ, **SECRET},
+        )  # fmt: skip
+        assert second.returncode == 1
+        assert second.stderr.startswith("tourviews: error: "), second.stderr
+        assert second.stderr.count("\n") == 1, second.stderr
+        assert "another tourviews server listens on" in second.stderr
+        (data / "server.json").write_bytes(announced)
+        assert command(data, "tours", "list").startswith("t1")  # the primary answers still
+
         with Reads(url, token) as reads:
             load = restart_under_load(supervisor, log, url, processes=3)  # and a primary
         assert reads.failed == [], f"failed reads: {reads.failed[:3]}"
