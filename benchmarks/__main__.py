@@ -179,7 +179,7 @@ def machine() -> str:
     return f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; {libraries}"
 
 
-def redis_rows(shared: dict[str, float] | None) -> list[tuple[str, ...]]:
+def redis_rows(shared: dict[str, float] | None) -> list[tuple[str, str, str, str, str]]:
     if shared is None:
         return []
     return [

@@ -102,15 +102,15 @@ def matomo_sets() -> list[LabelledSet]:
         if kind not in MATOMO_DEVICES:
             continue
         for entry in load(path):
-            agent, device, client = entry["user_agent"], entry.get("device"), entry.get("client")
-            if not isinstance(agent, str) or not agent.startswith(BROWSER_PREFIX):
+            text, device, client = entry["user_agent"], entry.get("device"), entry.get("client")
+            if not isinstance(text, str) or not text.startswith(BROWSER_PREFIX):
                 continue  # not a modern browser's: a tour cannot run there
             label = MATOMO_DEVICES.get(str((device or {}).get("type")))  # type: ignore[attr-defined]
             client_type = (client or {}).get("type")  # type: ignore[attr-defined]
             if label and client_type == "browser":
-                browsers.add(agent, label)
+                browsers.add(text, label)
             elif label and client_type == "mobile app":
-                in_app.add(agent, label)
+                in_app.add(text, label)
     return [bots, like, browsers, in_app]
 
 
@@ -164,8 +164,9 @@ def traffic_sets() -> list[LabelledSet]:
     each = LabelledSet("traffic", source, "evaluation")
     in_app = LabelledSet("traffic-inapp", source, "evaluation")
     weighted = LabelledSet("traffic-weighted", source, "evaluation")
-    total = sum(float(row["weight"]) for row in rows)  # type: ignore[arg-type]
-    shares = [float(row["weight"]) / total * WEIGHTED_BEACONS for row in rows]  # type: ignore[arg-type]
+    weights = [float(str(row["weight"])) for row in rows]
+    total = sum(weights)
+    shares = [weight / total * WEIGHTED_BEACONS for weight in weights]
     times = [int(share) for share in shares]
     # Largest remainders: the shares add up to WEIGHTED_BEACONS exactly.
     by_remainder = sorted(range(len(rows)), key=lambda n: shares[n] - times[n], reverse=True)

@@ -114,7 +114,7 @@ def bench_redis_mode(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, 
                     cpu[name].append((cpu_seconds(pid) - before_all[name]) / accepted(run))
             # the drain rate: a backlog taken while the primary is away, then caught up
             stop(primary)
-            backlog = wrk(f"http://127.0.0.1:{PORTS['node']}", BACKLOG_SECONDS, 256)
+            piled = wrk(f"http://127.0.0.1:{PORTS['node']}", BACKLOG_SECONDS, 256)
             figures["drain_backlog"] = float(backlog(client))
             started = time.monotonic()
             primary, _ = start_tourviews(root / "primary", PORTS["primary"], "--redis", url,
@@ -124,7 +124,7 @@ def bench_redis_mode(seconds: int = SECONDS, rounds: int = ROUNDS) -> dict[str, 
                 time.sleep(0.01)
             figures["drain_per_s"] = left / (time.monotonic() - ready)
             figures["primary_start_s"] = ready - started
-            figures["backlog_per_s"] = accepted(backlog) / backlog.seconds
+            figures["backlog_per_s"] = accepted(piled) / piled.seconds
         finally:
             for process in (node, primary, embedded, server):
                 stop(process)
