@@ -4,6 +4,8 @@
   Redis that fsyncs every write (``appendonly yes``, ``appendfsync always``).
 - The primary's settings that ingest nodes must judge by (``Published``), and its
   tours: the primary publishes them, every node follows within ``FOLLOW_SECONDS``.
+- The nodes' beacon counters, which the primary's ``/metrics`` shows (a node has no
+  API of its own, and behind ``serve --workers N`` the fronts answer every beacon).
 
 Every key carries the partition's hash tag, as the ledger's do (``ingest.shared``).
 """
@@ -19,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
+from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -32,6 +35,8 @@ TOURS = PREFIX + "tours"  # a hash: tour ID -> its document
 TOURS_VERSION = PREFIX + "tours:version"  # a digest of them all: followers compare it
 SETTINGS = PREFIX + "settings"  # what the primary judges by, for the ingest nodes
 PRIMARY = PREFIX + "primary"  # the data directory of the primary that holds this Redis
+COUNTERS = PREFIX + "counters:"  # + a node's name: a hash of its beacons by outcome
+COUNTERS_SECONDS = 86_400  # a stopped node's last counts stay a day, then go
 CLAIM_SECONDS = 5
 FOLLOW_SECONDS = 0.5
 STRICT, RELAXED = "strict", "relaxed"
@@ -192,3 +197,23 @@ class FollowedTours:
                                 type(exc).__name__)  # fmt: skip
                 away = True
             await asyncio.sleep(FOLLOW_SECONDS)
+
+
+async def report_counters(client: Redis, node: str, counters: Mapping[str, int]) -> None:
+    """A node's beacon counters so far (absolute: a report repeated changes nothing)."""
+    if not counters:
+        return
+    async with client.pipeline(transaction=True) as pipe:
+        pipe.hset(COUNTERS + node, mapping={str(k): v for k, v in counters.items()})
+        pipe.expire(COUNTERS + node, COUNTERS_SECONDS)
+        await pipe.execute()
+
+
+def reported_counters(client: SyncRedis) -> dict[str, dict[str, int]]:
+    """Every node's last report, by node (synchronous: /metrics runs in a thread)."""
+    reports = {}
+    for key in client.scan_iter(match=COUNTERS + "*", count=100):
+        counts: Any = client.hgetall(key)
+        node = key.decode()[len(COUNTERS) :]
+        reports[node] = {name.decode(): int(value) for name, value in counts.items()}
+    return reports

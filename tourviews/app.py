@@ -106,7 +106,7 @@ def create_app(
     api.include_router(public)
     api.include_router(operator)
 
-    metrics = Metrics(service.beacon, service.committer, service.started)
+    metrics = Metrics(service.beacon, service.committer, service.started, service.node_reports)
 
     @api.get(
         "/metrics",

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
 
 from ingest.committer import Committer
 from ingest.endpoint import BeaconEndpoint
@@ -16,11 +17,18 @@ from storage.outcomes import Outcome
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+Reports = Callable[[], Mapping[str, Mapping[str, int]]]  # node -> outcome -> beacons
+
+
 class ServiceCollector(Collector):
-    def __init__(self, endpoint: BeaconEndpoint, committer: Committer, started: float) -> None:
+    def __init__(
+        self, endpoint: BeaconEndpoint, committer: Committer, started: float,
+        nodes: Reports | None = None,
+    ) -> None:  # fmt: skip
         self._endpoint = endpoint
         self._committer = committer
         self._started = started
+        self._nodes = nodes  # Redis mode: the ingest nodes' and front workers' counters
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         beacons = CounterMetricFamily(
@@ -30,6 +38,8 @@ class ServiceCollector(Collector):
         for outcome in [*Outcome, "unavailable"]:
             beacons.add_metric([str(outcome)], outcomes.get(outcome, 0))
         yield beacons
+        if self._nodes is not None:
+            yield self._node_beacons(self._nodes)
         yield GaugeMetricFamily(
             "tourviews_queue_depth", "Events accepted and not yet committed",
             value=self._committer.pending,
@@ -39,13 +49,31 @@ class ServiceCollector(Collector):
             value=time.monotonic() - self._started,
         )  # fmt: skip
 
+    @staticmethod
+    def _node_beacons(nodes: Reports) -> CounterMetricFamily:
+        family = CounterMetricFamily(
+            "tourviews_node_beacons", "Beacons answered by the ingest nodes and front "
+            "workers, by node and outcome (reported each second)", labels=["node", "outcome"],
+        )  # fmt: skip
+        try:
+            reports = nodes()
+        except (RedisError, OSError):  # Redis away: the primary's own figures still show
+            reports = {}
+        for node, counts in sorted(reports.items()):
+            for outcome, count in sorted(counts.items()):
+                family.add_metric([node, outcome], count)
+        return family
+
 
 class Metrics:
     """The service's metrics registry; the committer reports each commit to it."""
 
-    def __init__(self, endpoint: BeaconEndpoint, committer: Committer, started: float) -> None:
+    def __init__(
+        self, endpoint: BeaconEndpoint, committer: Committer, started: float,
+        nodes: Reports | None = None,
+    ) -> None:  # fmt: skip
         self.registry = CollectorRegistry()
-        self.registry.register(ServiceCollector(endpoint, committer, started))
+        self.registry.register(ServiceCollector(endpoint, committer, started, nodes))
         self.batch_size = Histogram(
             "tourviews_commit_batch_size", "Events per committed batch",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000), registry=self.registry,

@@ -10,6 +10,7 @@ IP hashes, the visitor keys and the salts' seal derive from it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
 from ingest import script
 from ingest.client import ClientAddress
@@ -27,11 +29,13 @@ from ingest.shared import RedisLedger, answers, connect
 from ingest.useragent import AgentClassifier
 from storage.clock import Clock
 from storage.secret import ENV_VAR, MIN_LENGTH
-from storage.shared import FollowedTours, check_durability, published_settings
+from storage.shared import FollowedTours, check_durability, published_settings, report_counters
 from tourviews.app import BEACON_PATH, serve_script
 from tourviews.front import PrimaryProxy
 from tourviews.service import ended, hasher, salts_ahead, shared_ledger, shared_salts
 from tourviews.settings import Settings
+
+REPORT_SECONDS = 1.0
 
 
 class NodeSecretMissing(ValueError):
@@ -64,6 +68,7 @@ class IngestNode:
         self.ledger: RedisLedger | None = None
         self._follow: asyncio.Task[None] | None = None
         self._ahead: asyncio.Task[None] | None = None  # tourviews.service.salts_ahead
+        self._report: asyncio.Task[None] | None = None
         self._primary = primary  # a front worker of serve --workers: the primary's socket
         self.proxy: PrimaryProxy | None = None
 
@@ -85,6 +90,7 @@ class IngestNode:
             AgentClassifier(), pipeline, ClientAddress(self.settings.trusted_proxies), self.clock
         )
         self._follow = asyncio.create_task(self.tours.follow())
+        self._report = asyncio.create_task(self._report_counters())
         self._ahead = asyncio.create_task(
             salts_ahead(salts, self.clock, lambda: not self.tours.stopped)
         )
@@ -93,13 +99,26 @@ class IngestNode:
 
     async def stop(self) -> None:
         self.tours.stopped = True
-        tasks = [task for task in (self._follow, self._ahead) if task is not None]
+        tasks = [task for task in (self._follow, self._ahead, self._report) if task is not None]
         for task in tasks:
             task.cancel()
         await ended(tasks)
+        with contextlib.suppress(RedisError, OSError):  # the last counts, once served
+            await self._report_once()
         if self.proxy is not None:
             await self.proxy.close()
         await self.redis.aclose()
+
+    async def _report_counters(self) -> None:
+        """The beacon counters, for the primary's /metrics, each ``REPORT_SECONDS``."""
+        while not self.tours.stopped:
+            await asyncio.sleep(REPORT_SECONDS)
+            with contextlib.suppress(RedisError, OSError):  # the next report tries again
+                await self._report_once()
+
+    async def _report_once(self) -> None:
+        if self.beacon is not None:
+            await report_counters(self.redis, self.instance[:12], self.beacon.outcomes)
 
     async def ready(self) -> bool:
         return self.ledger is not None and await answers(self.redis)

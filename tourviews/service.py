@@ -55,6 +55,7 @@ from storage.shared import (
     publish_tours,
     release,
     renew,
+    reported_counters,
 )
 from tourviews.settings import Settings
 
@@ -327,6 +328,12 @@ class Service:
         log.info("retention applied: %d raw events deleted", deleted)
         # a new UTC day: the salt of the day before yesterday is gone from Redis' memory
         self.rewrite_redis_files()
+
+    @property
+    def node_reports(self) -> Callable[[], dict[str, dict[str, int]]] | None:
+        """What the ingest nodes reported of their beacons (Redis mode), for /metrics."""
+        files = self._redis_files
+        return None if files is None else lambda: reported_counters(files)
 
     def rewrite_redis_files(self) -> None:
         """Have Redis rewrite its append-only file from what it holds now.

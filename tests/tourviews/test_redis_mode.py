@@ -151,6 +151,29 @@ def test_the_primary_serves_beacons_too(cluster: Cluster) -> None:
     assert cluster.views("t5") == 1
 
 
+def node_beacons(cluster: Cluster) -> Counter[str]:
+    """The nodes' beacons by outcome, as the primary's /metrics shows them."""
+    text = httpx.get(f"{cluster.primary.url}/metrics",
+                     headers={"Authorization": f"Bearer {cluster.token}"}).text  # fmt: skip
+    found = re.findall(r'^tourviews_node_beacons_total\{node="\w+",outcome="(\w+)"\} (\S+)$',
+                       text, re.MULTILINE)  # fmt: skip
+    totals: Counter[str] = Counter()
+    for outcome, count in found:
+        totals[outcome] += int(float(count))
+    return totals
+
+
+def test_the_primarys_metrics_show_the_nodes_beacons(cluster: Cluster) -> None:
+    before = node_beacons(cluster)
+    who = str(uuid.uuid4())
+    answers = [beacon(cluster.nodes[i % 2], "192.0.2.5", "t5", who) for i in range(4)]
+    assert answers == [204] * 4
+    deadline = time.monotonic() + 10
+    while (after := node_beacons(cluster)) - before != {"counted": 1, "duplicate": 3}:
+        assert time.monotonic() < deadline, after - before  # reported each second
+        time.sleep(0.2)
+
+
 def tourviews(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "tourviews", *args], capture_output=True,
                           text=True, timeout=60, env={**os.environ, **(env or {})})  # fmt: skip
