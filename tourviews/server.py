@@ -387,7 +387,8 @@ def _supervise_nodes(settings: Settings) -> None:
 
     def ready() -> None:  # once its workers accept connections, as a lone node says it
         print(f"tourviews ingest node is listening on http://{host}:{port} "
-              f"(Redis: {redis_url}, {settings.workers} workers)", flush=True)  # fmt: skip
+              f"(Redis: {redis_url}, {settings.workers} workers; {_hangup_hint()})",
+              flush=True)  # fmt: skip
 
     code = Supervisor([workers]).run(ready)
     listening.close()
@@ -432,7 +433,8 @@ def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
     host, port = listening.getsockname()[:2]
     # no start deadline but a long one: a primary killed while it opens the database
     # would only be started again
-    primary = Role("primary", [*argv, "--workers", "1"], behind, exclusive=True,
+    # --workers 1 last, for an abbreviation of the flag (argparse takes the last)
+    primary = Role("primary", [*_without_workers(argv), "--workers", "1"], behind, exclusive=True,
                    ready_seconds=PRIMARY_READY_SECONDS)  # fmt: skip
     front = ["ingest", "--redis-durability", settings.redis_durability,
              "--host", settings.host, "--port", str(port), "--primary-socket", str(path),
@@ -442,7 +444,8 @@ def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
 
     def ready() -> None:
         print(f"tourviews is listening on http://{host}:{port} (data: {settings.data_dir}, "
-              f"primary of the Redis, {settings.workers} workers)", flush=True)  # fmt: skip
+              f"primary of the Redis, {settings.workers} workers; {_hangup_hint()})",
+              flush=True)  # fmt: skip
 
     try:
         code = Supervisor([primary, workers]).run(ready)
@@ -452,6 +455,24 @@ def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
         remove_socket_file(path, identity)
     if code:
         raise CommandError("the service did not start (the errors are above)")
+
+
+def _hangup_hint() -> str:
+    return f"kill -HUP {os.getpid()} replaces them one at a time"
+
+
+def _without_workers(argv: Sequence[str]) -> list[str]:
+    """The operator's flags for the primary the supervisor starts, but --workers N."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--workers":
+            skip = True
+        elif not arg.startswith("--workers="):
+            kept.append(arg)
+    return kept
 
 
 def _connection_argv(settings: Settings) -> list[str]:
@@ -465,14 +486,22 @@ def _connection_argv(settings: Settings) -> list[str]:
 
 
 def _on_hangup(worker: bool) -> None:
-    """SIGHUP is the supervisor's to act on; a worker ignores the one its terminal sends."""
-    signal.signal(signal.SIGHUP, signal.SIG_IGN if worker else _hangup_alone)
+    """SIGHUP is the supervisor's to act on (a worker, in a process group of its own,
+    gets one only when it is sent to it by hand)."""
+    signal.signal(signal.SIGHUP, _hangup_worker if worker else _hangup_alone)
+
+
+def _hangup_worker(*_: object) -> None:
+    logging.getLogger("tourviews").warning(
+        "SIGHUP ignored: send it to the supervisor, PID %d, to replace its workers",
+        os.getppid(),
+    )
 
 
 def _hangup_alone(*_: object) -> None:
     """SIGHUP would end a lone process by default: an operator expecting a restart."""
     logging.getLogger("tourviews").warning(
-        "SIGHUP ignored: only a supervisor (--workers N) replaces its workers on SIGHUP"
+        "SIGHUP ignored: only a supervisor (--workers 2 or more) replaces processes on SIGHUP"
     )
 
 

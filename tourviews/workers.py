@@ -44,6 +44,10 @@ class WorkerFailed(RuntimeError):
     pass
 
 
+class Stopped(Exception):
+    """The supervisor was told to stop while a worker started."""
+
+
 @dataclass
 class Role:
     """Workers started from one command, serving one socket."""
@@ -79,9 +83,13 @@ class Supervisor:
             log.error("%s", exc)
             self._stop_all()
             return 1
+        except Stopped:
+            log.info("stopped before every worker had started")
+            self._stop_all()
+            return 0
         for role in self._roles:
             log.info("%d %s%s serve%s %s", role.count, role.name, "s" * (role.count > 1),
-                     "s" * (role.count == 1), role.listening.getsockname())  # fmt: skip
+                     "s" * (role.count == 1), _where(role.listening))  # fmt: skip
         log.info("SIGHUP replaces them one at a time")
         ready()
         while not self._stop:
@@ -107,25 +115,32 @@ class Supervisor:
         self._stop = True
 
     def _roll(self) -> None:
+        log.info("rolling restart: replacing the workers one at a time")
+        try:
+            self._replace_all()
+        except Stopped:
+            return
+        replaced = (f"{role.count} {role.name}{'s' * (role.count > 1)}" for role in self._roles)
+        log.info("rolling restart done: %s replaced", ", ".join(replaced))
+
+    def _replace_all(self) -> None:
         for role in reversed(self._roles):
             for index, old in enumerate(list(role.workers)):
                 if self._stop:
-                    return
+                    raise Stopped
                 if role.exclusive:
                     self._stop_worker(old)
                     new = self._start_retrying(role)
                     if new is None:
-                        return
+                        raise Stopped
                     role.workers[index] = new
                     continue
                 try:
                     role.workers[index] = self._start(role)
                 except WorkerFailed as exc:  # the old one keeps serving
                     log.error("rolling restart stopped: %s", exc)
-                    return
+                    raise Stopped from None
                 self._stop_worker(old)
-        replaced = (f"{role.count} {role.name}{'s' * (role.count > 1)}" for role in self._roles)
-        log.info("rolling restart done: %s replaced", ", ".join(replaced))
 
     def _start_retrying(self, role: Role) -> subprocess.Popen[bytes] | None:
         """A replacement, tried until one starts or the supervisor is told to stop."""
@@ -135,6 +150,8 @@ class Supervisor:
             except WorkerFailed as exc:
                 log.error("%s; trying again", exc)
                 time.sleep(1)
+            except Stopped:
+                break
         return None
 
     def _start(self, role: Role) -> subprocess.Popen[bytes]:
@@ -167,6 +184,8 @@ class Supervisor:
                 ready, _, _ = select.select([read], [], [], 0.2)  # a stop is not kept waiting
             if not ready or not os.read(read, 1):
                 self._stop_worker(worker)  # gracefully: a primary may hold the database
+                if not ready and self._stop:
+                    raise Stopped
                 if ready:  # its end of the pipe closed: it exited
                     raise WorkerFailed(f"a {role.name} exited with {worker.returncode} "
                                        f"before it accepted connections")  # fmt: skip
@@ -196,6 +215,11 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     worker.kill()
                     worker.wait()
+
+
+def _where(listening: socket.socket) -> str:
+    name = listening.getsockname()
+    return name if isinstance(name, str) else f"{name[0]}:{name[1]}"
 
 
 def _die_with_parent() -> None:

@@ -164,6 +164,7 @@ def node_beacons(cluster: Cluster) -> Counter[str]:
 
 
 def test_the_primarys_metrics_show_the_nodes_beacons(cluster: Cluster) -> None:
+    time.sleep(1.5)  # the beacons of the tests before are reported
     before = node_beacons(cluster)
     who = str(uuid.uuid4())
     answers = [beacon(cluster.nodes[i % 2], "192.0.2.5", "t5", who) for i in range(4)]

@@ -203,6 +203,7 @@ def test_serve_with_two_workers_forwards_the_api_and_restarts_under_load_failing
         )  # fmt: skip
     try:
         url = wait_for(log, r"listening on (http://\S+)")
+        assert f"kill -HUP {supervisor.pid} replaces them" in log.read_text()
         # the commands reach the primary through its socket in the data directory
         command(data, "tours", "add", "t1", "--org", "acme")
         token = re.findall(r"tv_\S+", command(data, "tokens", "create", "--org", "acme"))[-1]
@@ -259,4 +260,24 @@ def test_serve_with_two_workers_forwards_the_api_and_restarts_under_load_failing
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
+        redis.stop()
+
+
+def test_a_stop_while_the_workers_start_is_a_stop_not_a_failure(tmp_path: Path) -> None:
+    redis = RedisServer(tmp_path / "redis")
+    redis.start()
+    try:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "tourviews", "serve", "--data", str(tmp_path / "data"),
+             "--port", "0", "--workers", "2", "--redis", redis.url],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env={**os.environ, **SECRET},
+        )  # fmt: skip
+        time.sleep(1.5)  # started, and starting its primary (Ctrl-C now)
+        supervisor.send_signal(signal.SIGINT)
+        output, _ = supervisor.communicate(timeout=60)
+        assert supervisor.returncode == 0, output
+        assert "error" not in output.lower(), output
+        assert not (tmp_path / "data" / "primary.sock").exists()
+    finally:
         redis.stop()
