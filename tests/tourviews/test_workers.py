@@ -273,8 +273,12 @@ def test_a_stop_while_the_workers_start_is_a_stop_not_a_failure(tmp_path: Path) 
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
             env={**os.environ, **SECRET},
         )  # fmt: skip
-        time.sleep(1.5)  # started, and starting its primary (Ctrl-C now)
-        supervisor.send_signal(signal.SIGINT)
+        children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
+        deadline = time.monotonic() + 60
+        while not children.read_text().strip():  # until it starts its primary
+            assert time.monotonic() < deadline and supervisor.poll() is None
+            time.sleep(0.02)
+        supervisor.send_signal(signal.SIGINT)  # Ctrl-C while the primary starts
         output, _ = supervisor.communicate(timeout=60)
         assert supervisor.returncode == 0, output
         assert "error" not in output.lower(), output
