@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -56,6 +57,8 @@ class StreamDrain:
         self._errors = RepeatedErrors(log)
         self._progress = asyncio.Condition()
         self._stopping = False
+        # events and counters committed, seconds taken: the primary's /metrics histograms
+        self.on_commit: Callable[[int, float], None] = lambda size, seconds: None
 
     def stop(self) -> None:
         """End ``run`` after the batch in hand (cancelling it could leave a commit running)."""
@@ -100,8 +103,10 @@ class StreamDrain:
                 for _, fields in unreadable:
                     await self._client.xadd(DEAD, fields)  # type: ignore[arg-type]
             marker = (APPLIED, "{}-{}".format(*last))
+            started = time.monotonic()
             await asyncio.to_thread(self._writer.write, rows, drops, marker)
             self.applied = last
+            self.on_commit(len(rows) + sum(drops.values()), time.monotonic() - started)
         ids = [entry_id for entry_id, _ in entries]
         await self._client.xack(STREAM, GROUP, *ids)
         # Trimmed up to and including the last: nothing committed stays in Redis' memory.

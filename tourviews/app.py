@@ -107,6 +107,8 @@ def create_app(
     api.include_router(operator)
 
     metrics = Metrics(service.beacon, service.committer, service.started, service.node_reports)
+    if service.drain is not None:  # Redis mode: the drain commits, not the committer
+        service.drain.on_commit = metrics.committed
 
     @api.get(
         "/metrics",

@@ -173,6 +173,11 @@ def test_the_primarys_metrics_show_the_nodes_beacons(cluster: Cluster) -> None:
     while (after := node_beacons(cluster)) - before != {"counted": 1, "duplicate": 3}:
         assert time.monotonic() < deadline, after - before  # reported each second
         time.sleep(0.2)
+    cluster.settled()
+    text = httpx.get(f"{cluster.primary.url}/metrics",
+                     headers={"Authorization": f"Bearer {cluster.token}"}).text  # fmt: skip
+    commits = re.search(r"^tourviews_commit_batch_size_count (\S+)$", text, re.MULTILINE)
+    assert commits and float(commits.group(1)) > 0, "the drain's commits are not measured"
 
 
 def tourviews(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
