@@ -106,7 +106,7 @@ def create_app(
     api.include_router(public)
     api.include_router(operator)
 
-    metrics = Metrics(service.beacon, service.committer, service.started, service.node_reports)
+    metrics = Metrics(service.beacon, service.committer, service.started, service.shared_figures)
     if service.drain is not None:  # Redis mode: the drain commits, not the committer
         service.drain.on_commit = metrics.committed
 

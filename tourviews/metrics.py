@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -17,18 +18,23 @@ from storage.outcomes import Outcome
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-Reports = Callable[[], Mapping[str, Mapping[str, int]]]  # node -> outcome -> beacons
+@dataclass(frozen=True)
+class SharedFigures:
+    """What Redis mode's /metrics reads from Redis (synchronously: it runs in a thread)."""
+
+    nodes: Callable[[], Mapping[str, Mapping[str, int]]]  # node -> outcome -> beacons
+    backlog: Callable[[], int]  # stream entries not committed yet
 
 
 class ServiceCollector(Collector):
     def __init__(
         self, endpoint: BeaconEndpoint, committer: Committer, started: float,
-        nodes: Reports | None = None,
+        shared: SharedFigures | None = None,
     ) -> None:  # fmt: skip
         self._endpoint = endpoint
         self._committer = committer
         self._started = started
-        self._nodes = nodes  # Redis mode: the ingest nodes' and front workers' counters
+        self._shared = shared
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         beacons = CounterMetricFamily(
@@ -38,8 +44,8 @@ class ServiceCollector(Collector):
         for outcome in [*Outcome, "unavailable"]:
             beacons.add_metric([str(outcome)], outcomes.get(outcome, 0))
         yield beacons
-        if self._nodes is not None:
-            yield self._node_beacons(self._nodes)
+        if self._shared is not None:
+            yield from self._from_redis(self._shared)
         yield GaugeMetricFamily(
             "tourviews_queue_depth", "Events accepted and not yet committed",
             value=self._committer.pending,
@@ -50,19 +56,24 @@ class ServiceCollector(Collector):
         )  # fmt: skip
 
     @staticmethod
-    def _node_beacons(nodes: Reports) -> CounterMetricFamily:
+    def _from_redis(shared: SharedFigures) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         family = CounterMetricFamily(
             "tourviews_node_beacons", "Beacons answered by the ingest nodes and front "
             "workers, by node and outcome (reported each second)", labels=["node", "outcome"],
         )  # fmt: skip
-        try:
-            reports = nodes()
-        except (RedisError, OSError):  # Redis away: the primary's own figures still show
-            reports = {}
+        try:  # Redis away: the primary's own figures still show
+            reports, backlog = shared.nodes(), shared.backlog()
+        except (RedisError, OSError):
+            return
         for node, counts in sorted(reports.items()):
             for outcome, count in sorted(counts.items()):
                 family.add_metric([node, outcome], count)
-        return family
+        yield family
+        yield GaugeMetricFamily(
+            "tourviews_stream_backlog",
+            "Beacons in the Redis stream that the primary has not committed yet",
+            value=backlog,
+        )
 
 
 class Metrics:
@@ -70,10 +81,10 @@ class Metrics:
 
     def __init__(
         self, endpoint: BeaconEndpoint, committer: Committer, started: float,
-        nodes: Reports | None = None,
+        shared: SharedFigures | None = None,
     ) -> None:  # fmt: skip
         self.registry = CollectorRegistry()
-        self.registry.register(ServiceCollector(endpoint, committer, started, nodes))
+        self.registry.register(ServiceCollector(endpoint, committer, started, shared))
         self.batch_size = Histogram(
             "tourviews_commit_batch_size", "Events per committed batch",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000), registry=self.registry,

@@ -24,7 +24,7 @@ from analytics.rollup import complete_before, roll_up_completed
 from ingest.client import ClientAddress
 from ingest.committer import Committer
 from ingest.dedup import Deduplicator
-from ingest.drain import StreamDrain
+from ingest.drain import StreamDrain, backlog
 from ingest.endpoint import BeaconEndpoint
 from ingest.ledger import Ledger
 from ingest.memory import MemoryLedger
@@ -57,6 +57,7 @@ from storage.shared import (
     renew,
     reported_counters,
 )
+from tourviews.metrics import SharedFigures
 from tourviews.settings import Settings
 
 log = logging.getLogger("tourviews")
@@ -330,10 +331,12 @@ class Service:
         self.rewrite_redis_files()
 
     @property
-    def node_reports(self) -> Callable[[], dict[str, dict[str, int]]] | None:
-        """What the ingest nodes reported of their beacons (Redis mode), for /metrics."""
-        files = self._redis_files
-        return None if files is None else lambda: reported_counters(files)
+    def shared_figures(self) -> SharedFigures | None:
+        """Redis mode's figures for /metrics: the nodes' beacons, the stream's backlog."""
+        client = self._redis_files
+        if client is None:
+            return None
+        return SharedFigures(lambda: reported_counters(client), lambda: backlog(client))
 
     def rewrite_redis_files(self) -> None:
         """Have Redis rewrite its append-only file from what it holds now.

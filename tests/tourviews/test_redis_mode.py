@@ -178,6 +178,7 @@ def test_the_primarys_metrics_show_the_nodes_beacons(cluster: Cluster) -> None:
                      headers={"Authorization": f"Bearer {cluster.token}"}).text  # fmt: skip
     commits = re.search(r"^tourviews_commit_batch_size_count (\S+)$", text, re.MULTILINE)
     assert commits and float(commits.group(1)) > 0, "the drain's commits are not measured"
+    assert "\ntourviews_stream_backlog 0.0\n" in text  # settled: all committed
 
 
 def tourviews(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
