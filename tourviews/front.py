@@ -30,6 +30,7 @@ log = logging.getLogger("tourviews.front")
 
 SOCKET_FILE = "primary.sock"
 CLIENT_HEADER = b"x-tourviews-client"
+HEALTH_SECONDS = 1.0  # a front's /healthz does not wait longer for the primary's
 WAIT_SECONDS = 60.0  # a restart of the primary: its stop (up to 10 s) and start (~4 s)
 # Headers of one hop (RFC 9110, 7.6.1), and those the front decides itself (and Date,
 # which the front's server writes on every answer).
@@ -59,6 +60,14 @@ class PrimaryProxy:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+    async def answers(self) -> bool:
+        """Whether the primary answers its /healthz within ``HEALTH_SECONDS``."""
+        try:
+            answer = await self._client.get("http://primary/healthz", timeout=HEALTH_SECONDS)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = [(name, value) for name, value in scope["headers"] if name not in NOT_FORWARDED]

@@ -160,9 +160,12 @@ def create_node_app(node: IngestNode) -> NodeApp:
 
     @api.get("/healthz")
     async def healthz() -> JSONResponse:
+        body = {"status": "ok", "instance": node.instance, "role": "ingest"}
+        if node.proxy is not None:  # a front: whether what it forwards can be answered now
+            body["primary"] = "ok" if await node.proxy.answers() else "unavailable"
         if await node.ready():
-            return JSONResponse({"status": "ok", "instance": node.instance, "role": "ingest"})
-        return JSONResponse({"status": "unavailable", "instance": node.instance,
-                             "role": "ingest"}, 503, headers={"Retry-After": "1"})  # fmt: skip
+            return JSONResponse(body)
+        body["status"] = "unavailable"
+        return JSONResponse(body, 503, headers={"Retry-After": "1"})
 
     return NodeApp(node, api)
