@@ -32,13 +32,14 @@ SOCKET_FILE = "primary.sock"
 CLIENT_HEADER = b"x-tourviews-client"
 HEALTH_SECONDS = 1.0  # a front's /healthz does not wait longer for the primary's
 WAIT_SECONDS = 60.0  # a restart of the primary: its stop (up to 10 s) and start (~4 s)
-# Headers of one hop (RFC 9110, 7.6.1), and those the front decides itself (and Date,
-# which the front's server writes on every answer).
+# Headers of one hop (RFC 9110, 7.6.1), and those the front decides itself; in an
+# answer also Date, which the front's server writes on every answer.
 NOT_FORWARDED = frozenset(
     {b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
      b"transfer-encoding", b"upgrade", b"proxy-authorization", b"proxy-authenticate",
      b"x-forwarded-for", CLIENT_HEADER}
 )  # fmt: skip
+NOT_ANSWERED = NOT_FORWARDED | {b"date"}
 
 
 class PrimaryProxy:
@@ -81,9 +82,8 @@ class PrimaryProxy:
         target = httpx.URL(scheme="http", host="primary",
                            raw_path=path + (b"?" + query if query else b""))  # fmt: skip
         first = await receive()
-        body: bytes | AsyncIterator[bytes] = first.get("body", b"")
-        if first.get("more_body"):
-            body = _rest(first.get("body", b""), receive)
+        start: bytes = first.get("body", b"")
+        body = _rest(start, receive) if first.get("more_body") else start
         request = self._client.build_request(scope["method"], target, headers=headers, content=body)
         try:
             response = await self._client.send(request, stream=True)
@@ -96,7 +96,7 @@ class PrimaryProxy:
             return await _unavailable(send, "the primary is unavailable")
         try:
             kept = [(name, value) for name, value in response.headers.raw
-                    if name.lower() not in NOT_FORWARDED and name.lower() != b"date"]  # fmt: skip
+                    if name.lower() not in NOT_ANSWERED]  # fmt: skip
             await send({"type": "http.response.start", "status": response.status_code,
                         "headers": kept})  # fmt: skip
             async for chunk in response.aiter_raw():

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit
 
 import httpx
@@ -31,26 +32,41 @@ SERVE = (*PROXY, "--tour-rate", "1000000", "--tour-burst", "1000000")
 CONNECTIONS = 16
 
 
-class PoliteLoad:
-    """Beacons over kept-alive connections that honour ``Connection: close``."""
+class Background:
+    """Requests sent from a thread for as long as the ``with`` block lasts."""
 
-    def __init__(self, url: str) -> None:
-        address = urlsplit(url)
-        self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
+    join_seconds = 30.0
+
+    def __init__(self) -> None:
         self.answers: Counter[int] = Counter()
-        self.failed: list[str] = []  # requests whose connection ended without an answer
-        self.acknowledged: set[str] = set()
-        self.reconnects = 0
+        self.failed: list[str] = []  # requests that got no answer, or a wrong one
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=lambda: asyncio.run(self._run()))
+        self._thread = threading.Thread(target=self._work)
 
-    def __enter__(self) -> PoliteLoad:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
         self._stop.set()
-        self._thread.join(30)
+        self._thread.join(self.join_seconds)
+
+    def _work(self) -> None:
+        raise NotImplementedError
+
+
+class PoliteLoad(Background):
+    """Beacons over kept-alive connections that honour ``Connection: close``."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        address = urlsplit(url)
+        self.host, self.port = address.hostname or "127.0.0.1", address.port or 80
+        self.acknowledged: set[str] = set()
+        self.reconnects = 0
+
+    def _work(self) -> None:
+        asyncio.run(self._run())
 
     async def _run(self) -> None:
         await asyncio.gather(*(self._connection() for _ in range(CONNECTIONS)))
@@ -155,27 +171,21 @@ def wait_for(log: Path, pattern: str, timeout: float = 30) -> str:
     raise AssertionError(f"{pattern!r} not in the log: {log.read_text()}")
 
 
-class Reads:
+class Reads(Background):
     """The owner's stats, read again and again through the front workers."""
 
+    join_seconds = 120.0  # a read may wait out the primary's restart
+
     def __init__(self, url: str, token: str) -> None:
+        super().__init__()
         self._client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                                     timeout=90)  # fmt: skip
-        self.answers: Counter[int] = Counter()
-        self.failed: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def __enter__(self) -> Reads:
-        self._thread.start()
-        return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(120)
+        super().__exit__()
         self._client.close()
 
-    def _run(self) -> None:
+    def _work(self) -> None:
         while not self._stop.is_set():
             try:
                 answer = self._client.get("/v1/tours/t1/stats")
