@@ -111,15 +111,24 @@ async def salts_ahead(
     """Take today's salt at once, and tomorrow's in the hour before midnight (UTC), in a
     thread: the synchronous call to Redis never runs on the event loop, where a Redis
     that does not answer would hold every request for ``SharedSalts.TIMEOUT``. A salt
-    not taken ahead (Redis away all that hour) is taken by the day's first beacon."""
+    not taken ahead (Redis away all that hour) is taken by the day's first beacon.
+
+    A failure is logged once a day and kind, in one line, and the loop goes on: it
+    must not end in an exception nobody retrieves (a clock that disagrees with Redis'
+    makes the salt "past its lifetime" on every turn)."""
+    said: set[tuple[date, str]] = set()
     while running():
         now = clock.now()
         tomorrow = now.date() + timedelta(days=1)
         days = [now.date()] + [tomorrow] * (day_start(tomorrow) - now <= SALT_AHEAD)
         for day in days:
             if not salts.holds(day):
-                with contextlib.suppress(StorageError):  # the beacon's own call says it
+                try:
                     await asyncio.to_thread(salts.salt, day)
+                except (StorageError, ValueError) as exc:
+                    if (day, type(exc).__name__) not in said:
+                        said.add((day, type(exc).__name__))
+                        log.warning("the salt of %s was not taken ahead: %s", day, exc)
         await asyncio.sleep(every)
 
 
