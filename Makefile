@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test soak lint format bench eval screenshot clean
+.PHONY: install run test soak faketime lint format bench eval screenshot clean
 
 install: $(STAMP)
 
@@ -24,10 +24,21 @@ run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) with ./$(DATA) (make run PORT=8001 
 test: $(STAMP)  ## two workers: the suite takes about 7 minutes on 2 cores, 13 on one
 	$(BIN)/python -m pytest -n 2
 
-soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples, 1,000 visit cuts
+soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples, 1,000 visit cuts; then make faketime
 	TOURVIEWS_CRASH_CYCLES=20 $(BIN)/python -m pytest tests/crash -s
 	TOURVIEWS_EXACT_EXAMPLES=30 $(BIN)/python -m pytest tests/analytics/test_exact.py
 	TOURVIEWS_CUT_EXAMPLES=1000 $(BIN)/python -m pytest tests/analytics/test_visit_cut.py
+	$(MAKE) faketime
+
+# The storage, ingest and analytics suites with the wall clock 400 days ahead, so that a
+# test pinned to a calendar date fails before its day comes. The monotonic clock stays
+# real (tests/conftest.py says what that asks of time.sleep); Redis keeps the real clock
+# (tests/redis_server.py).
+FAKETIME_LIB = $(firstword $(wildcard /usr/lib/*/faketime/libfaketimeMT.so.1))
+faketime: $(STAMP)  ## the storage, ingest and analytics suites 400 days ahead (libfaketime)
+	test -n "$(FAKETIME_LIB)" || (echo "libfaketime is missing: apt-get install faketime"; exit 1)
+	LD_PRELOAD=$(FAKETIME_LIB) FAKETIME=+400d FAKETIME_DONT_FAKE_MONOTONIC=1 \
+	  $(BIN)/python -m pytest -n 2 tests/storage tests/ingest tests/analytics
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -25,6 +25,25 @@ from storage.clock import ManualClock
 from tourviews.app import TourviewsApp, create_app
 from tourviews.settings import Settings
 
+
+def _sleep_beside_faketime() -> None:
+    """Under make soak's libfaketime run (the wall clock 400 days ahead, the monotonic
+    clock real), Python's ``time.sleep`` fails with EINVAL: libfaketime 0.9.10 shifts
+    the absolute monotonic deadline of ``clock_nanosleep`` by the wall clock's offset
+    (libfaketime#426). Timed waits on a lock do not go through it, so every sleep of the
+    test process waits on one; nothing else of the run is changed."""
+    if "faketime" in os.environ.get("LD_PRELOAD", "") and os.environ.get("FAKETIME"):
+
+        def sleep(seconds: float) -> None:
+            if seconds < 0:
+                raise ValueError("sleep length must be non-negative")
+            threading.Event().wait(seconds)
+
+        time.sleep = sleep
+
+
+_sleep_beside_faketime()
+
 CHROME = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
     "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
