@@ -29,11 +29,11 @@ from benchmarks.reads import bench_reads
 from benchmarks.redis_mode import ROUNDS as ROUNDS_REDIS
 from benchmarks.redis_mode import SECONDS as SECONDS_REDIS
 from benchmarks.redis_mode import bench_redis_mode
-from ingest.dedup import MAX_KEYS, Deduplicator
-from ingest.rotation import MAX_ENTRIES, RotationGuard
-from ingest.useragent import CACHE_ENTRIES, MAX_LENGTH, AgentClassifier
-from ingest.writer import EVENTS, EventRow, EventWriter, _table
-from storage.database import open_database
+from tourviews.ingest.agents.classifier import CACHE_ENTRIES, MAX_LENGTH, AgentClassifier
+from tourviews.ingest.rules.dedup import MAX_KEYS, Deduplicator
+from tourviews.ingest.rules.rotation import MAX_ENTRIES, RotationGuard
+from tourviews.ingest.store.writer import EVENTS, EventRow, EventWriter, _table
+from tourviews.storage.database import open_database
 
 TEMPLATES = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "

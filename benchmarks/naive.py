@@ -26,7 +26,7 @@ from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from user_agents import parse
 
-from storage.database import open_database
+from tourviews.storage.database import open_database
 
 SALT = secrets.token_bytes(32)
 NAME = r"^[A-Za-z0-9_-]{1,64}$"

@@ -11,7 +11,7 @@ Measured in one process that owns the file, as the service does: the stats of th
 busiest tour and of the median tour over the last 30 days (today included, so today
 answers from raw events), and the totals of the biggest organization's tours (as
 ``GET /v1/tours``), taking turns, read again and again as a dashboard does (what is
-read of completed days is kept, ``analytics.kept``); then each as a first read, with
+read of completed days is kept, ``tourviews.analytics.kept``); then each as a first read, with
 nothing kept; then the same while a thread commits batches of 32 events back to back,
 the service's writer under load.
 """
@@ -31,15 +31,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from analytics.kept import clear
-from analytics.period import Period
-from analytics.retention import DEFAULT_RETENTION_DAYS
-from analytics.stats import tour_stats, tour_totals
-from ingest.writer import EventRow, EventWriter
-from storage.clock import ManualClock
-from storage.database import DATABASE_FILE, Database, open_database
-from storage.registry import Registry
+from tourviews.analytics.kept import clear
+from tourviews.analytics.period import Period
+from tourviews.analytics.retention import DEFAULT_RETENTION_DAYS
+from tourviews.analytics.stats import tour_stats, tour_totals
+from tourviews.ingest.store.writer import EventRow, EventWriter
 from tourviews.service import daily_round
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.database import DATABASE_FILE, Database, open_database
+from tourviews.storage.registry import Registry
 
 VERSION = 6  # bump when the generated data changes: the cache is keyed by it
 CACHE = Path(".bench") / f"reads-v{VERSION}"

@@ -29,7 +29,7 @@ from pathlib import Path
 import redis
 
 from benchmarks.ingest import TOURS, Run, start_tourviews, stop, wrk
-from ingest.drain import backlog
+from tourviews.ingest.store.drain import backlog
 
 REDIS_SERVER = "/usr/bin/redis-server"
 PORTS = {"embedded": 18411, "primary": 18412, "node": 18413, "redis": 18414}

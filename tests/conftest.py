@@ -21,9 +21,9 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tourviews.app import TourviewsApp, create_app
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
 
 
 def _sleep_beside_faketime() -> None:

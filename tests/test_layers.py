@@ -1,6 +1,8 @@
-"""The packages' layers: ``storage`` imports neither ``ingest`` nor ``analytics``, and
-``analytics`` does not import ``ingest`` (the ingest node of a split deployment runs
-without analytics, and the primary reads what ingest stored through ``storage``)."""
+"""The layers of the ``tourviews`` package, from the ground up: ``storage``; then
+``ingest`` and ``analytics`` beside each other, neither importing the other (an
+ingest node runs without analytics, and the primary reads what ingest stored through
+``storage``); then the app (every other module of ``tourviews``: the HTTP app, the
+service, the server, the CLI), which may import them all."""
 
 from __future__ import annotations
 
@@ -10,7 +12,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BELOW = {"storage": ("ingest", "analytics", "tourviews"), "analytics": ("ingest", "tourviews")}
+PACKAGE = ROOT / "tourviews"
+LAYERS = ("storage", "ingest", "analytics")
+# what each layer must not import: the layers beside and above it
+BELOW = {
+    "storage": ("ingest", "analytics", "app"),
+    "ingest": ("analytics", "app"),
+    "analytics": ("ingest", "app"),
+}
+
+
+def layer_of(module: str) -> str | None:
+    """The layer of a ``tourviews`` module; None for a module outside the package."""
+    parts = module.split(".")
+    if parts[0] != "tourviews":
+        return None
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return parts[1]
+    return "app"
 
 
 def imported(path: Path) -> list[tuple[int, str]]:
@@ -19,16 +38,23 @@ def imported(path: Path) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
-            found.append((node.lineno, node.module))
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level:
+            found.append((node.lineno, "relative import"))
     return found
 
 
-@pytest.mark.parametrize("package", sorted(BELOW))
-def test_a_package_imports_nothing_from_the_layers_above_it(package: str) -> None:
+def test_the_top_level_holds_the_one_package() -> None:
+    packages = {path.parent.name for path in ROOT.glob("*/__init__.py")}
+    assert packages <= {"tourviews", "tests", "benchmarks"}, packages
+
+
+@pytest.mark.parametrize("layer", sorted(BELOW))
+def test_a_layer_imports_nothing_from_the_layers_beside_or_above_it(layer: str) -> None:
     wrong = [
         f"{path.relative_to(ROOT)}:{line} imports {module}"
-        for path in sorted((ROOT / package).rglob("*.py"))
+        for path in sorted((PACKAGE / layer).rglob("*.py"))
         for line, module in imported(path)
-        if module.split(".")[0] in BELOW[package]
+        if module == "relative import" or layer_of(module) in BELOW[layer]
     ]
     assert wrong == []

@@ -12,7 +12,8 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.exceptions import HTTPException
 
-from analytics.api import (
+from tourviews import __version__
+from tourviews.api import (
     OPERATOR_ERRORS,
     Admin,
     install_error_handlers,
@@ -20,15 +21,14 @@ from analytics.api import (
     owner,
     public,
 )
-from ingest import script
-from ingest.endpoint import OPENAPI as BEACON_OPENAPI
-from ingest.endpoint import Message, Receive, Scope, Send, declared_length
-from ingest.withdrawal import OPENAPI as WITHDRAWAL_OPENAPI
-from storage.clock import Clock, SystemClock
-from tourviews import __version__
+from tourviews.ingest.http import scripts
+from tourviews.ingest.http.beacon import OPENAPI as BEACON_OPENAPI
+from tourviews.ingest.http.beacon import Message, Receive, Scope, Send, declared_length
+from tourviews.ingest.http.forget import OPENAPI as WITHDRAWAL_OPENAPI
 from tourviews.metrics import CONTENT_TYPE, Metrics
 from tourviews.service import Service
 from tourviews.settings import Settings
+from tourviews.storage.clock import Clock, SystemClock
 
 BEACON_PATH = "/v1/beacon"
 WITHDRAWAL_PATH = "/v1/visitor/forget"
@@ -122,10 +122,12 @@ def create_app(
     def prometheus(_: Admin) -> Response:
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
-    for name, served in script.SCRIPTS.items():
+    for name, served in scripts.SCRIPTS.items():
         serve_script(api, name, served)
 
-    dashboard_page = importlib.resources.files("analytics").joinpath("static/dashboard.html")
+    dashboard_page = importlib.resources.files("tourviews.analytics").joinpath(
+        "static/dashboard.html"
+    )
     page = dashboard_page.read_bytes()
 
     @api.get("/dashboard", tags=["service"], summary="The owners' dashboard page",
@@ -185,20 +187,20 @@ def _answers_as_served(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-def serve_script(api: FastAPI, name: str, served: script.Script) -> None:
+def serve_script(api: FastAPI, name: str, served: scripts.Script) -> None:
     @api.get(
         f"/{name}",
         tags=["service"],
-        summary=script.SUMMARIES[name],
+        summary=scripts.SUMMARIES[name],
         operation_id=name.replace(".", "_"),
         response_class=Response,
         responses={
-            200: {"content": {script.CONTENT_TYPE: {}}},
+            200: {"content": {scripts.CONTENT_TYPE: {}}},
             304: {"description": "Not modified (If-None-Match carried the current ETag)"},
         },
     )
     def serve(request: Request) -> Response:
-        headers = {"Cache-Control": script.CACHE_CONTROL, "ETag": served.etag}
+        headers = {"Cache-Control": scripts.CACHE_CONTROL, "ETag": served.etag}
         if request.headers.get("if-none-match") == served.etag:
             return Response(status_code=304, headers=headers)
-        return Response(served.body, media_type=script.CONTENT_TYPE, headers=headers)
+        return Response(served.body, media_type=scripts.CONTENT_TYPE, headers=headers)

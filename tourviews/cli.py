@@ -11,11 +11,9 @@ from typing import Any, NoReturn
 
 import orjson
 
-from analytics.stats import series_csv
-from ingest.throttle import Rate
-from storage.errors import InvalidValue, StorageError
-from storage.registry import check_name
+from tourviews.analytics.stats import series_csv
 from tourviews.control import Backend, CommandError, connect
+from tourviews.ingest.rules.throttle import Rate
 from tourviews.report import deliver, delivery
 from tourviews.settings import (
     LIMIT_PREFIX_V4,
@@ -25,6 +23,8 @@ from tourviews.settings import (
     Settings,
     default_data_dir,
 )
+from tourviews.storage.errors import InvalidValue, StorageError
+from tourviews.storage.registry import check_name
 
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
@@ -348,9 +348,9 @@ def _check_data_dir(data_dir: Path, args: argparse.Namespace) -> None:
 
 
 def _demo(data_dir: Path, args: argparse.Namespace) -> int:
-    from storage.database import DATABASE_FILE
     from tourviews.control import Local, running_server
     from tourviews.demo import TOUR, run_demo
+    from tourviews.storage.database import DATABASE_FILE
 
     if running_server(data_dir):
         raise CommandError(f"a server is running on {data_dir}: stop it, or use another --data")

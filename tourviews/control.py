@@ -16,20 +16,20 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from analytics.abuse import abuse_report
-from analytics.auth import local_credential
-from analytics.erasure import forget
-from analytics.period import parse_period, parse_zone
-from analytics.report import org_tours, weekly_report
-from analytics.retention import purge, retention_days
-from analytics.rollup import complete_before
-from analytics.stats import tour_stats
-from analytics.week import parse_week
-from storage.clock import SystemClock
-from storage.database import open_database
-from storage.errors import InvalidValue, StorageBusy, StorageError
-from storage.registry import KEEP, TOKEN_ID, Registry
-from storage.secret import derive_key, load_secret
+from tourviews.analytics.abuse import abuse_report
+from tourviews.analytics.auth import local_credential
+from tourviews.analytics.erasure import forget
+from tourviews.analytics.period import parse_period, parse_zone
+from tourviews.analytics.report import org_tours, weekly_report
+from tourviews.analytics.retention import purge, retention_days
+from tourviews.analytics.rollup import complete_before
+from tourviews.analytics.stats import tour_stats
+from tourviews.analytics.week import parse_week
+from tourviews.storage.clock import SystemClock
+from tourviews.storage.database import open_database
+from tourviews.storage.errors import InvalidValue, StorageBusy, StorageError
+from tourviews.storage.registry import KEEP, TOKEN_ID, Registry
+from tourviews.storage.secret import derive_key, load_secret
 
 SERVER_FILE = "server.json"
 BUSY_WAIT_SECONDS = 5.0

@@ -33,10 +33,10 @@ import httpx
 import orjson
 from rich.progress import Progress
 
-from ingest.client import parse_networks
-from storage.clock import ManualClock
 from tourviews.app import TourviewsApp, create_app
+from tourviews.ingest.http.address import parse_networks
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
 
 ORG = "demo"
 TOUR = "demo"

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 
-from ingest.client import ClientAddress
-from ingest.endpoint import ANY_ORIGIN, Receive, Scope, Send, answer
+from tourviews.ingest.http.address import ClientAddress
+from tourviews.ingest.http.beacon import ANY_ORIGIN, Receive, Scope, Send, answer
 
 log = logging.getLogger("tourviews.front")
 

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from urllib.parse import unquote, urlsplit
 
-from storage.errors import InvalidValue
+from tourviews.storage.errors import InvalidValue
 
 PORTS = {"smtp": 25, "smtps": 465}
 TIMEOUT = 30.0  # seconds for each exchange with the server

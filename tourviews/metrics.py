@@ -11,9 +11,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
-from ingest.committer import Committer
-from ingest.endpoint import BeaconEndpoint
-from storage.outcomes import Outcome
+from tourviews.ingest.http.beacon import BeaconEndpoint
+from tourviews.ingest.store.committer import Committer
+from tourviews.storage.outcomes import Outcome
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

@@ -21,19 +21,24 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from ingest import script
-from ingest.client import ClientAddress
-from ingest.endpoint import BeaconEndpoint, Receive, Scope, Send, answer
-from ingest.pipeline import Pipeline
-from ingest.shared import RedisLedger, answers, connect
-from ingest.useragent import AgentClassifier
-from storage.clock import Clock
-from storage.secret import ENV_VAR, MIN_LENGTH
-from storage.shared import FollowedTours, check_durability, published_settings, report_counters
 from tourviews.app import BEACON_PATH, serve_script
 from tourviews.front import PrimaryProxy
+from tourviews.ingest.agents.classifier import AgentClassifier
+from tourviews.ingest.http import scripts
+from tourviews.ingest.http.address import ClientAddress
+from tourviews.ingest.http.beacon import BeaconEndpoint, Receive, Scope, Send, answer
+from tourviews.ingest.rules.pipeline import Pipeline
+from tourviews.ingest.rules.redis_ledger import RedisLedger, answers, connect
 from tourviews.service import ended, hasher, salts_ahead, shared_ledger, shared_salts
 from tourviews.settings import Settings
+from tourviews.storage.clock import Clock
+from tourviews.storage.redis_state import (
+    FollowedTours,
+    check_durability,
+    published_settings,
+    report_counters,
+)
+from tourviews.storage.secret import ENV_VAR, MIN_LENGTH
 
 REPORT_SECONDS = 1.0
 
@@ -131,7 +136,7 @@ class NodeApp:
     def __init__(self, node: IngestNode, api: FastAPI) -> None:
         self.node = node
         self.api = api
-        self.own = {"/healthz", *(f"/{name}" for name in script.SCRIPTS)}
+        self.own = {"/healthz", *(f"/{name}" for name in scripts.SCRIPTS)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         beacon = self.node.beacon
@@ -155,7 +160,7 @@ def create_node_app(node: IngestNode) -> NodeApp:
             await node.stop()
 
     api = FastAPI(title="tourviews ingest node", lifespan=lifespan, openapi_url=None)
-    for name, served in script.SCRIPTS.items():
+    for name, served in scripts.SCRIPTS.items():
         serve_script(api, name, served)
 
     @api.get("/healthz")

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from analytics.report_email import html, subject, text
-from storage.errors import InvalidValue
+from tourviews.analytics.report_email import html, subject, text
 from tourviews.control import CommandError
 from tourviews.mail import MailError, SmtpServer, check_address, compose, parse_smtp_url, send
+from tourviews.storage.errors import InvalidValue
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,19 +28,25 @@ import uvicorn
 from redis.asyncio import Redis
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from ingest.endpoint import ANY_ORIGIN, answer
-from storage.clock import SystemClock
-from storage.errors import StorageBusy
-from storage.registry import TOKEN_PREFIX, new_token
-from storage.secret import ENV_VAR as SECRET_ENV
-from storage.secret import load_secret
-from storage.shared import RedisUnfit, check_durability, claim, published_settings, shown
 from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, running_server, write_server_file
 from tourviews.front import SOCKET_FILE, FromFront
+from tourviews.ingest.http.beacon import ANY_ORIGIN, answer
 from tourviews.node import IngestNode, create_node_app, node_secret
 from tourviews.service import Service
 from tourviews.settings import REDIS_ENV, Settings
+from tourviews.storage.clock import SystemClock
+from tourviews.storage.errors import StorageBusy
+from tourviews.storage.redis_state import (
+    RedisUnfit,
+    check_durability,
+    claim,
+    published_settings,
+    shown,
+)
+from tourviews.storage.registry import TOKEN_PREFIX, new_token
+from tourviews.storage.secret import ENV_VAR as SECRET_ENV
+from tourviews.storage.secret import load_secret
 from tourviews.workers import (
     Role,
     SocketInUse,
@@ -542,7 +548,7 @@ def _config(app: Any, settings: Settings) -> uvicorn.Config:
         backlog=BACKLOG,
         timeout_keep_alive=settings.timeout_keep_alive,
         timeout_graceful_shutdown=10,
-        proxy_headers=False,  # the trusted-proxy rule is ours (ingest.client)
+        proxy_headers=False,  # the trusted-proxy rule is ours (tourviews.ingest.http.address)
     )
 
 

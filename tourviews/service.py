@@ -15,39 +15,38 @@ import redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from analytics.api import Context
-from analytics.auth import Authenticator
-from analytics.clustering import cluster_completed_weeks
-from analytics.erasure import forget
-from analytics.retention import RETENTION, purge
-from analytics.rollup import complete_before, roll_up_completed
-from ingest.client import ClientAddress
-from ingest.committer import Committer
-from ingest.dedup import Deduplicator
-from ingest.drain import StreamDrain, backlog
-from ingest.endpoint import BeaconEndpoint
-from ingest.ledger import Ledger
-from ingest.memory import MemoryLedger
-from ingest.pipeline import Pipeline
-from ingest.privacy import IpHasher
-from ingest.repeats import RepeatedErrors
-from ingest.rotation import RotationGuard
-from ingest.scenes import SceneBound
-from ingest.shared import RedisLedger, Rules, answers, connect, seed_names
-from ingest.state import counted_names, restore
-from ingest.throttle import Gcra, Limiter
-from ingest.useragent import AgentClassifier
-from ingest.visits import Visits
-from ingest.withdrawal import WITHDRAWALS, WithdrawalEndpoint
-from ingest.writer import EventWriter
-from storage.clock import Clock
-from storage.database import Database, erased, open_database, write_meta
-from storage.drops import fold_drop_log
-from storage.errors import StorageError
-from storage.registry import Registry, Tour
-from storage.salts import SALT_FILE, Salts, SaltStore, SharedSalts, day_start
-from storage.secret import derive_key, load_secret
-from storage.shared import (
+from tourviews.analytics.auth import Authenticator
+from tourviews.analytics.clustering import cluster_completed_weeks
+from tourviews.analytics.erasure import forget
+from tourviews.analytics.retention import RETENTION, purge
+from tourviews.analytics.rollup import complete_before, roll_up_completed
+from tourviews.api import Context
+from tourviews.ingest.agents.classifier import AgentClassifier
+from tourviews.ingest.http.address import ClientAddress
+from tourviews.ingest.http.beacon import BeaconEndpoint
+from tourviews.ingest.http.forget import WITHDRAWALS, WithdrawalEndpoint
+from tourviews.ingest.privacy import IpHasher
+from tourviews.ingest.repeats import RepeatedErrors
+from tourviews.ingest.rules.dedup import Deduplicator
+from tourviews.ingest.rules.ledger import Ledger
+from tourviews.ingest.rules.memory_ledger import MemoryLedger
+from tourviews.ingest.rules.names import SceneBound
+from tourviews.ingest.rules.pipeline import Pipeline
+from tourviews.ingest.rules.redis_ledger import RedisLedger, Rules, answers, connect, seed_names
+from tourviews.ingest.rules.restore import counted_names, restore
+from tourviews.ingest.rules.rotation import RotationGuard
+from tourviews.ingest.rules.throttle import Gcra, Limiter
+from tourviews.ingest.rules.visits import Visits
+from tourviews.ingest.store.committer import Committer
+from tourviews.ingest.store.drain import StreamDrain, backlog
+from tourviews.ingest.store.writer import EventWriter
+from tourviews.metrics import SharedFigures
+from tourviews.settings import Settings
+from tourviews.storage.clock import Clock
+from tourviews.storage.database import Database, erased, open_database, write_meta
+from tourviews.storage.drops import fold_drop_log
+from tourviews.storage.errors import StorageError
+from tourviews.storage.redis_state import (
     FOLLOW_SECONDS,
     SETTINGS,
     claim,
@@ -57,8 +56,9 @@ from storage.shared import (
     renew,
     reported_counters,
 )
-from tourviews.metrics import SharedFigures
-from tourviews.settings import Settings
+from tourviews.storage.registry import Registry, Tour
+from tourviews.storage.salts import SALT_FILE, Salts, SaltStore, SharedSalts, day_start
+from tourviews.storage.secret import derive_key, load_secret
 
 log = logging.getLogger("tourviews")
 

@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ingest.client import Network, parse_networks
-from ingest.throttle import Rate
+from tourviews.ingest.http.address import Network, parse_networks
+from tourviews.ingest.rules.throttle import Rate
 
 DATA_ENV = "TOURVIEWS_DATA"
 REDIS_ENV = "TOURVIEWS_REDIS"  # --redis, out of sight of the process list

@@ -9,11 +9,11 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tests.conftest import CHROME, visitor
 from tourviews.app import TourviewsApp, create_app
 from tourviews.cli import main
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 TEXT = {"Content-Type": "text/plain"}

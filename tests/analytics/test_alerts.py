@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tests.conftest import send, visitor
 from tourviews.app import TourviewsApp
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
 
 
 @pytest.fixture

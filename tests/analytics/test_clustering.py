@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from analytics.clustering import CLUSTERED, cluster_completed_weeks
-from analytics.period import Period
-from analytics.rollup import roll_up_completed
-from analytics.stats import tour_stats
-from ingest.writer import EventRow, EventWriter
-from storage.database import Database, open_database, read_meta
+from tourviews.analytics.clustering import CLUSTERED, cluster_completed_weeks
+from tourviews.analytics.period import Period
+from tourviews.analytics.rollup import roll_up_completed
+from tourviews.analytics.stats import tour_stats
+from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.storage.database import Database, open_database, read_meta
 
 MONDAY = date(2026, 11, 2)
 

@@ -24,14 +24,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.erasure import forget
-from analytics.exact import EXACT_ROLLUPS
-from analytics.period import Period
-from analytics.retention import purge
-from analytics.rollup import roll_up_completed
-from analytics.stats import tour_stats, tour_totals
-from ingest.writer import EventRow, EventWriter
-from storage.database import Database, open_database, read_meta
+from tourviews.analytics.erasure import forget
+from tourviews.analytics.exact import EXACT_ROLLUPS
+from tourviews.analytics.period import Period
+from tourviews.analytics.retention import purge
+from tourviews.analytics.rollup import roll_up_completed
+from tourviews.analytics.stats import tour_stats, tour_totals
+from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.storage.database import Database, open_database, read_meta
 
 FIRST = date(2026, 11, 1)
 DAYS = 10

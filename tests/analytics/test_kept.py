@@ -1,4 +1,4 @@
-"""Reads of completed days are kept (``analytics.kept``), and nothing kept outlives a change.
+"""Reads of completed days are kept (``tourviews.analytics.kept``), and nothing kept outlives a change.
 
 Each test reads every period of the last days (so their figures are kept), changes
 the data the way the service does (erasure, late events rolled up again, purge, a
@@ -15,17 +15,17 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from analytics import kept
-from analytics.erasure import forget
-from analytics.period import Period
-from analytics.retention import purge
-from analytics.rollup import roll_up_completed
-from analytics.stats import tour_stats
-from ingest.writer import EventRow, EventWriter
-from storage.clock import ManualClock
-from storage.database import Database
-from storage.registry import Registry
 from tests.analytics.test_exact import TODAY, assert_exact, stored, traffic
+from tourviews.analytics import kept
+from tourviews.analytics.erasure import forget
+from tourviews.analytics.period import Period
+from tourviews.analytics.retention import purge
+from tourviews.analytics.rollup import roll_up_completed
+from tourviews.analytics.stats import tour_stats
+from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.database import Database
+from tourviews.storage.registry import Registry
 
 RECENT = TODAY - timedelta(days=3)  # periods from here on: every check reads ten of them
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tests.conftest import view, visitor
 from tourviews.app import TourviewsApp
+from tourviews.storage.clock import ManualClock
 
 
 def test_now_counts_the_visitors_of_the_last_five_minutes(

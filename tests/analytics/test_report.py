@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from analytics.report import FIGURES, VIEWS, Change, change, org_tours, weekly_report
-from analytics.report_email import html, span, subject, text
-from analytics.week import Week, parse_week
-from storage.clock import ManualClock
-from storage.errors import InvalidValue
 from tests.conftest import view, visitor
 from tests.reports import table_rows
+from tourviews.analytics.report import FIGURES, VIEWS, Change, change, org_tours, weekly_report
+from tourviews.analytics.report_email import html, span, subject, text
+from tourviews.analytics.week import Week, parse_week
 from tourviews.app import TourviewsApp
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.errors import InvalidValue
 
 TUESDAY = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)  # the clock fixture's time, in 2026-W48
 W48 = Week(date(2026, 11, 23))

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from analytics.rollup import roll_up_completed
-from storage.clock import ManualClock
 from tests.conftest import view, visitor
+from tourviews.analytics.rollup import roll_up_completed
 from tourviews.app import TourviewsApp
+from tourviews.storage.clock import ManualClock
 
 
 def stats(client: TestClient, token: str, first: str, last: str, **params: str) -> Any:

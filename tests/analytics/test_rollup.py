@@ -6,10 +6,10 @@ from datetime import date, timedelta
 
 from starlette.testclient import TestClient
 
-from analytics.rollup import roll_up_completed
-from storage.clock import ManualClock
 from tests.conftest import view, visitor
+from tourviews.analytics.rollup import roll_up_completed
 from tourviews.app import TourviewsApp
+from tourviews.storage.clock import ManualClock
 
 IPAD = (
     "Mozilla/5.0 (iPad; CPU OS 16_0 like Mac OS X) AppleWebKit/605.1.15 "

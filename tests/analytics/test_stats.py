@@ -8,9 +8,9 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tests.conftest import view, visitor
 from tourviews.app import TourviewsApp
+from tourviews.storage.clock import ManualClock
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "

@@ -1,5 +1,5 @@
 """The two cuts of visits agree: DuckDB's visit query (rollups, long spans) and the
-Python cut of a short span's events (``analytics.visits.cut``, a tour's today).
+Python cut of a short span's events (``tourviews.analytics.visits.cut``, a tour's today).
 
 Events are drawn on a coarse clock so that ties, pauses of exactly 30 minutes and
 UTC midnight come up often; both cuts read the same DuckDB file.
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analytics.visits import EVENTS, OF_TOUR, cut
-from ingest.writer import EventRow, EventWriter
-from storage.database import Database, open_database
+from tourviews.analytics.visits import EVENTS, OF_TOUR, cut
+from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.storage.database import Database, open_database
 
 START = datetime(2026, 11, 23, 22, 0)
 END = START + timedelta(days=2)

@@ -14,9 +14,9 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tests.conftest import CHROME, StartServer, send, visitor
 from tourviews.app import TourviewsApp, create_app
+from tourviews.storage.clock import ManualClock
 
 KOLKATA = ZoneInfo("Asia/Kolkata")
 

@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from analytics.period import Period
-from analytics.retention import purge
-from analytics.rollup import roll_up_completed
-from analytics.stats import tour_stats
-from ingest.writer import EventRow
-from storage.database import Database
 from tests.analytics.test_exact import FIRST, TODAY, stored, traffic, visit_numbers, visits_of
+from tourviews.analytics.period import Period
+from tourviews.analytics.retention import purge
+from tourviews.analytics.rollup import roll_up_completed
+from tourviews.analytics.stats import tour_stats
+from tourviews.ingest.store.writer import EventRow
+from tourviews.storage.database import Database
 
 ZONES = ("Asia/Kathmandu", "Asia/Kolkata", "America/St_Johns", "Europe/Berlin", "UTC")
 

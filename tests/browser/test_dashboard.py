@@ -36,11 +36,11 @@ from playwright.sync_api import (
     expect,
 )
 
-from ingest.client import parse_networks
-from storage.clock import ManualClock
 from tests.conftest import CHROME, ServerProcess, start_server
 from tourviews.app import create_app
+from tourviews.ingest.http.address import parse_networks
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
 
 IPHONE = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.client import ClientAddress, pack, parse_networks
+from tourviews.ingest.http.address import ClientAddress, pack, parse_networks
 
 PROXIES = ClientAddress(parse_networks(["127.0.0.1/32", "10.0.0.0/8", "fd00::/8"]))
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ingest.committer import Committer, Overloaded, StorageFailed
-from ingest.repeats import RepeatedErrors
-from ingest.writer import EventRow, EventWriter
-from storage.database import Database, open_database
-from storage.drops import fold_drop_log
+from tourviews.ingest.repeats import RepeatedErrors
+from tourviews.ingest.store.committer import Committer, Overloaded, StorageFailed
+from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.storage.database import Database, open_database
+from tourviews.storage.drops import fold_drop_log
 
 AT = datetime(2026, 11, 24, 12, 0)
 

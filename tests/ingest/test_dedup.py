@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ingest.dedup import Deduplicator
-from ingest.rotation import RotationGuard
+from tourviews.ingest.rules.dedup import Deduplicator
+from tourviews.ingest.rules.rotation import RotationGuard
 
 WINDOW = 1800.0
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from ingest.drain import APPLIED, CONSUMER, DEAD, GROUP, StreamDrain, decode
-from ingest.shared import STREAM
-from ingest.writer import EventWriter
-from storage.database import Database, open_database, read_meta
 from tests.redis_server import redis_server
+from tourviews.ingest.rules.redis_ledger import STREAM
+from tourviews.ingest.store.drain import APPLIED, CONSUMER, DEAD, GROUP, StreamDrain, decode
+from tourviews.ingest.store.writer import EventWriter
+from tourviews.storage.database import Database, open_database, read_meta
 
 AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

@@ -15,10 +15,10 @@ import orjson
 import pytest
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tests.conftest import ADMIN_ORG, CHROME
 from tourviews.app import TourviewsApp, create_app
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
 
 PROXY = "127.0.0.1"
 NETWORK = "2001:db8:7:1"  # one residential /64

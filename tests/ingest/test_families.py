@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.families import family_names, words
+from tourviews.ingest.agents.families import family_names, words
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,8 @@ from importlib.metadata import version
 
 import pytest
 
-from ingest.formfactor import FormFactor, device_rows
-from ingest.patterns import without_look_around
+from tourviews.ingest.agents.formfactor import FormFactor, device_rows
+from tourviews.ingest.agents.patterns import without_look_around
 
 
 def test_the_pinned_version_of_the_table_is_installed() -> None:

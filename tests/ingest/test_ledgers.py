@@ -23,26 +23,26 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from ingest.beacon import Beacon
-from ingest.committer import Committer
-from ingest.dedup import Deduplicator
-from ingest.drain import StreamDrain
-from ingest.ledger import Hit, Ledger, Unavailable
-from ingest.memory import MemoryLedger
-from ingest.pipeline import Pipeline
-from ingest.privacy import IpHasher
-from ingest.rotation import RotationGuard
-from ingest.scenes import SceneBound
-from ingest.shared import CLOCK, STREAM, RedisLedger, connect
-from ingest.throttle import Limiter
-from ingest.useragent import Agent
-from ingest.writer import EventWriter
-from storage.database import Database, open_database
-from storage.outcomes import Outcome
-from storage.registry import Tour
 from tests.redis_server import redis_server
+from tourviews.ingest.agents.classifier import Agent
+from tourviews.ingest.beacon import Beacon
+from tourviews.ingest.privacy import IpHasher
+from tourviews.ingest.rules.dedup import Deduplicator
+from tourviews.ingest.rules.ledger import Hit, Ledger, Unavailable
+from tourviews.ingest.rules.memory_ledger import MemoryLedger
+from tourviews.ingest.rules.names import SceneBound
+from tourviews.ingest.rules.pipeline import Pipeline
+from tourviews.ingest.rules.redis_ledger import CLOCK, STREAM, RedisLedger, connect
+from tourviews.ingest.rules.rotation import RotationGuard
+from tourviews.ingest.rules.throttle import Limiter
+from tourviews.ingest.store.committer import Committer
+from tourviews.ingest.store.drain import StreamDrain
+from tourviews.ingest.store.writer import EventWriter
 from tourviews.service import limits, shared_rules
 from tourviews.settings import Settings
+from tourviews.storage.database import Database, open_database
+from tourviews.storage.outcomes import Outcome
+from tourviews.storage.registry import Tour
 
 DESKTOP = Agent("Chrome", "Windows", "desktop")
 BOT = Agent("Other", "Other", "bot")

@@ -8,9 +8,9 @@ import duckdb
 import orjson
 from starlette.testclient import TestClient
 
-from storage.clock import ManualClock
 from tests.conftest import CHROME, counted_views, visitor
 from tourviews.app import TourviewsApp, create_app
+from tourviews.storage.clock import ManualClock
 
 TEXT = {"Content-Type": "text/plain"}
 

@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.privacy import IpHasher
-from storage.clock import ManualClock
-from storage.errors import SecretError, StorageError
-from storage.salts import SALT_FILE, SaltStore
-from storage.secret import derive_key
+from tourviews.ingest.privacy import IpHasher
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.errors import SecretError, StorageError
+from tourviews.storage.salts import SALT_FILE, SaltStore
+from tourviews.storage.secret import derive_key
 
 KEY = derive_key(b"x" * 32, "salts")
 NOON = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ingest.throttle import Gcra, Limiter, Rate
+from tourviews.ingest.rules.throttle import Gcra, Limiter, Rate
 
 
 def test_fresh_key_admits_exactly_its_burst_at_once() -> None:

@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.bots import SOURCES, source_versions
-from ingest.useragent import BOT, OTHER, Agent, AgentClassifier
+from tourviews.ingest.agents.bots import SOURCES, source_versions
+from tourviews.ingest.agents.classifier import BOT, OTHER, Agent, AgentClassifier
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +337,7 @@ def test_each_maintained_source_records_its_version() -> None:
 
 
 def test_the_phone_names_taken_from_crawlerdetect_are_phone_and_app_tokens() -> None:
-    from ingest.bots import _PHONE_NAMES
+    from tourviews.ingest.agents.bots import _PHONE_NAMES
 
     assert "cubot" in _PHONE_NAMES and "; M bot" in _PHONE_NAMES
     assert not any("Safari" in name or "Mozilla" in name for name in _PHONE_NAMES)
@@ -359,7 +359,7 @@ def test_matomos_bot_list_is_a_source(classifier: AgentClassifier, agent: str) -
 
 
 def test_matomos_look_around_patterns_keep_their_exceptions() -> None:
-    from ingest.bots import MatomoGuarded, matomo_patterns
+    from tourviews.ingest.agents.bots import MatomoGuarded, matomo_patterns
 
     guarded = MatomoGuarded(matomo_patterns()[1])
     assert guarded("Mozilla/5.0 (X11; Linux x86_64) Example-fetcher/1.0")
@@ -395,7 +395,7 @@ def test_a_bot_that_writes_an_android_platform_is_still_a_bot(classifier: AgentC
         "+http://www.google.com/bot.html)"
     )
     assert classifier(agent) == BOT
-    from ingest.bots import without_device_name
+    from tourviews.ingest.agents.bots import without_device_name
 
     assert without_device_name(agent) == agent.replace("Nexus 5X", "K")
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest.writer import SMALL_BATCH, EventRow, EventWriter
-from storage.database import Database, open_database
+from tourviews.ingest.store.writer import SMALL_BATCH, EventRow, EventWriter
+from tourviews.storage.database import Database, open_database
 
 AT = datetime(2026, 11, 24, 12, 0)
 

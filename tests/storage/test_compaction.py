@@ -19,8 +19,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from storage.clock import ManualClock
-from storage.database import COMPACTING, DATABASE_FILE, erased, open_database, write_meta
 from tests.conftest import (
     CHROME,
     PROXY,
@@ -31,6 +29,8 @@ from tests.conftest import (
     stored_visitors,
 )
 from tourviews.app import TourviewsApp
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.database import COMPACTING, DATABASE_FILE, erased, open_database, write_meta
 
 ROWS = 20_000  # others' events around the erased ones: blocks of real size
 

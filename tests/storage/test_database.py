@@ -17,13 +17,13 @@ from pathlib import Path
 import orjson
 from starlette.testclient import TestClient
 
-from ingest.writer import SMALL_BATCH, EventRow, EventWriter
-from storage.clock import ManualClock
-from storage.database import open_database
 from tests.conftest import CHROME
 from tourviews.app import create_app
+from tourviews.ingest.store.writer import SMALL_BATCH, EventRow, EventWriter
 from tourviews.service import daily_round
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.database import open_database
 
 ROOT = Path(__file__).parents[2]
 PACKAGES = ("ingest", "analytics", "storage", "tourviews", "benchmarks")
@@ -71,7 +71,9 @@ def test_no_code_reads_a_result_only_partly() -> None:
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
                 if isinstance(node, ast.Attribute) and node.attr in ("fetchone", "fetchmany"):
                     calls.append(f"{path.relative_to(ROOT)}:{node.lineno}")
-    assert calls == [], "read one row with storage.database.one(), which finishes the result"
+    assert calls == [], (
+        "read one row with tourviews.storage.database.one(), which finishes the result"
+    )
 
 
 def test_a_write_after_the_daily_round_on_the_same_thread_succeeds(tmp_path: Path) -> None:

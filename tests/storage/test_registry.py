@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from storage.clock import ManualClock
-from storage.database import open_database
-from storage.errors import Conflict, InvalidValue
-from storage.registry import Principal, Registry
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.database import open_database
+from tourviews.storage.errors import Conflict, InvalidValue
+from tourviews.storage.registry import Principal, Registry
 
 
 @pytest.fixture

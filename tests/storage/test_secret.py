@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from storage.errors import SecretError
-from storage.secret import SECRET_FILE, derive_key, load_secret
+from tourviews.storage.errors import SecretError
+from tourviews.storage.secret import SECRET_FILE, derive_key, load_secret
 
 
 def test_first_use_creates_a_key_file_readable_by_its_owner_only(data_dir: Path) -> None:

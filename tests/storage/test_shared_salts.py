@@ -1,4 +1,4 @@
-"""The salts of Redis mode (storage.salts.SharedSalts), on a real redis-server.
+"""The salts of Redis mode (tourviews.storage.salts.SharedSalts), on a real redis-server.
 
 Redis deletes a salt by its own clock (``EXAT``), so each test takes its day from
 Redis' ``TIME`` and drives a manual clock from there: they pass on any date, and under
@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from storage.clock import ManualClock
-from storage.errors import SecretError, StorageError
-from storage.salts import SHARED_PREFIX, day_start
 from tests.redis_server import RedisServer, redis_now, redis_server
 from tourviews.service import salts_ahead, shared_salts
+from tourviews.storage.clock import ManualClock
+from tourviews.storage.errors import SecretError, StorageError
+from tourviews.storage.salts import SHARED_PREFIX, day_start
 
 SECRET = b"shared-salts-test-secret-" + b"s" * 20
 

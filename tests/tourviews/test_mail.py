@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from storage.errors import InvalidValue
 from tests.reports import Mailbox, free_port, mailbox
 from tourviews.mail import MailError, SmtpServer, check_address, compose, parse_smtp_url, send
+from tourviews.storage.errors import InvalidValue
 
 SENDER = "reports@tourviews.example"
 

@@ -22,9 +22,9 @@ import orjson
 import pytest
 import redis
 
-from ingest.drain import backlog
 from tests.conftest import CHROME, ServerProcess, counted_views, found, start_server
 from tests.redis_server import RedisServer, redis_server
+from tourviews.ingest.store.drain import backlog
 
 SECRET = {"TOURVIEWS_SECRET": "redis-mode-test-secret-" + "s" * 20}
 PROXY = ("--trusted-proxy", "127.0.0.1/32")

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from analytics.report_email import span
-from storage.clock import ManualClock
 from tests.conftest import CHROME, StartServer, visitor
 from tests.reports import Mailbox, free_port, mailbox, table_rows
 from tests.tourviews.test_cli import ok, run
+from tourviews.analytics.report_email import span
 from tourviews.app import create_app
 from tourviews.settings import Settings
+from tourviews.storage.clock import ManualClock
 
 SENDER = "reports@tourviews.example"
 

@@ -1,1 +1,0 @@
-"""The read side: stats, breakdowns, abuse, the owner and operator APIs."""

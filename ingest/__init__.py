@@ -1,1 +1,0 @@
-"""The beacon path: parse, identify, classify, throttle, dedup, group-commit."""

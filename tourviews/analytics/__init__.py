@@ -1,0 +1,1 @@
+"""The read side: stats, breakdowns, visits, rollups, retention, abuse and the report."""

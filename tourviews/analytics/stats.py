@@ -1,0 +1,311 @@
+"""The stats document of one tour: totals, a zero-filled series, breakdowns, visits.
+
+``views`` are counted ``view`` events, ``visitors`` are distinct visitor IDs among
+them (over the whole range, never a sum of daily counts), and the scene breakdown
+counts ``scene`` events per scene. A period of UTC days within raw retention is
+answered exactly (``tourviews.analytics.exact``). One reaching past it merges the visitor IDs
+of its raw events with the sketches of the rollups of its older days. A period in
+another time zone is answered by ``tourviews.analytics.zones``, and the visits, in any zone,
+by ``tourviews.analytics.visits``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import duckdb
+import polars as pl
+
+from tourviews.analytics.exact import exact_stats, exact_totals, fresh_from
+from tourviews.analytics.kept import kept, reading
+from tourviews.analytics.parts import (
+    BREAKDOWNS,
+    DIMENSIONS,
+    EPOCH,
+    Cell,
+    Cells,
+    Series,
+    day_key,
+    groupings,
+)
+from tourviews.analytics.parts import (
+    raw_from as raw_from,  # tourviews.analytics.alerts reads it from here
+)
+from tourviews.analytics.period import Period
+from tourviews.analytics.visits import VisitFigures, visit_figures
+from tourviews.analytics.zones import zoned_stats
+from tourviews.storage.database import one
+
+# One scan of the tour's raw events in the period; each part of the document is one
+# grouping of it. QUERY_IDS lists the visitor IDs, to be merged with sketches.
+HITS = """
+WITH hits AS MATERIALIZED (
+    SELECT ts, kind, scene, visitor::VARCHAR AS visitor, device, browser, os
+    FROM events WHERE tour = $tour AND ts >= $start AND ts < $end
+)
+"""
+PARTS = [
+    ("total", "''", "view"),
+    ("series", "strftime(date_trunc($interval, ts), '%Y-%m-%dT%H:%M:%SZ')", "view"),
+    *BREAKDOWNS,
+]
+QUERY = HITS + groupings(PARTS)
+QUERY_IDS = HITS + groupings(PARTS, visitors="list(DISTINCT visitor)")
+
+
+BREAKDOWN_LIMIT = 100  # rows per breakdown unless asked otherwise
+MAX_BREAKDOWN_LIMIT = 1_000
+
+
+def tour_stats(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int = BREAKDOWN_LIMIT
+) -> dict[str, Any]:
+    """The contract's stats document for ``tour`` over ``period``; ``limit`` rows a breakdown.
+
+    Within raw retention every number is exact. Days whose raw events were purged
+    come from the rollups: per day and hour still exact, but over several days the
+    visitors are a union of sketches, and ``visitors_exact`` says so.
+    """
+    with reading(cursor):
+        series, cells = _views(cursor, tour, period)
+        visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
+        document = _document(tour, period, series, cells, visits, limit)
+        previous = period.before()
+        document["previous"] = {
+            "from": previous.first.isoformat(),
+            "to": previous.last.isoformat(),
+            **_past_totals(cursor, tour, previous),
+        }
+    return document
+
+
+def _past_totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
+    """``_totals``, kept while the figures of the period's days cannot change (the
+    dashboard asks for the period before its own again and again)."""
+    last = (period.end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    key = ("totals", tour, period.first, period.last, period.zone.key)
+    return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period)))
+
+
+def _rolled(cursor: duckdb.DuckDBPyConnection, period: Period) -> date | None:
+    """Where the visit figures of ``period`` stop reading rollups (None: raw events alone).
+
+    A period of UTC days reads the rollups of its rolled-up days. Another zone's days
+    are not UTC days: raw events answer while they are kept, exactly.
+    """
+    if not period.in_utc:
+        horizon = raw_from(cursor)
+        return None if horizon == EPOCH else horizon
+    row = one(cursor, "SELECT max(day) FROM rolled_days WHERE day <= ?", [period.last])
+    return None if row is None or row[0] is None else row[0] + timedelta(days=1)
+
+
+def _horizon(cursor: duckdb.DuckDBPyConnection) -> datetime:
+    """The first moment whose raw events are all kept."""
+    return datetime.combine(raw_from(cursor), time())
+
+
+def _views(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> tuple[Series, Cells]:
+    """The series and the cells of views and visitors of ``tour`` over ``period``."""
+    if not period.in_utc:
+        return zoned_stats(cursor, tour, period, _horizon(cursor))
+    fresh = fresh_from(cursor, period)
+    if fresh is not None:
+        return exact_stats(cursor, tour, period, fresh)
+    return _merged_stats(cursor, tour, period)
+
+
+def _totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
+    """The totals of ``tour``'s stats document for ``period`` (no series, no breakdown)."""
+    visits = visit_figures(cursor, tour, period, _rolled(cursor, period), totals_only=True)
+    return tour_totals(cursor, [tour], period)[tour] | visits.totals()
+
+
+def _merged_stats(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period
+) -> tuple[Series, Cells]:
+    horizon = raw_from(cursor)
+    series: Series = {}
+    cells: Cells = defaultdict(Cell)
+    rolled_last = min(period.last, horizon - timedelta(days=1))
+    if period.last >= horizon:
+        mixed = period.first <= rolled_last
+        first = max(period.first, horizon)
+        query = QUERY_IDS if mixed else QUERY
+        rows = cursor.execute(
+            query,
+            {
+                "tour": tour,
+                "start": datetime.combine(first, time()),
+                "end": period.end.replace(tzinfo=None),
+                "interval": period.interval,
+            },
+        ).fetchall()
+        for part, key, views, visitors in rows:
+            ids = (visitors or []) if mixed else []  # NULL: no raw event in that group
+            if part == "series":
+                series[key] = (views, len(ids) if mixed else visitors)
+            else:
+                cells[part, key].add(views, len(ids) if mixed else visitors, None, ids)
+    if period.first <= rolled_last:
+        rows = cursor.execute(
+            "SELECT day, dimension, key, views, visitors, sketch FROM rollups "
+            "WHERE tour = ? AND day BETWEEN ? AND ? "
+            "AND dimension IN ('total', 'hour', 'device', 'browser', 'os', 'scene')",
+            [tour, period.first, rolled_last],
+        ).fetchall()
+        for day, dimension, key, views, visitors, sketch in rows:
+            if dimension == "hour":
+                if period.interval == "hour":
+                    series[day_key(day, key)] = (views, visitors)
+                continue
+            if dimension == "total" and period.interval == "day":
+                series[day_key(day)] = (views, visitors)
+            cells[dimension, key].add(views, visitors, sketch, [])
+    return series, cells
+
+
+def _document(
+    tour: str, period: Period, series: Series, cells: Cells, visits: VisitFigures, limit: int
+) -> dict[str, Any]:
+    total = cells.get(("total", ""), Cell())
+    ranked = sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
+    engaged = visits.engaged_by_scene()
+    breakdown: dict[str, list[dict[str, Any]]] = {
+        dimension: [
+            {"key": key, "views": cell.views, "visitors": cell.distinct()}
+            for (part, key), cell in ranked
+            if part == dimension
+        ][:limit]
+        for dimension in DIMENSIONS
+    }
+    for row in breakdown["scene"]:
+        row["engaged_seconds"] = engaged.get(row["key"], 0)
+    starts = period.buckets()
+    utc = [start.astimezone(UTC).replace(tzinfo=None) for start in starts]
+    return {
+        "tour": tour,
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "interval": period.interval,
+        "timezone": period.zone.key,
+        "totals": {
+            "views": total.views,
+            "visitors": total.distinct(),
+            "visitors_exact": total.exact,
+            **visits.totals(),
+        },
+        "series": [
+            {
+                "start": key,
+                "views": views,
+                "visitors": visitors,
+                "visits": began,
+                "engaged_seconds": engaged,
+            }
+            for start, (began, engaged) in zip(starts, visits.series(utc), strict=True)
+            for key in [bucket_key(period, start)]
+            for views, visitors in [series.get(key, (0, 0))]
+        ],
+        "breakdown": breakdown | visits.breakdowns(limit),
+        # beyond raw retention, another zone's breakdowns are those of whole UTC days
+        "breakdowns_exact": visits.exact,
+        "transitions": visits.transitions(limit),
+    }
+
+
+def bucket_key(period: Period, start: datetime) -> str:
+    """An interval's start as the document shows it: UTC as ``Z``, other zones with the offset."""
+    return start.strftime("%Y-%m-%dT%H:%M:%SZ") if period.in_utc else start.isoformat()
+
+
+def tour_totals(
+    cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period
+) -> dict[str, dict[str, Any]]:
+    """Views and visitors of each tour over ``period`` (the totals of its stats document)."""
+    if not period.in_utc:
+        horizon = _horizon(cursor)
+        found = {tour: zoned_stats(cursor, tour, period, horizon)[1] for tour in tours}
+        return {
+            tour: {"views": cell.views, "visitors": cell.distinct(), "visitors_exact": cell.exact}
+            for tour in tours
+            for cell in [found[tour].get(("total", ""), Cell())]
+        }
+    fresh = fresh_from(cursor, period)
+    if fresh is not None:
+        cells = exact_totals(cursor, tours, period, fresh)
+    else:
+        cells = _merged_totals(cursor, tours, period)
+    return {
+        tour: {"views": cell.views, "visitors": cell.distinct(), "visitors_exact": cell.exact}
+        for tour in tours
+        for cell in [cells.get(tour, Cell())]
+    }
+
+
+def _merged_totals(
+    cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period
+) -> dict[str, Cell]:
+    horizon = raw_from(cursor)
+    rolled_last = min(period.last, horizon - timedelta(days=1))
+    mixed = period.first <= rolled_last and period.last >= horizon
+    cells: dict[str, Cell] = defaultdict(Cell)
+    if period.last >= horizon:
+        visitors = "list(DISTINCT visitor::VARCHAR)" if mixed else "count(DISTINCT visitor)"
+        rows = cursor.execute(
+            f"SELECT tour, count(*), {visitors} FROM events WHERE kind = 'view' "
+            "AND tour IN (SELECT unnest($tours)) AND ts >= $start AND ts < $end GROUP BY tour",
+            {
+                "tours": tours,
+                "start": datetime.combine(max(period.first, horizon), time()),
+                "end": period.end.replace(tzinfo=None),
+            },
+        ).fetchall()
+        for tour, views, found in rows:
+            ids = found if mixed else []
+            cells[tour].add(views, len(ids) if mixed else found, None, ids)
+    if period.first <= rolled_last:
+        rows = cursor.execute(
+            "SELECT tour, views, visitors, sketch FROM rollups WHERE dimension = 'total' "
+            "AND tour IN (SELECT unnest($tours)) AND day BETWEEN $first AND $last",
+            {"tours": tours, "first": period.first, "last": rolled_last},
+        ).fetchall()
+        for tour, views, visitors, sketch in rows:
+            cells[tour].add(views, visitors, sketch, [])
+    return cells
+
+
+NOW = timedelta(minutes=5)  # "on the tour now": a counted beacon this recently
+
+
+def visitors_now(cursor: duckdb.DuckDBPyConnection, tour: str, now: datetime) -> int:
+    """Distinct visitors with a counted beacon (any event) of ``tour`` in the last 5 minutes."""
+    since = (now - NOW).replace(tzinfo=None)
+    row = one(
+        cursor,
+        "SELECT count(DISTINCT visitor) FROM events WHERE tour = ? AND ts >= ?",
+        [tour, since],
+    )
+    return int(row[0]) if row else 0
+
+
+def views_to_date(cursor: duckdb.DuckDBPyConnection, tour: str) -> int:
+    """Every counted view of ``tour``: rollups before the raw events' first day, then raw."""
+    horizon = raw_from(cursor)
+    row = one(
+        cursor,
+        "SELECT (SELECT coalesce(sum(views), 0) FROM rollups WHERE tour = $tour "
+        "AND dimension = 'total' AND day < $horizon) + (SELECT count(*) FROM events "
+        "WHERE tour = $tour AND kind = 'view' AND ts >= $start)",
+        {"tour": tour, "horizon": horizon, "start": datetime.combine(horizon, time())},
+    )
+    return int(row[0]) if row else 0
+
+
+def series_csv(document: dict[str, Any]) -> str:
+    """The series of a stats document as CSV: start,views,visitors,visits,engaged_seconds."""
+    columns = {"start": pl.String, "views": pl.Int64, "visitors": pl.Int64, "visits": pl.Int64,
+               "engaged_seconds": pl.Int64}  # fmt: skip
+    return pl.DataFrame(document["series"], schema=columns).write_csv()

@@ -1,0 +1,520 @@
+"""The owner and operator HTTP API (FastAPI): one router per audience."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import duckdb
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException
+
+from tourviews.analytics.abuse import abuse_report
+from tourviews.analytics.auth import Authenticator
+from tourviews.analytics.erasure import forget
+from tourviews.analytics.period import Period, parse_period, parse_zone
+from tourviews.analytics.report import UnknownOrganization, org_tours, weekly_report
+from tourviews.analytics.report_email import html
+from tourviews.analytics.retention import purge
+from tourviews.analytics.rollup import complete_before
+from tourviews.analytics.stats import (
+    BREAKDOWN_LIMIT,
+    MAX_BREAKDOWN_LIMIT,
+    series_csv,
+    tour_stats,
+    tour_totals,
+    views_to_date,
+    visitors_now,
+)
+from tourviews.analytics.week import ISO_WEEK, parse_week
+from tourviews.storage.clock import Clock
+from tourviews.storage.database import Database
+from tourviews.storage.errors import Conflict, InvalidValue
+from tourviews.storage.registry import KEEP, NAME, ORG, UUID, Principal, Registry, Tour
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the API's routes work with."""
+
+    db: Database
+    registry: Registry
+    clock: Clock
+    authenticator: Authenticator
+    raw_retention_days: int
+
+
+class ApiError(Exception):
+    """An answer other than success, as ``{"error": ..., "field": ...}``."""
+
+    def __init__(self, status: int, error: str, field: str | None = None) -> None:
+        self.status = status
+        self.error = error
+        self.field = field
+
+
+class ErrorBody(BaseModel):
+    error: str
+    field: str | None = None
+
+
+def _errors(texts: dict[int, str]) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": ErrorBody, "description": text} for code, text in texts.items()}
+
+
+OWNER_ERRORS = _errors(
+    {
+        400: "A parameter or the body is malformed; `field` names it",
+        401: "No token, or not a token of this service",
+        404: "No such tour (or not one of the token's organization)",
+    }
+)
+LIMIT = re.compile(r"[0-9]{1,4}")
+OPERATOR_ERRORS = {**OWNER_ERRORS, **_errors({403: "The token is not an admin token"})}
+
+
+def _shape(pattern: str) -> dict[str, Any]:
+    """What the document says a value looks like; the domain code is what checks it."""
+    return {"pattern": f"^{pattern}$"}
+
+
+# Empty means the default, as absent does (the dashboard sends ``from=&to=``).
+DATE = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
+INTERVALS = {"enum": ["day", "hour"]}
+FORMATS = {"enum": ["json", "csv"]}
+ORIGIN = r"https?://[^/?#\[\]]{1,200}"  # tourviews.storage.registry.check_origin is the real rule
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error answers JSON naming the field; never a traceback."""
+
+    async def api_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return JSONResponse({"error": exc.error, "field": exc.field}, exc.status)
+
+    async def invalid_value(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, InvalidValue)
+        return JSONResponse({"error": exc.message, "field": exc.field}, 400)
+
+    async def conflicting_value(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Conflict)
+        return JSONResponse({"error": exc.message, "field": exc.field}, 409)
+
+    async def invalid_request(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0]
+        if first.get("type") == "json_invalid":  # its location is a character offset
+            return JSONResponse({"error": "body is not valid JSON", "field": None}, 400)
+        where = [
+            str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path")
+        ]
+        field = ".".join(where) or None
+        return JSONResponse(
+            {"error": f"{field or 'body'}: {first.get('msg')}", "field": field}, 400
+        )
+
+    async def http_error(_: Request, exc: Exception) -> Response:
+        # Starlette's own answers (unknown path, wrong method, unreadable body) in our shape.
+        assert isinstance(exc, HTTPException)
+        return JSONResponse(
+            {"error": str(exc.detail), "field": None}, exc.status_code, headers=exc.headers
+        )
+
+    async def conflict(_: Request, exc: Exception) -> Response:
+        # Two transactions wrote the same rows and DuckDB aborted this one: nothing of it
+        # was kept, and trying again will do.
+        return JSONResponse(
+            {"error": "busy with a conflicting change, try again", "field": None},
+            503,
+            headers={"Retry-After": "1"},
+        )
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(duckdb.TransactionException, conflict)
+    app.add_exception_handler(Conflict, conflicting_value)
+    app.add_exception_handler(InvalidValue, invalid_value)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, http_error)
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.context
+    return ctx
+
+
+Ctx = Annotated[Context, Depends(context)]
+
+
+def principal(request: Request, ctx: Ctx) -> Principal:
+    found = ctx.authenticator.principal(request.headers.get("authorization"))
+    if found is None:
+        raise ApiError(401, "a valid token is required: Authorization: Bearer <token>")
+    return found
+
+
+Caller = Annotated[Principal, Depends(principal)]
+
+
+def admin(caller: Caller) -> Principal:
+    if not caller.admin:
+        raise ApiError(403, "this needs an admin token")
+    return caller
+
+
+Admin = Annotated[Principal, Depends(admin)]
+
+
+def visible_tour(ctx: Context, caller: Principal, tour: str) -> Tour:
+    """The tour if the caller may read it; another organization's tour is 'unknown' too."""
+    found = ctx.registry.tours.get(tour)
+    if found is None or not (caller.admin or found.org == caller.org):
+        raise ApiError(404, "unknown tour", "tour")
+    if caller.tour not in (None, tour):
+        raise ApiError(404, "unknown tour", "tour")
+    return found
+
+
+owner = APIRouter(prefix="/v1", tags=["owner"], responses=OWNER_ERRORS)
+
+
+FromDay = Annotated[
+    str | None,
+    Query(
+        alias="from",
+        description="first day, YYYY-MM-DD, in the tour's time zone (default: 29 days before `to`)",
+        json_schema_extra=DATE,
+    ),
+]
+ToDay = Annotated[
+    str | None,
+    Query(
+        alias="to",
+        description="last day, inclusive, in the tour's time zone (default: today there)",
+        json_schema_extra=DATE,
+    ),
+]
+Zone = Annotated[
+    str | None,
+    Query(
+        description="an IANA time zone for this request's days and hours (default: the "
+        "tour's, set with tours add --timezone)",
+        json_schema_extra={"type": "string", "examples": ["Asia/Almaty"]},
+    ),
+]
+
+
+def zoned_period(
+    ctx: Context, zone: str, start: str | None, end: str | None, interval: str | None
+) -> Period:
+    """The period asked for, in days of ``zone`` (``today`` is today there)."""
+    where = parse_zone(zone)
+    return parse_period(ctx.clock.now().astimezone(where).date(), start, end, interval, where)
+
+
+TourName = Annotated[str, Path(json_schema_extra=_shape(NAME.pattern))]
+
+
+@owner.get(
+    "/tours/{tour}/stats",
+    summary="Views, visitors and breakdowns of one tour",
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or the series as CSV"}},
+)
+def stats(
+    ctx: Ctx,
+    caller: Caller,
+    tour: TourName,
+    start: FromDay = None,
+    end: ToDay = None,
+    interval: Annotated[
+        str | None, Query(description="day (default) or hour", json_schema_extra=INTERVALS)
+    ] = None,
+    format: Annotated[
+        str, Query(description="json (default) or csv", json_schema_extra=FORMATS)
+    ] = "json",
+    limit: Annotated[
+        str | None,
+        Query(description=f"rows per breakdown, the most viewed first (default {BREAKDOWN_LIMIT})"),
+    ] = None,
+    tz: Zone = None,
+) -> Any:
+    found = visible_tour(ctx, caller, tour)
+    if format not in ("json", "csv"):
+        raise ApiError(400, "format must be 'json' or 'csv'", "format")
+    rows = BREAKDOWN_LIMIT
+    if limit is not None:
+        # ASCII digits, few: "²" is a digit to str.isdigit, and int() refuses it.
+        if not LIMIT.fullmatch(limit) or not 1 <= int(limit) <= MAX_BREAKDOWN_LIMIT:
+            raise ApiError(400, f"limit must be a whole number from 1 to {MAX_BREAKDOWN_LIMIT}",
+                           "limit")  # fmt: skip
+        rows = int(limit)
+    period = zoned_period(ctx, found.timezone if tz is None else tz, start, end, interval)
+    with ctx.db.using() as cursor:
+        document = tour_stats(cursor, tour, period, rows)
+    if format == "json":
+        return document
+    filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
+    return Response(
+        series_csv(document),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@owner.get("/tours/{tour}/now", summary="Visitors on the tour now: the last 5 minutes")
+def now(ctx: Ctx, caller: Caller, tour: TourName) -> dict[str, int]:
+    visible_tour(ctx, caller, tour)
+    with ctx.db.using() as cursor:
+        return {"visitors": visitors_now(cursor, tour, ctx.clock.now())}
+
+
+@owner.get("/tours", summary="The organization's tours with their totals")
+def tours(
+    ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
+) -> dict[str, Any]:
+    period = zoned_period(ctx, "UTC" if tz is None else tz, start, end, None)
+    registered = ctx.registry.tours  # one snapshot: an admin may change tours meanwhile
+    mine = sorted(
+        t.tour for t in registered.values()
+        if (caller.admin or t.org == caller.org) and caller.tour in (None, t.tour)
+    )  # fmt: skip
+    # Each tour's days are its own zone's, unless tz names one for all
+    zones: dict[str, list[str]] = {}
+    for tour in mine:
+        zones.setdefault(registered[tour].timezone if tz is None else tz, []).append(tour)
+    totals: dict[str, dict[str, Any]] = {}
+    with ctx.db.using() as cursor:
+        for zone, group in zones.items():
+            totals |= tour_totals(cursor, group, zoned_period(ctx, zone, start, end, None))
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "operator": caller.admin,  # the dashboard shows the operator's views only then
+        "tours": [
+            {
+                "tour": tour,
+                "org": registered[tour].org,
+                "timezone": registered[tour].timezone,
+                "totals": totals[tour],
+            }
+            for tour in mine
+        ],
+    }
+
+
+public = APIRouter(prefix="/v1", tags=["public"])
+# Read by anyone, from any page, and cached by browsers and CDNs for a minute: a
+# popular tour's counter costs one query a minute, not one per page view.
+PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, max-age=60"}
+NO_COUNTER = _errors({404: "No such tour, or it has no public counter"})
+
+
+def _counted(ctx: Context, tour: str) -> int:
+    found = ctx.registry.tours.get(tour)
+    if found is None or not found.public_counter:
+        raise ApiError(404, "no public counter for this tour", "tour")
+    with ctx.db.using() as cursor:
+        return views_to_date(cursor, tour)
+
+
+@public.get("/tours/{tour}/counter", summary="A tour's views to date, if it opted in",
+            responses=NO_COUNTER)  # fmt: skip
+def counter(ctx: Ctx, tour: TourName) -> JSONResponse:
+    return JSONResponse({"tour": tour, "views": _counted(ctx, tour)}, headers=PUBLIC_HEADERS)
+
+
+@public.get(
+    "/tours/{tour}/counter.svg",
+    summary="The same, as a badge",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}, **NO_COUNTER},
+)
+def counter_badge(ctx: Ctx, tour: TourName) -> Response:
+    return Response(badge(_counted(ctx, tour)), media_type="image/svg+xml", headers=PUBLIC_HEADERS)
+
+
+def badge(views: int) -> str:
+    """A flat badge, "views | 1,234", sized by its text (no font is loaded)."""
+    label, value = "views", f"{views:,}"
+    left, right = 8 + 7 * len(label), 8 + 7 * len(value)
+    width = left + right
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="20" role="img" '
+        f'aria-label="{label}: {value}"><rect width="{left}" height="20" fill="#555"/>'
+        f'<rect x="{left}" width="{right}" height="20" fill="#2563eb"/>'
+        '<g fill="#fff" font-family="Verdana,DejaVu Sans,sans-serif" font-size="11" '
+        f'text-anchor="middle"><text x="{left / 2}" y="14">{label}</text>'
+        f'<text x="{left + right / 2}" y="14">{value}</text></g></svg>'
+    )
+
+
+operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=OPERATOR_ERRORS)
+
+
+@operator.get("/abuse", summary="What was not counted, by reason, and who sent it")
+def abuse(ctx: Ctx, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
+    period = parse_period(ctx.clock.now().date(), start, end, None)
+    with ctx.db.using() as cursor:
+        return abuse_report(cursor, period)
+
+
+@operator.get(
+    "/report",
+    summary="An organization's weekly report: an e-mail-ready HTML page, or its data",
+    responses={
+        200: {"content": {"text/html": {}}, "description": "HTML, or with format=json the data"},
+        **_errors({404: "No tour is registered for the organization"}),
+    },
+)
+def report(
+    ctx: Ctx,
+    _: Admin,
+    org: Annotated[str, Query(json_schema_extra=_shape(ORG.pattern))],
+    week: Annotated[
+        str | None,
+        Query(
+            description="an ISO week (2026-W48) or a day of it; default: the last complete week",
+            json_schema_extra={
+                "anyOf": [{"type": "string", **_shape(ISO_WEEK.pattern)}, *DATE["anyOf"]]
+            },
+        ),
+    ] = None,
+    format: Annotated[
+        str,
+        Query(description="html (default) or json", json_schema_extra={"enum": ["html", "json"]}),
+    ] = "html",
+) -> Any:
+    if format not in ("html", "json"):
+        raise ApiError(400, "format must be 'html' or 'json'", "format")
+    try:
+        tours = org_tours(ctx.registry.tours, org)
+    except UnknownOrganization as exc:
+        raise ApiError(404, exc.message, "org") from None
+    chosen = parse_week(week, ctx.clock.now(), tours.values())
+    with ctx.db.using() as cursor:
+        document = weekly_report(cursor, org, tours, chosen)
+    return document if format == "json" else HTMLResponse(html(document))
+
+
+class TourBody(BaseModel):
+    org: str = Field(
+        description="the organization that owns the tour", json_schema_extra=_shape(ORG.pattern)
+    )
+    origins: list[str] | None = Field(
+        default=None,
+        description="origins allowed to embed it, like https://tours.example.com; empty: "
+        "any; not given: a new tour allows any, an existing one keeps its list",
+        json_schema_extra={"items": {"type": "string", **_shape(ORIGIN)}},
+    )
+    scenes: list[str] | None = Field(
+        default=None,
+        description="the tour's scenes: once declared, only these count; null: any, up to "
+        "the server's --max-scenes; not given: an existing tour keeps its scenes",
+        json_schema_extra={"items": {"type": "string", **_shape(NAME.pattern)}},
+    )
+    public_counter: bool | None = Field(
+        default=None,
+        description="its view count is readable without a token at /v1/tours/{tour}/counter; "
+        "not given: a new tour has none, an existing one keeps its setting",
+    )
+    timezone: str | None = Field(
+        default=None,
+        description="the IANA time zone of the owner's days and hours, like Asia/Almaty; "
+        "not given: a new tour is in UTC, an existing one keeps its zone",
+        json_schema_extra={"examples": ["Asia/Almaty"]},
+    )
+    move: bool = Field(
+        default=False,
+        description="move an existing tour, with its history, to another organization "
+        "(without it, a change of organization answers 409)",
+    )
+
+
+class TourOut(BaseModel):
+    tour: str
+    org: str
+    origins: list[str]
+    scenes: list[str] | None = None
+    public_counter: bool = False
+    timezone: str = "UTC"
+
+
+def _tour_out(tour: Tour) -> TourOut:
+    return TourOut(**tour.document())
+
+
+@operator.put(
+    "/tours/{tour}",
+    summary="Register or update a tour (idempotent)",
+    responses=_errors({409: "The tour belongs to another organization, and move is not true"}),
+)
+def put_tour(ctx: Ctx, _: Admin, tour: TourName, body: TourBody) -> TourOut:
+    scenes = body.scenes if "scenes" in body.model_fields_set else KEEP
+    return _tour_out(
+        ctx.registry.put_tour(
+            tour, body.org, body.origins, scenes, body.move, body.public_counter, body.timezone
+        )
+    )
+
+
+@operator.delete("/tours/{tour}", summary="Unregister a tour and delete its history")
+def delete_tour(ctx: Ctx, _: Admin, tour: TourName) -> dict[str, bool]:
+    if not ctx.registry.delete_tour(tour):
+        raise ApiError(404, "unknown tour", "tour")
+    return {"deleted": True}
+
+
+@operator.get("/tours", summary="Every registered tour, of every organization")
+def list_tours(ctx: Ctx, _: Admin) -> list[TourOut]:
+    return [_tour_out(tour) for tour in sorted(ctx.registry.tours.values(), key=lambda t: t.tour)]
+
+
+class TokenBody(BaseModel):
+    org: str = Field(json_schema_extra=_shape(ORG.pattern))
+    admin: bool = False
+    tour: str | None = Field(
+        default=None,
+        description="a read-only token for this tour of the organization alone",
+        json_schema_extra=_shape(NAME.pattern),
+    )
+
+
+@operator.post("/tokens", summary="Create a token; it is shown this once")
+def create_token(ctx: Ctx, _: Admin, body: TokenBody) -> dict[str, str]:
+    return {"token": ctx.registry.create_token(body.org, body.admin, body.tour)}
+
+
+@operator.get("/tokens", summary="Every token: id, organization, admin, tour, created, last used")
+def list_tokens(ctx: Ctx, _: Admin) -> list[dict[str, Any]]:
+    return ctx.registry.list_tokens()
+
+
+@operator.delete("/tokens/{token_id}", summary="Revoke a token: it answers 401 at once")
+def revoke_token(ctx: Ctx, _: Admin, token_id: str) -> dict[str, bool]:
+    if not ctx.registry.revoke_token(token_id):
+        raise ApiError(404, "unknown token", "id")
+    return {"revoked": True}
+
+
+@operator.delete("/visitors/{visitor}", summary="Erase every stored event of a visitor")
+def forget_visitor(
+    ctx: Ctx, _: Admin, visitor: Annotated[str, Path(json_schema_extra=_shape(UUID.pattern))]
+) -> dict[str, int]:
+    with ctx.db.maintenance, ctx.db.using() as cursor:
+        return {"deleted": forget(cursor, visitor)}
+
+
+@operator.post("/compact", summary="Rewrite the database so that deleted data is gone")
+def compact_now(ctx: Ctx, _: Admin) -> dict[str, int]:
+    before, after = ctx.db.compact()
+    return {"bytes_before": before, "bytes_after": after}
+
+
+@operator.post("/purge", summary="Apply retention now (the service also does daily)")
+def purge_now(ctx: Ctx, _: Admin) -> dict[str, int]:
+    with ctx.db.maintenance, ctx.db.using() as cursor:
+        deleted = purge(cursor, complete_before(ctx.clock.now()), ctx.raw_retention_days)
+    return {"deleted": deleted}
