@@ -302,7 +302,7 @@ def main() -> int:
             + ("" if ingest["steal"] < 0.05 else ": a contended host")
             + ". Its speed varies besides, with no time stolen: the legacy parser above, "
             f"pure CPU, took {ua['legacy_us']:.0f} µs per user-agent in this run, and the "
-            "figures measured in µs and the HTTP ratios move with it (README).",
+            "figures measured in µs and the HTTP ratios move with it (docs/performance.md).",
             "",
             "Where the time goes (the server's /metrics): with 256 connections a commit "
             f"held {ingest['ours_batch']:.0f} events and took {ingest['ours_commit_ms']:.1f} ms; "
