@@ -17,12 +17,13 @@ To change the schema:
 
 1. Append ``Migration(n, (...))`` to ``MIGRATIONS``, ``n`` one above the last: the
    statements that take a file at version ``n - 1`` to ``n`` (moving data is a
-   statement too: an ``INSERT ... SELECT``, an ``UPDATE``). They run in a
-   transaction, so nothing that DuckDB refuses there (``CHECKPOINT``, ``ATTACH``,
-   ``VACUUM``).
+   statement too: an ``INSERT ... SELECT``, an ``UPDATE``). They run in one
+   transaction with the new version: DDL and DML, which DuckDB rolls back together
+   if one of them fails.
 2. Change ``SCHEMA`` to the same result, for new files.
    ``tests/storage/test_migrations.py`` checks that a file brought up from version 1
-   has every table and column, with its type and default, that a new file has.
+   has every table, column (in order, with its type, default and nullability) and
+   constraint that a new file has.
 3. Never edit, renumber or remove a migration that has reached main: files out
    there are past it, and would never see the change.
 """
