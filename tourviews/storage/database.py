@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from tourviews.storage.errors import StorageBusy, StorageError
+from tourviews.storage.migrations import migrate
 
 DATABASE_FILE = "tourviews.duckdb"
 REOPEN_TRIES = 5
@@ -37,7 +38,6 @@ COMPACTING = "tourviews.duckdb.compacting"  # the fresh copy, until it replaces 
 ERASED = "erased_since_compaction"
 # meta key: a token replaced whenever the figures of completed days may have changed
 CHANGED = "changed"
-SCHEMA_VERSION = 1
 
 # Only what the contract allows is stored: no raw IP address, no raw user-agent.
 SCHEMA = """
@@ -337,7 +337,11 @@ def fsync_path(path: Path) -> None:
 
 
 def open_database(data_dir: Path) -> Database:
-    """Open (creating if needed) the DuckDB file of ``data_dir`` and bring its schema up."""
+    """Open (creating if needed) the DuckDB file of ``data_dir`` and bring its schema up.
+
+    A new file gets ``SCHEMA``; an older one the migrations it lacks
+    (``tourviews.storage.migrations``, which says how to change the schema).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / DATABASE_FILE
     try:
@@ -356,20 +360,11 @@ def open_database(data_dir: Path) -> Database:
         raise StorageError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
     # A compaction's copy that did not replace the file: the file is whole without it.
     _remove(path.with_name(COMPACTING))
-    connection.execute(SCHEMA)
-    # Added after the first release: a file made before has the table without it.
-    connection.execute("ALTER TABLE tours ADD COLUMN IF NOT EXISTS scenes VARCHAR[]")
-    connection.execute(
-        "ALTER TABLE tours ADD COLUMN IF NOT EXISTS public_counter BOOLEAN DEFAULT false"
-    )
-    connection.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS seconds INTEGER")
-    connection.execute("ALTER TABLE events ADD COLUMN IF NOT EXISTS action VARCHAR")
-    connection.execute("ALTER TABLE tours ADD COLUMN IF NOT EXISTS timezone VARCHAR DEFAULT 'UTC'")
-    connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR")
-    connection.execute("ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP")
-    connection.execute(
-        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
-    )
+    try:
+        migrate(connection, SCHEMA, path)
+    except StorageError:
+        connection.close()  # a refused file is left unlocked, for the version that reads it
+        raise
     connection.execute(
         "INSERT OR IGNORE INTO meta VALUES (?, gen_random_uuid()::VARCHAR)", [CHANGED]
     )
