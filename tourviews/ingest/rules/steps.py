@@ -11,7 +11,9 @@ counted. Each step is a method of its name, which says whether the beacon passes
   that drops is the verdict, which the ledger applies at that step's place.
 - ``SHARED``: the step needs the state every beacon shares, and is the ledger's: a
   method of the in-process ledger (``tourviews.ingest.rules.memory_ledger``), and a
-  block of the Redis script (``redis_ledger.lua``).
+  block of the Redis script (``redis_ledger.lua``), which cannot import the table: its
+  blocks are marked ``-- step: NAME``, the verdict's places too, and
+  tests/ingest/test_steps.py holds the markers to the table.
 
 A drop is counted by its outcome (the abuse document); the HTTP layer maps the
 outcome to an answer (``tourviews.ingest.http.beacon``). The contract's order of
