@@ -16,8 +16,9 @@ counted. Each step is a method of its name, which says whether the beacon passes
   tests/ingest/test_steps.py holds the markers to the table.
 
 A drop is counted by its outcome (the abuse document); the HTTP layer maps the
-outcome to an answer (``tourviews.ingest.http.beacon``). The contract's order of
-outcomes (docs/CONTRACT.md, counting rules) is this table's.
+outcome to an answer (``tourviews.ingest.http.beacon``). The order of outcomes that
+docs/CONTRACT.md (counting rules) and README.md give is this table's, and the test
+holds them to it too.
 """
 
 from __future__ import annotations
