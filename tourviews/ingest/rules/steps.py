@@ -80,6 +80,6 @@ Passes = Callable[[Hit], bool]  # a step's method: whether the beacon goes on
 def bind(owner: object, steps: tuple[Step, ...]) -> tuple[tuple[Passes, Outcome], ...]:
     """Each of ``steps`` as (``owner``'s method of its name, the outcome it drops with).
 
-    Built once, when the pipeline or the ledger is: the runner then only calls.
+    Built once, with the pipeline: per beacon, its runner only calls them.
     """
     return tuple((getattr(owner, step.name), step.drops) for step in steps)
