@@ -1,11 +1,11 @@
 """The shared ledger: every ingest process judges beacons against one Redis.
 
 The Redis backend of ``tourviews.ingest.rules.ledger.Ledger``. Each beacon is one call
-of one script (``redis_ledger.lua`` beside this file), which applies the limits, the
-withdrawals, the bounds, the rotation guard, dedup and visits, and appends what the
-beacon became to a Redis Stream, atomically. The calls of one turn of the event loop
-go in one pipeline: one round trip for all of them. The primary drains the stream
-into DuckDB (``tourviews.ingest.store.drain``).
+of one script (``redis_ledger.lua`` beside this file), which applies the steps of
+``tourviews.ingest.rules.steps`` from the throttle on, the pipeline's verdict at its
+place, and appends what the beacon became to a Redis Stream, atomically. The calls of
+one turn of the event loop go in one pipeline: one round trip for all of them. The
+primary drains the stream into DuckDB (``tourviews.ingest.store.drain``).
 
 Redis holds no visitor ID in a key name: keys carry a keyed hash of it. The rows in
 the stream carry it, as the database does, until the primary has committed them.
