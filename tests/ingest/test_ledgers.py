@@ -9,6 +9,7 @@ primary's drain commits to a real DuckDB file. Both are read back from the file.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections import Counter
@@ -73,6 +74,7 @@ class _Salts:
 
 
 _HASHER = IpHasher(_Salts(), 32, 64, 32, 64)
+KEY = b"k" * 32  # the shared ledgers' visitor key
 
 
 def _memory(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
@@ -401,6 +403,31 @@ def test_a_call_whose_reply_is_lost_is_not_sent_again(tmp_path: Path) -> None:
         assert lost, "the proxy lost no reply"
         assert await engages() == 3  # the ledger's client ran it once: in doubt, not twice
         proxy.close()
+
+    with redis_server(tmp_path / "redis") as url:
+        asyncio.run(scenario(url))
+
+
+def test_dedup_keys_keep_the_bytes_a_running_redis_holds(tmp_path: Path) -> None:
+    """A running Redis keeps its dedup windows across an upgrade of the ingest nodes: the
+    keys are named as they always were (the tour, the scene of a scene event, the
+    visitor's keyed hash), so a view just counted by the old version stays a duplicate."""
+    settings = Settings(data_dir=tmp_path / "data")
+
+    async def scenario(url: str) -> None:
+        client = connect(url)
+        node = Pipeline(lambda: TOURS, _HASHER, RedisLedger(client, shared_rules(settings), KEY))
+        who = str(uuid.uuid4())
+        hashed = hashlib.blake2b(who.encode(), key=KEY, digest_size=16).digest()
+        await node.settle(hit(node, visitor=who))
+        await node.settle(hit(node, visitor=who, kind="scene", scene="lobby"))
+        keys = {key async for key in client.scan_iter(match=b"tv:{0}:dd:*")}
+        assert keys == {b"tv:{0}:dd:t1::" + hashed, b"tv:{0}:dd:t1:lobby:" + hashed}
+
+        other = str(uuid.uuid4())  # counted under the old version, a moment ago
+        held = b"tv:{0}:dd:t1::" + hashlib.blake2b(other.encode(), key=KEY, digest_size=16).digest()
+        await client.set(held, await client.get(b"tv:{0}:dd:t1::" + hashed))
+        assert await node.settle(hit(node, visitor=other)) is Outcome.DUPLICATE
 
     with redis_server(tmp_path / "redis") as url:
         asyncio.run(scenario(url))

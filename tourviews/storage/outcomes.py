@@ -1,8 +1,10 @@
 """What became of a beacon: the one list of outcome names, shared by ingest and analytics.
 
 Every beacon that is not counted is counted instead under one of the other names,
-in ``drops`` and the abuse document. The order is the contract's: a beacon is judged
-by the first reason that applies, in this order.
+in ``drops`` and the abuse document (which lists them in the members' order). The
+order in which a beacon is judged is not this one (a malformed beacon and an unknown
+tour are refused first) but the ingest path's table of steps, which the contract
+follows (``tourviews.ingest.rules.steps``).
 """
 
 from __future__ import annotations

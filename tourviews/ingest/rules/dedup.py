@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import TypeVar
 
 # A key is kept as its 64-bit hash: about 100 bytes of state per key instead of ~230
 # for the tuple and its strings. Two keys collide with odds of ~n²/2⁶⁵ (3 in 10⁸ at a
@@ -14,12 +15,18 @@ MAX_KEYS = 1_000_000
 # every click), and count only inside a visit instead (``tourviews.ingest.rules.visits``).
 DEDUPLICATED = frozenset(("view", "scene"))
 
+Name = TypeVar("Name", str, bytes)  # a tour's or scene's name: text, or encoded for Redis
+Visitor = TypeVar("Visitor", str, bytes)  # the visitor's ID, or its keyed hash (Redis)
 
-def dedup_key(tour: str, kind: str, scene: str | None, visitor: str) -> tuple[str, str | None, str]:
+
+def dedup_key(
+    tour: Name, kind: str, scene: Name | None, visitor: Visitor
+) -> tuple[Name, Name | None, Visitor]:
     """What a duplicate repeats: the tour, the scene of a scene event, the visitor.
 
-    The one definition: the pipeline keys beacons by it, and the restore at start keys
-    the stored events by it (``tourviews.ingest.rules.restore``).
+    The one definition: the in-process ledger keys beacons by it, the restore at start
+    keys the stored events by it (``tourviews.ingest.rules.restore``), and the Redis
+    ledger names its dedup keys from its parts (``tourviews.ingest.rules.redis_ledger``).
     """
     return (tour, scene if kind == "scene" else None, visitor)
 

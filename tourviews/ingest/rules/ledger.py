@@ -1,8 +1,9 @@
 """The port behind which a beacon's fate is decided against shared state, and stored.
 
-The rules that need state beyond one beacon (rate limits, recent withdrawals, scene and
-action bounds, the rotation guard, dedup windows, visits) sit behind one port, a
-``Ledger``, rather than one port each: the shared backend applies them all and stores
+The rules that need state beyond one beacon (the ``SHARED`` steps of
+``tourviews.ingest.rules.steps``: rate limits, recent withdrawals, scene and action
+bounds, the rotation guard, dedup windows, visits) sit behind one port, a ``Ledger``,
+rather than one port each: the shared backend applies them all and stores
 the outcome in one atomic step per beacon (on Redis, one script call), so that two
 ingest processes cannot both count a duplicate, and a beacon costs one round trip.
 ``tourviews.ingest.rules.memory_ledger`` is the in-process backend.
@@ -64,7 +65,8 @@ class Ledger(Protocol):
     async def settle(self, hit: Hit, verdict: Outcome | None) -> Outcome:
         """Judge ``hit`` (of a registered tour) and store what it became.
 
-        ``verdict``: the pipeline's own drop, if any; it applies after the rate limits
+        ``verdict``: the pipeline's own drop, if any (the first of its ``VERDICT``
+        steps'); it applies at that step's place in the table, after the rate limits
         and the withdrawals, so that a bot is throttled like anyone. Raises
         ``Unavailable`` if the outcome cannot be stored; then nothing of it counts.
         A refused beacon is counted without waiting; any other is on disk on return.

@@ -2,15 +2,9 @@
 
 The embedded mode's backend of ``tourviews.ingest.rules.ledger.Ledger``. Its state
 lives on the event loop's thread, which makes each rule exact under concurrency without locks; it is
-rebuilt from the stored events at start (``tourviews.ingest.rules.restore``). The rules, in order:
-
-    throttle        rate limits per source network, visitor, tour  -> THROTTLED (429)
-    after_withdrawal  a visitor who withdrew consent minutes before -> WITHDRAWN (204)
-    (the pipeline's verdict: origin, bots)                          -> ORIGIN, BOT (204)
-    bound_scenes    a scene or action name past the tour's bound   -> SCENE_LIMIT (204)
-    guard_rotation  one network cycling through visitor IDs        -> ROTATION (204)
-    dedup           a view or scene again within the window        -> DUPLICATE (204)
-    within_visit    engagement or an action outside a visit        -> OUTSIDE_VISIT (204)
+rebuilt from the stored events at start (``tourviews.ingest.rules.restore``). Its rules are
+the ``SHARED`` steps of ``tourviews.ingest.rules.steps``, one method each, which ``judge``
+applies in the table's order, and the pipeline's verdict at the place of its step.
 
 A counted view begins a visit; a counted scene, engage or action beacon within
 30 minutes of the visit's last one continues it (``tourviews.ingest.rules.visits``).
@@ -21,7 +15,7 @@ drop as a counter) and taken back if the store fails, so that its retry counts.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Protocol
 
@@ -37,14 +31,13 @@ from tourviews.ingest.rules.ledger import (
 )
 from tourviews.ingest.rules.names import SceneBound
 from tourviews.ingest.rules.rotation import RotationGuard
+from tourviews.ingest.rules.steps import LEDGER, SHARED, Passes
 from tourviews.ingest.rules.throttle import Limiter
 from tourviews.ingest.rules.visits import Visits
 from tourviews.ingest.rules.withdrawn import Withdrawn
 from tourviews.ingest.store.committer import Overloaded, StorageFailed
 from tourviews.ingest.store.writer import DropKey, EventRow
 from tourviews.storage.outcomes import Outcome
-
-Rule = Callable[[Hit], Outcome | None]
 
 
 class Sink(Protocol):
@@ -76,12 +69,10 @@ class MemoryLedger:
         self._deduplicator = deduplicator
         self._rotation = rotation
         self._scenes = scenes
-        # after the pipeline's verdict; the throttle and withdrawals come before it
-        self.rules: tuple[Rule, ...] = (
-            self.bound_scenes,
-            self.guard_rotation,
-            self.dedup,
-            self.within_visit,
+        # None: a step of the pipeline's, where its verdict applies
+        self.steps: tuple[tuple[Passes | None, Outcome], ...] = tuple(
+            (getattr(self, step.name) if step.needs is SHARED else None, step.drops)
+            for step in LEDGER
         )
 
     async def settle(self, hit: Hit, verdict: Outcome | None) -> Outcome:
@@ -107,15 +98,12 @@ class MemoryLedger:
 
     def judge(self, hit: Hit, verdict: Outcome | None) -> Outcome:
         """The outcome, with the state it changes (limits charged, keys counted)."""
-        if (throttled := self.throttle(hit)) is not None:
-            return throttled
-        if (withdrawn := self.after_withdrawal(hit)) is not None:
-            return withdrawn
-        if verdict is not None:
-            return verdict
-        for rule in self.rules:
-            if (dropped := rule(hit)) is not None:
-                return dropped
+        for passes, drops in self.steps:
+            if passes is None:
+                if verdict is drops:
+                    return drops
+            elif not passes(hit):
+                return drops
         beacon = hit.beacon
         if hit.scene is not None:
             self._scenes.record(beacon.tour, hit.scene, hit.source)
@@ -146,44 +134,48 @@ class MemoryLedger:
         if outcome is Outcome.COUNTED and hit.beacon.kind in DEDUPLICATED:
             self._deduplicator.forget(key_of(hit), hit.moment)
 
-    def throttle(self, hit: Hit) -> Outcome | None:
+    def throttle(self, hit: Hit) -> bool:
+        """Whether every limit admits the beacon (then each is charged; else none is)."""
         keys = (hit.source, hit.beacon.visitor, hit.beacon.tour)
         hit.retry_after = self._limiter.admit(keys, hit.moment)
-        return Outcome.THROTTLED if hit.retry_after > 0.0 else None
+        return hit.retry_after <= 0.0
 
-    def after_withdrawal(self, hit: Hit) -> Outcome | None:
-        """A beacon sent before a withdrawal may arrive after its erasure: it is dropped."""
-        return Outcome.WITHDRAWN if self.withdrawn.recent(hit.beacon.visitor, hit.moment) else None
+    def after_withdrawal(self, hit: Hit) -> bool:
+        """Whether its visitor has not withdrawn lately: a beacon sent before a withdrawal
+        may arrive after its erasure."""
+        return not self.withdrawn.recent(hit.beacon.visitor, hit.moment)
 
-    def bound_scenes(self, hit: Hit) -> Outcome | None:
+    def bound_names(self, hit: Hit) -> bool:
+        """Whether the beacon's scene or action name is within the tour's bound; a view's
+        scene past it is not kept, and the view goes on."""
         assert hit.tour is not None
         action = hit.beacon.action
         if action is not None and not self._actions.admits(hit.tour, action, hit.source):
-            return Outcome.SCENE_LIMIT
+            return False
         if hit.scene is None or self._scenes.admits(hit.tour, hit.scene, hit.source):
-            return None
+            return True
         if hit.beacon.kind == "scene":
-            return Outcome.SCENE_LIMIT
+            return False
         hit.scene = None  # another event is counted; its scene field is not kept
-        return None
+        return True
 
-    def guard_rotation(self, hit: Hit) -> Outcome | None:
+    def guard_rotation(self, hit: Hit) -> bool:
+        """Whether the beacon's network is not cycling through visitor IDs."""
         beacon = hit.beacon
-        rotating = self._rotation.is_rotating(hit.source, beacon.tour, beacon.visitor, hit.moment)
-        return Outcome.ROTATION if rotating else None
+        return not self._rotation.is_rotating(hit.source, beacon.tour, beacon.visitor, hit.moment)
 
-    def dedup(self, hit: Hit) -> Outcome | None:
+    def dedup(self, hit: Hit) -> bool:
+        """Whether the beacon is not a view or scene again within the window."""
         if hit.beacon.kind not in DEDUPLICATED:
-            return None
-        duplicate = self._deduplicator.is_duplicate(key_of(hit), hit.moment)
-        return Outcome.DUPLICATE if duplicate else None
+            return True
+        return not self._deduplicator.is_duplicate(key_of(hit), hit.moment)
 
-    def within_visit(self, hit: Hit) -> Outcome | None:
+    def within_visit(self, hit: Hit) -> bool:
+        """Whether an engage or action beacon continues a visit going on (others pass)."""
         beacon = hit.beacon
         if beacon.kind not in WITHIN_VISIT:
-            return None
-        going_on = self.visits.extend(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
-        return None if going_on else Outcome.OUTSIDE_VISIT
+            return True
+        return self.visits.extend(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
 
 
 def key_of(hit: Hit) -> tuple[str, str | None, str]:

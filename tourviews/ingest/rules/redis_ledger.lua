@@ -1,7 +1,11 @@
 -- One beacon judged against the state every ingest node shares, and stored: the Redis
--- backend of tourviews.ingest.rules.ledger.Ledger (tourviews/ingest/rules/redis_ledger.py calls it). The same rules, in the
--- same order, as tourviews/ingest/rules/memory_ledger.py; one call is atomic, so two nodes cannot both count
--- a duplicate or both pass a full limit. Time is Redis' own TIME, kept from going back.
+-- backend of tourviews.ingest.rules.ledger.Ledger (tourviews/ingest/rules/redis_ledger.py
+-- calls it). One call is atomic, so two nodes cannot both count a duplicate or both pass
+-- a full limit. Time is Redis' own TIME, kept from going back.
+--
+-- The steps are those of the table in tourviews/ingest/rules/steps.py from the throttle
+-- on, in its order, each marked "-- step: NAME" (tests/ingest/test_steps.py holds the
+-- markers to the table): the ledger's own, and the places of the pipeline's verdict.
 --
 -- The constants in braces are filled in from the settings when the script is loaded:
 -- nodes with the same settings run the same script (one SHA).
@@ -52,7 +56,7 @@ if kind == 'withdraw' then
   return {'withdrawn', 0}
 end
 
--- throttle: GCRA on each limit; none is charged unless all pass
+-- step: throttle. GCRA on each limit; none is charged unless all pass
 local tats = {}
 for i = 1, 3 do
   local tat = tonumber(redis.call('GET', KEYS[i + 3])) or now
@@ -68,18 +72,23 @@ for i = 1, 3 do
   keep(KEYS[i + 3], string.format('%.6f', tats[i]), tats[i] - now)
 end
 
--- after_withdrawal
+-- step: after_withdrawal
 local until_ = tonumber(redis.call('GET', KEYS[3]))
 if until_ ~= nil and now < until_ then
   return drop('withdrawn', '')
 end
 
--- the pipeline's verdict (origin, bot)
-if verdict ~= '' then
+-- step: check_origin, the pipeline's verdict
+if verdict == 'origin' then
   return drop(verdict, ARGV[10])
 end
 
--- bound_scenes: a name counted before passes; a new one while the tour has room and
+-- step: filter_bots, the pipeline's verdict
+if verdict == 'bot' then
+  return drop(verdict, ARGV[10])
+end
+
+-- step: bound_names. A name counted before passes; a new one while the tour has room and
 -- the source has not brought its share
 local function admits(names, brought, name)
   if redis.call('SISMEMBER', names, name) == 1 then return true end
@@ -101,7 +110,7 @@ if scene_kept then
   end
 end
 
--- guard_rotation: distinct visitors per (source network, tour) within the window
+-- step: guard_rotation. Distinct visitors per (source network, tour) within the window
 if redis.call('ZSCORE', KEYS[11], ARGV[12]) == false then
   if redis.call('ZCARD', KEYS[11]) >= ROTATION_LIMIT then
     redis.call('ZREMRANGEBYSCORE', KEYS[11], '-inf', '(' .. string.format('%.6f', now - WINDOW))
@@ -113,7 +122,7 @@ end
 redis.call('ZADD', KEYS[11], string.format('%.6f', now), ARGV[12])
 redis.call('PEXPIRE', KEYS[11], math.ceil(WINDOW * 1000) + KEEP_MS)
 
--- dedup: views and scenes, again within the window after the last counted one
+-- step: dedup. Views and scenes, again within the window after the last counted one
 if kind == 'view' or kind == 'scene' then
   local counted = tonumber(redis.call('GET', KEYS[12]))
   if counted ~= nil and now - counted < WINDOW then
@@ -122,7 +131,7 @@ if kind == 'view' or kind == 'scene' then
   keep(KEYS[12], string.format('%.6f', now), WINDOW)
 end
 
--- within_visit: the visit's last moment and the UTC day it began on
+-- step: within_visit. The visit's last moment and the UTC day it began on
 local visit = redis.call('GET', KEYS[13])
 local going_on = false
 if visit ~= false then

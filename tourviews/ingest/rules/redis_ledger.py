@@ -1,11 +1,11 @@
 """The shared ledger: every ingest process judges beacons against one Redis.
 
 The Redis backend of ``tourviews.ingest.rules.ledger.Ledger``. Each beacon is one call
-of one script (``redis_ledger.lua`` beside this file), which applies the limits, the
-withdrawals, the bounds, the rotation guard, dedup and visits, and appends what the
-beacon became to a Redis Stream, atomically. The calls of one turn of the event loop
-go in one pipeline: one round trip for all of them. The primary drains the stream
-into DuckDB (``tourviews.ingest.store.drain``).
+of one script (``redis_ledger.lua`` beside this file), which applies the steps of
+``tourviews.ingest.rules.steps`` from the throttle on, the pipeline's verdict at its
+place, and appends what the beacon became to a Redis Stream, atomically. The calls of
+one turn of the event loop go in one pipeline: one round trip for all of them. The
+primary drains the stream into DuckDB (``tourviews.ingest.store.drain``).
 
 Redis holds no visitor ID in a key name: keys carry a keyed hash of it. The rows in
 the stream carry it, as the database does, until the primary has committed them.
@@ -28,6 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
+from tourviews.ingest.rules.dedup import dedup_key
 from tourviews.ingest.rules.ledger import Hit, Unavailable, hour_of
 from tourviews.ingest.rules.names import NEW_PER_SOURCE
 from tourviews.ingest.rules.throttle import Gcra
@@ -39,6 +40,7 @@ from tourviews.storage.registry import Tour
 PREFIX = b"tv:{0}:"  # the partition's hash tag: every key of a call in one slot
 STREAM = PREFIX + b"beacons"
 CLOCK = PREFIX + b"clock"
+DEDUP = PREFIX + b"dd:"
 KEEP_MS = 3_600_000  # state outlives its window by an hour: a forward step of Redis' clock
 OUTCOMES = {outcome.value.encode(): outcome for outcome in Outcome}
 
@@ -133,8 +135,7 @@ class RedisLedger:
             PREFIX + b"ac:" + name,
             PREFIX + b"acb:" + name + b":" + source,
             PREFIX + b"rot:" + name + b":" + source,
-            PREFIX + b"dd:" + name + b":" + (scene if beacon.kind == "scene" else b"") + b":"
-            + visitor,
+            dedup_window_key(name, beacon.kind, scene, visitor),
             PREFIX + b"vis:" + name + b":" + visitor,
         ]  # fmt: skip
         agent = hit.agent
@@ -236,6 +237,16 @@ async def seed_names(
             await client.sadd(key, *names)
             given += len(names)
     return given
+
+
+def dedup_window_key(tour: bytes, kind: str, scene: bytes, visitor: bytes) -> bytes:
+    """The key of a dedup window: ``dedup_key``'s parts joined by ":" (no scene: empty).
+
+    Keys outlive an upgrade in a running Redis: their bytes must not change
+    (tests/ingest/test_ledgers.py holds them).
+    """
+    tour_part, scene_part, visitor_part = dedup_key(tour, kind, scene, visitor)
+    return DEDUP + b":".join((tour_part, scene_part or b"", visitor_part))
 
 
 def _answer(future: asyncio.Future[Reply], reply: Any) -> None:
