@@ -32,9 +32,8 @@ from benchmarks.redis_mode import bench_redis_mode
 from tourviews.ingest.agents.classifier import CACHE_ENTRIES, MAX_LENGTH, AgentClassifier
 from tourviews.ingest.rules.dedup import MAX_KEYS, Deduplicator
 from tourviews.ingest.rules.rotation import MAX_ENTRIES, RotationGuard
-from tourviews.ingest.store.writer import EventWriter, _table
+from tourviews.ingest.store.writer import EVENTS, EventWriter, _table
 from tourviews.storage.database import open_database
-from tourviews.storage.event import ARROW as EVENTS
 from tourviews.storage.event import Event
 
 TEMPLATES = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 from tests.builders import event
 from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.database import open_database
-from tourviews.storage.event import ARROW, COLUMNS, Event, decode, encode
+from tourviews.storage.event import COLUMNS, Event, arrow_schema, decode, encode
 
 names = st.none() | st.text(max_size=20)
 events = st.builds(
@@ -59,7 +61,14 @@ def test_the_events_table_has_the_fields_of_an_event_in_order(tmp_path: Path) ->
         ("seconds", "INTEGER", "YES"),
         ("action", "VARCHAR", "YES"),
     ]
-    assert ARROW.names == list(Event._fields)
+    assert arrow_schema().names == list(Event._fields)
+
+
+def test_the_spec_does_not_load_pyarrow() -> None:
+    """A front worker imports the spec and writes nothing: pyarrow stays out of its memory."""
+    check = "import sys, tourviews.storage.event; print('pyarrow' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", check], capture_output=True, check=True)
+    assert loaded.stdout.strip() == b"False"
 
 
 def test_events_read_back_through_the_column_list_equal_those_written(tmp_path: Path) -> None:

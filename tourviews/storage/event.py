@@ -2,10 +2,10 @@
 
 A counted beacon becomes one ``Event``. Each field states its Python type and, in a
 ``Column``, its DuckDB type and constraint, its Arrow type and its meaning. From them
-come the ``events`` table (``CREATE_TABLE``), the writer's Arrow schema (``ARROW``),
-the select list that reads rows back as events (``COLUMNS``) and the Redis stream's
-form (``encode``, ``decode``). ``Event`` is a tuple in the table's column order, so
-DuckDB's appender and ``pa.array`` take it as it is.
+come the ``events`` table (``CREATE_TABLE``), the writer's Arrow schema
+(``arrow_schema``), the select list that reads rows back as events (``COLUMNS``) and
+the Redis stream's form (``encode``, ``decode``). ``Event`` is a tuple in the table's
+column order, so DuckDB's appender and ``pa.array`` take it as it is.
 
 A new field goes last, with a default: the writer inserts by position, and a database
 made before gains the column at the end (a migration in ``tourviews.storage.database``).
@@ -18,10 +18,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from types import NoneType
-from typing import Annotated, Any, NamedTuple, get_args, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, get_args, get_type_hints
 
 import orjson
-import pyarrow as pa
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -29,34 +31,34 @@ class Column:
     """An event field's column of ``events``."""
 
     sql: str  # DuckDB type and constraint
-    arrow: pa.DataType
+    arrow: str  # Arrow type, by pyarrow's name for it (pyarrow.type_for_alias)
     meaning: str
 
 
 class Event(NamedTuple):
     """One counted beacon: a row of ``events``, an entry of the Redis stream."""
 
-    ts: Annotated[datetime, Column("TIMESTAMP NOT NULL", pa.timestamp("us"), "server time, UTC")]
-    tour: Annotated[str, Column("VARCHAR NOT NULL", pa.string(), "the tour's name")]
+    ts: Annotated[datetime, Column("TIMESTAMP NOT NULL", "timestamp[us]", "server time, UTC")]
+    tour: Annotated[str, Column("VARCHAR NOT NULL", "string", "the tour's name")]
     kind: Annotated[
-        str, Column("VARCHAR NOT NULL", pa.string(), "'view' | 'scene' | 'engage' | 'action'")
+        str, Column("VARCHAR NOT NULL", "string", "'view' | 'scene' | 'engage' | 'action'")
     ]
     scene: Annotated[
-        str | None, Column("VARCHAR", pa.string(), "required for 'scene', optional for the others")
+        str | None, Column("VARCHAR", "string", "required for 'scene', optional for the others")
     ]
-    visitor: Annotated[str, Column("UUID NOT NULL", pa.string(), "the page's random visitor ID")]
+    visitor: Annotated[str, Column("UUID NOT NULL", "string", "the page's random visitor ID")]
     ip_hash: Annotated[
-        bytes, Column("BLOB NOT NULL", pa.binary(), "16 bytes of HMAC-SHA256 under the day's salt")
+        bytes, Column("BLOB NOT NULL", "binary", "16 bytes of HMAC-SHA256 under the day's salt")
     ]
     device: Annotated[
-        str, Column("VARCHAR NOT NULL", pa.string(), "desktop | mobile | tablet | bot | other")
+        str, Column("VARCHAR NOT NULL", "string", "desktop | mobile | tablet | bot | other")
     ]
-    browser: Annotated[str, Column("VARCHAR NOT NULL", pa.string(), "the browser's family")]
-    os: Annotated[str, Column("VARCHAR NOT NULL", pa.string(), "the operating system's family")]
+    browser: Annotated[str, Column("VARCHAR NOT NULL", "string", "the browser's family")]
+    os: Annotated[str, Column("VARCHAR NOT NULL", "string", "the operating system's family")]
     seconds: Annotated[
-        int | None, Column("INTEGER", pa.int32(), "'engage': visible seconds since the last one")
+        int | None, Column("INTEGER", "int32", "'engage': visible seconds since the last one")
     ]
-    action: Annotated[str | None, Column("VARCHAR", pa.string(), "'action': its name")]
+    action: Annotated[str | None, Column("VARCHAR", "string", "'action': its name")]
 
 
 def _fields() -> list[tuple[str, Any, Column]]:
@@ -84,13 +86,21 @@ def _create_table() -> str:
 
 
 CREATE_TABLE = _create_table()
-ARROW = pa.schema([(name, column.arrow) for name, _, column in _FIELDS])
 
 # DuckDB gives a UUID back as uuid.UUID: read as text, a row equals the Event written.
 COLUMNS = ", ".join(
     f"{name}::VARCHAR AS {name}" if column.sql.startswith("UUID") else name
     for name, _, column in _FIELDS
 )
+
+
+def arrow_schema() -> pa.Schema:
+    """The Arrow schema of a batch of events, as the writer inserts it."""
+    # Imported here, not with the module: a front worker imports this module but
+    # writes nothing, and need not load pyarrow.
+    import pyarrow as pa
+
+    return pa.schema([(name, pa.type_for_alias(column.arrow)) for name, _, column in _FIELDS])
 
 
 class _JsonForm(NamedTuple):

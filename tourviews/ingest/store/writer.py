@@ -16,12 +16,12 @@ import duckdb
 import pyarrow as pa
 
 from tourviews.storage.database import Database, transaction, write_meta
-from tourviews.storage.event import ARROW as EVENTS
-from tourviews.storage.event import Event
+from tourviews.storage.event import Event, arrow_schema
 
 # (hour, tour, ip_hash, reason)
 DropKey = tuple[datetime, str, bytes, str]
 
+EVENTS = arrow_schema()
 SMALL_BATCH = 256  # rows: fewer go through an appender, more as an Arrow table
 DROPS = pa.schema(
     [
