@@ -32,8 +32,9 @@ from benchmarks.redis_mode import bench_redis_mode
 from tourviews.ingest.agents.classifier import CACHE_ENTRIES, MAX_LENGTH, AgentClassifier
 from tourviews.ingest.rules.dedup import MAX_KEYS, Deduplicator
 from tourviews.ingest.rules.rotation import MAX_ENTRIES, RotationGuard
-from tourviews.ingest.store.writer import EVENTS, EventRow, EventWriter, _table
+from tourviews.ingest.store.writer import EVENTS, EventWriter, _table
 from tourviews.storage.database import open_database
+from tourviews.storage.event import Event
 
 TEMPLATES = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -74,11 +75,12 @@ def bench_classification() -> dict[str, float]:
     return {"ours_us": statistics.median(ours), "legacy_us": statistics.median(legacy)}
 
 
-def rows(count: int, batch: int) -> list[EventRow]:
+def rows(count: int, batch: int) -> list[Event]:
     at = datetime(2026, 11, 24, 12, 0)
     return [
-        (at, f"t{i % 1000}", "view", None, f"{batch:08x}-0000-4000-8000-{i:012x}",
-         os.urandom(16), "desktop", "Chrome", "Windows", None, None)
+        Event(ts=at, tour=f"t{i % 1000}", kind="view", scene=None,
+              visitor=f"{batch:08x}-0000-4000-8000-{i:012x}", ip_hash=os.urandom(16),
+              device="desktop", browser="Chrome", os="Windows", seconds=None, action=None)
         for i in range(count)
     ]  # fmt: skip
 
@@ -93,7 +95,7 @@ def bench_writer(batches: int = 80, size: int = 1_000) -> dict[str, float]:
         writer = EventWriter(ours_db)
         raw = raw_db.cursor()
 
-        def insert_raw(batch: list[EventRow]) -> None:
+        def insert_raw(batch: list[Event]) -> None:
             raw.begin()
             raw.from_arrow(_table(EVENTS, batch)).insert_into("events")
             raw.commit()
@@ -101,7 +103,7 @@ def bench_writer(batches: int = 80, size: int = 1_000) -> dict[str, float]:
         seconds = {"ours": 0.0, "raw": 0.0}
         for n in range(batches):
             batch = rows(size, n)
-            drops = {(batch[0][0], "t1", os.urandom(16), "duplicate"): 1 for _ in range(size // 20)}
+            drops = {(batch[0].ts, "t1", os.urandom(16), "duplicate"): 1 for _ in range(size // 20)}
             for name in ("ours", "raw") if n % 2 else ("raw", "ours"):
                 start = time.perf_counter()
                 if name == "ours":

@@ -63,7 +63,8 @@ def _insert(beacon: Beacon, request: Request) -> None:
     if cursor is None:
         cursor = local.cursor = db.cursor()
     cursor.execute(
-        "INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+        "INSERT INTO events (ts, tour, kind, scene, visitor, ip_hash, device, browser, os) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [datetime.now(UTC).replace(tzinfo=None), beacon.tour, beacon.event, beacon.scene,
          beacon.visitor, ip_hash, device, agent.browser.family, agent.os.family],
     )  # fmt: skip

@@ -35,10 +35,11 @@ from tourviews.analytics.kept import clear
 from tourviews.analytics.period import Period
 from tourviews.analytics.retention import DEFAULT_RETENTION_DAYS
 from tourviews.analytics.stats import tour_stats, tour_totals
-from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.ingest.store.writer import EventWriter
 from tourviews.service import daily_round
 from tourviews.storage.clock import ManualClock
 from tourviews.storage.database import DATABASE_FILE, Database, open_database
+from tourviews.storage.event import Event
 from tourviews.storage.registry import Registry
 
 VERSION = 6  # bump when the generated data changes: the cache is keyed by it
@@ -103,9 +104,9 @@ class Traffic:
         agent = AGENTS[bisect.bisect_right(self.agent_weights, mixed % self.agent_weights[-1])]
         return f"{text[:8]}-{text[8:12]}-4{text[13:16]}-a{text[17:20]}-{text[20:]}", agent[1:]
 
-    def day(self, day: date, events: int) -> list[EventRow]:
+    def day(self, day: date, events: int) -> list[Event]:
         """``events`` events of ``day``, in time order."""
-        rows: list[EventRow] = []
+        rows: list[Event] = []
         midnight = datetime.combine(day, datetime.min.time())
         last = midnight + timedelta(days=1, microseconds=-1)
         random_ = self.rng.random
@@ -116,21 +117,25 @@ class Traffic:
                 visitor, (device, browser, os) = self.visitor(tour)
                 at = midnight + timedelta(seconds=(hour + random_()) * 3600)
                 name, ip = self.names[tour], self.rng.randbytes(16)
-                rows.append((at, name, "view", None, visitor, ip, device, browser, os, None, None))
-                agent = (device, browser, os)
+                view = Event(ts=at, tour=name, kind="view", scene=None, visitor=visitor,
+                             ip_hash=ip, device=device, browser=browser, os=os, seconds=None,
+                             action=None)  # fmt: skip
+                rows.append(view)
                 while random_() < SCENE_ON:
                     at = min(last, at + timedelta(seconds=5 + random_() * 90))
                     scene = f"scene-{int(self.scenes[tour] * random_() ** 1.5):02d}"
-                    rows.append((at, name, "scene", scene, visitor, ip, *agent, None, None))
+                    rows.append(view._replace(ts=at, kind="scene", scene=scene))
                     if random_() < ENGAGED:  # engage.js on the page: the scene's time
                         seconds = 5 + int(random_() * 120)
                         at = min(last, at + timedelta(seconds=seconds))
-                        rows.append((at, name, "engage", scene, visitor, ip, *agent, seconds, None))
+                        rows.append(
+                            view._replace(ts=at, kind="engage", scene=scene, seconds=seconds)
+                        )
                 if random_() < ACTED:
                     at = min(last, at + timedelta(seconds=10))
-                    rows.append((at, name, "action", None, visitor, ip, *agent, None, "lead-form"))
+                    rows.append(view._replace(ts=at, kind="action", action="lead-form"))
         del rows[events:]
-        rows.sort(key=lambda row: row[0])
+        rows.sort(key=lambda row: row.ts)
         return rows
 
 
@@ -203,10 +208,10 @@ class Writer(threading.Thread):
         for batch in itertools.count():
             if self.stopping.is_set():
                 return
-            rows: list[EventRow] = [
-                (at, tour_name(i % TOURS), "view", None,
-                 f"{batch:08x}-0000-4000-8000-{i:012x}", bytes(16), "desktop", "Chrome",
-                 "Windows", None, None)
+            rows = [
+                Event(ts=at, tour=tour_name(i % TOURS), kind="view", scene=None,
+                      visitor=f"{batch:08x}-0000-4000-8000-{i:012x}", ip_hash=bytes(16),
+                      device="desktop", browser="Chrome", os="Windows", seconds=None, action=None)
                 for i in range(self.size)
             ]  # fmt: skip
             self.writer.write(rows, {})

@@ -9,24 +9,25 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import event
 from tourviews.analytics.clustering import CLUSTERED, cluster_completed_weeks
 from tourviews.analytics.period import Period
 from tourviews.analytics.rollup import roll_up_completed
 from tourviews.analytics.stats import tour_stats
-from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.database import Database, open_database, read_meta
+from tourviews.storage.event import Event
 
 MONDAY = date(2026, 11, 2)
 
 
-def events(days: int) -> list[EventRow]:
+def events(days: int) -> list[Event]:
     """Three tours taking turns, in time order, as the writer appends them."""
     rng = random.Random(3)
     start = datetime.combine(MONDAY, datetime.min.time())
     return [
-        (start + timedelta(minutes=20 * n), f"t{n % 3}", "view", None,
-         f"00000000-0000-4000-8000-{rng.randrange(40):012x}", bytes(16), "desktop", "Chrome",
-         "Windows", None, None)
+        event(ts=start + timedelta(minutes=20 * n), tour=f"t{n % 3}",
+              visitor=f"00000000-0000-4000-8000-{rng.randrange(40):012x}")
         for n in range(days * 72)
     ]  # fmt: skip
 

@@ -24,14 +24,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.builders import event
 from tourviews.analytics.erasure import forget
 from tourviews.analytics.exact import EXACT_ROLLUPS
 from tourviews.analytics.period import Period
 from tourviews.analytics.retention import purge
 from tourviews.analytics.rollup import roll_up_completed
 from tourviews.analytics.stats import tour_stats, tour_totals
-from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.database import Database, open_database, read_meta
+from tourviews.storage.event import Event
 
 FIRST = date(2026, 11, 1)
 DAYS = 10
@@ -44,10 +46,10 @@ AGENTS = (
 )
 
 
-def traffic(rng: random.Random, visits: int = 120) -> list[EventRow]:
+def traffic(rng: random.Random, visits: int = 120) -> list[Event]:
     """Visits over DAYS days: regulars who come back, some on another browser, scenes."""
     people = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(25)]
-    rows: list[EventRow] = []
+    rows: list[Event] = []
     for _ in range(visits):
         who = rng.choice(people[: rng.choice((3, 25))])  # a few regulars come often
         at = datetime.combine(FIRST, datetime.min.time()) + timedelta(
@@ -56,36 +58,35 @@ def traffic(rng: random.Random, visits: int = 120) -> list[EventRow]:
         tour = rng.choice(TOURS)
         device, browser, os = rng.choice(AGENTS)
         ip = rng.randbytes(16)
-        agent = (device, browser, os)
+        shared = {"tour": tour, "visitor": who, "ip_hash": ip, "device": device,
+                  "browser": browser, "os": os}  # fmt: skip
         if rng.random() < 0.8:  # sometimes only scenes: the view was the day before
             first = rng.choice((None, "lobby"))
-            rows.append((at, tour, "view", first, who, ip, *agent, None, None))
+            rows.append(event(ts=at, scene=first, **shared))
         for scene in rng.sample(("lobby", "hall", "roof", "hall"), rng.randrange(4)):
             # now and then a pause past 30 minutes: what follows belongs to no visit
             at += timedelta(minutes=rng.choice((1, 5, 20, 29, 31, 45)))
-            rows.append((at, tour, "scene", scene, who, ip, *agent, None, None))
+            rows.append(event(ts=at, kind="scene", scene=scene, **shared))
             if rng.random() < 0.6:
                 seconds = rng.randrange(1, 1_801)
                 at += timedelta(seconds=rng.randrange(1, 120))
-                rows.append((at, tour, "engage", scene, who, ip, *agent, seconds, None))
+                rows.append(event(ts=at, kind="engage", scene=scene, seconds=seconds, **shared))
         if rng.random() < 0.3:
             at += timedelta(minutes=rng.choice((2, 40)))
             action = rng.choice(("lead-form", "call"))
-            rows.append((at, tour, "action", None, who, ip, *agent, None, action))
+            rows.append(event(ts=at, kind="action", action=action, **shared))
     rows.sort(key=lambda row: row[0])
     return rows
 
 
-def visits_of(
-    events: list[EventRow], tour: str, start: datetime, end: datetime
-) -> list[list[EventRow]]:
+def visits_of(events: list[Event], tour: str, start: datetime, end: datetime) -> list[list[Event]]:
     """The visits that began from ``start`` to ``end``, with their events up to ``end``."""
     mine = sorted(
         (e for e in events if e[1] == tour and start <= e[0] < end),
         key=lambda e: (e[4], e[0], e[2] != "view"),
     )
-    visits: list[list[EventRow]] = []
-    current: list[EventRow] | None = None
+    visits: list[list[Event]] = []
+    current: list[Event] | None = None
     last: tuple[str, datetime] | None = None
     for e in mine:
         same = last is not None and last[0] == e[4]
@@ -104,7 +105,7 @@ def visits_of(
     return visits
 
 
-def visit_numbers(visits: list[list[EventRow]]) -> dict[str, Any]:
+def visit_numbers(visits: list[list[Event]]) -> dict[str, Any]:
     """The visit figures of the stats document, from the visits."""
     engaged = sorted(sum(e[9] or 0 for e in v if e[2] == "engage") for v in visits)
     paths = [[e[3] for e in v if e[2] in ("view", "scene") and e[3] is not None] for v in visits]
@@ -152,16 +153,16 @@ def visit_numbers(visits: list[list[EventRow]]) -> dict[str, Any]:
     }
 
 
-def expected(events: list[EventRow], tour: str, period: Period) -> dict[str, Any]:
+def expected(events: list[Event], tour: str, period: Period) -> dict[str, Any]:
     """The stats document's numbers, counted one event at a time."""
     mine = [e for e in events if e[1] == tour and period.first <= e[0].date() <= period.last]
     views = [e for e in mine if e[2] == "view"]
 
-    def count(rows: list[EventRow]) -> dict[str, int]:
+    def count(rows: list[Event]) -> dict[str, int]:
         return {"views": len(rows), "visitors": len({e[4] for e in rows})}
 
-    def breakdown(rows: list[EventRow], column: int) -> list[dict[str, Any]]:
-        groups: dict[str, list[EventRow]] = defaultdict(list)
+    def breakdown(rows: list[Event], column: int) -> list[dict[str, Any]]:
+        groups: dict[str, list[Event]] = defaultdict(list)
         for e in rows:
             groups[str(e[column])].append(e)
         found = [{"key": key, **count(group)} for key, group in groups.items()]
@@ -220,7 +221,7 @@ def periods(first: date, last: date) -> Iterator[Period]:
     yield Period(last - timedelta(days=1), last, "hour")
 
 
-def assert_exact(db: Database, events: list[EventRow], first: date = FIRST) -> None:
+def assert_exact(db: Database, events: list[Event], first: date = FIRST) -> None:
     for period in periods(first, TODAY):
         for tour in TOURS:
             assert observed(db, tour, period) == expected(events, tour, period), period
@@ -230,7 +231,7 @@ def assert_exact(db: Database, events: list[EventRow], first: date = FIRST) -> N
             assert totals[tour] == {key: reference[key] for key in VIEW_TOTALS}, period
 
 
-def stored(events: list[EventRow]) -> Iterator[Database]:
+def stored(events: list[Event]) -> Iterator[Database]:
     with tempfile.TemporaryDirectory() as folder:
         db = open_database(Path(folder))
         EventWriter(db).write(events, {})
@@ -241,12 +242,12 @@ def stored(events: list[EventRow]) -> Iterator[Database]:
 
 
 @pytest.fixture
-def events() -> list[EventRow]:
+def events() -> list[Event]:
     return traffic(random.Random(7))
 
 
 @pytest.fixture
-def db(events: list[EventRow]) -> Iterator[Database]:
+def db(events: list[Event]) -> Iterator[Database]:
     yield from stored(events)
 
 
@@ -265,10 +266,9 @@ def test_a_visitor_on_three_days_counts_once_from_rollups(db: Database) -> None:
     who, ip = str(uuid.uuid4()), bytes(16)
     at = datetime(2026, 11, 2, 9, 0)
     EventWriter(db).write(
-        [(at + timedelta(days=n), "t3", "view", None, who, ip, "desktop", "Chrome", "Windows",
-          None, None) for n in (0, 2, 4)],
+        [event(ts=at + timedelta(days=n), tour="t3", visitor=who, ip_hash=ip) for n in (0, 2, 4)],
         {},
-    )  # fmt: skip
+    )
     roll_up_completed(db.cursor(), TODAY)
     period = Period(date(2026, 11, 1), TODAY, "day")
     document = tour_stats(db.cursor(), "t3", period)
@@ -289,7 +289,7 @@ def test_a_visitor_on_three_days_counts_once_from_rollups(db: Database) -> None:
     ]
 
 
-def test_rolling_up_a_day_changes_no_number(db: Database, events: list[EventRow]) -> None:
+def test_rolling_up_a_day_changes_no_number(db: Database, events: list[Event]) -> None:
     roll_up_completed(db.cursor(), FIRST + timedelta(days=4))
     before = [observed(db, "t1", p) for p in periods(FIRST, TODAY)]
     roll_up_completed(db.cursor(), TODAY)
@@ -297,11 +297,11 @@ def test_rolling_up_a_day_changes_no_number(db: Database, events: list[EventRow]
 
 
 def test_events_committed_after_their_day_was_rolled_up_are_rolled_up_next_time(
-    db: Database, events: list[EventRow]
+    db: Database, events: list[Event]
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
-    late = [(datetime(2026, 11, 3, 23, 59, 59), "t1", "view", None, str(uuid.uuid4()),
-             bytes(16), "mobile", "Mobile Safari", "iOS", None, None)]  # fmt: skip
+    late = [event(ts=datetime(2026, 11, 3, 23, 59, 59), device="mobile",
+                  browser="Mobile Safari", os="iOS")]  # fmt: skip
     EventWriter(db).write(late, {})
     assert roll_up_completed(db.cursor(), TODAY) == [date(2026, 11, 3)]
     assert roll_up_completed(db.cursor(), TODAY) == []
@@ -309,7 +309,7 @@ def test_events_committed_after_their_day_was_rolled_up_are_rolled_up_next_time(
 
 
 def test_erasure_corrects_the_recency_of_every_day_of_the_visitor(
-    db: Database, events: list[EventRow]
+    db: Database, events: list[Event]
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
     regular = max({e[4] for e in events}, key=lambda v: sum(e[4] == v for e in events))
@@ -317,9 +317,7 @@ def test_erasure_corrects_the_recency_of_every_day_of_the_visitor(
     assert_exact(db, [e for e in events if e[4] != regular])
 
 
-def test_after_purge_periods_within_retention_stay_exact(
-    db: Database, events: list[EventRow]
-) -> None:
+def test_after_purge_periods_within_retention_stay_exact(db: Database, events: list[Event]) -> None:
     deleted = purge(db.cursor(), TODAY, days=4)  # raw events kept from 2026-11-06
     horizon = TODAY - timedelta(days=4)
     assert deleted == sum(e[0].date() < horizon for e in events)
@@ -328,7 +326,7 @@ def test_after_purge_periods_within_retention_stay_exact(
 
 
 def test_a_period_reaching_past_retention_is_estimated_and_its_views_exact(
-    db: Database, events: list[EventRow]
+    db: Database, events: list[Event]
 ) -> None:
     purge(db.cursor(), TODAY, days=4)
     period = Period(FIRST, TODAY, "day")
@@ -343,7 +341,7 @@ def test_a_period_reaching_past_retention_is_estimated_and_its_views_exact(
 
 
 def test_days_rolled_up_before_recency_existed_are_rolled_up_again(
-    db: Database, events: list[EventRow]
+    db: Database, events: list[Event]
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
     cursor = db.cursor()

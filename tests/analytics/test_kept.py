@@ -9,22 +9,23 @@ as they now are (``test_exact``'s brute force), not what was kept.
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from tests.analytics.test_exact import TODAY, assert_exact, stored, traffic
+from tests.builders import event
 from tourviews.analytics import kept
 from tourviews.analytics.erasure import forget
 from tourviews.analytics.period import Period
 from tourviews.analytics.retention import purge
 from tourviews.analytics.rollup import roll_up_completed
 from tourviews.analytics.stats import tour_stats
-from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.clock import ManualClock
 from tourviews.storage.database import Database
+from tourviews.storage.event import Event
 from tourviews.storage.registry import Registry
 
 RECENT = TODAY - timedelta(days=3)  # periods from here on: every check reads ten of them
@@ -37,22 +38,22 @@ def nothing_kept() -> None:
 
 
 @pytest.fixture
-def events() -> list[EventRow]:
+def events() -> list[Event]:
     return traffic(random.Random(11))
 
 
 @pytest.fixture
-def db(events: list[EventRow]) -> Iterator[Database]:
+def db(events: list[Event]) -> Iterator[Database]:
     yield from stored(events)
 
 
-def kept_reads(db: Database, events: list[EventRow]) -> int:
+def kept_reads(db: Database, events: list[Event]) -> int:
     """Read every recent period (checking it) and say how many reads are now kept."""
     assert_exact(db, events, first=RECENT)
     return len(kept._kept)
 
 
-def test_completed_days_are_read_once_then_kept(db: Database, events: list[EventRow]) -> None:
+def test_completed_days_are_read_once_then_kept(db: Database, events: list[Event]) -> None:
     roll_up_completed(db.cursor(), TODAY)
     assert kept_reads(db, events) > 0
     period = Period(RECENT, TODAY - timedelta(days=1), "day")
@@ -60,7 +61,7 @@ def test_completed_days_are_read_once_then_kept(db: Database, events: list[Event
     assert tour_stats(db.cursor(), "t1", period) == first
 
 
-def test_an_erased_visitor_is_gone_from_kept_reads(db: Database, events: list[EventRow]) -> None:
+def test_an_erased_visitor_is_gone_from_kept_reads(db: Database, events: list[Event]) -> None:
     roll_up_completed(db.cursor(), TODAY)
     kept_reads(db, events)
     recent = [e for e in events if e[0].date() >= RECENT]
@@ -69,31 +70,30 @@ def test_an_erased_visitor_is_gone_from_kept_reads(db: Database, events: list[Ev
     kept_reads(db, [e for e in events if e[4] != regular])
 
 
-def test_late_events_rolled_up_again_reach_kept_reads(db: Database, events: list[EventRow]) -> None:
+def test_late_events_rolled_up_again_reach_kept_reads(db: Database, events: list[Event]) -> None:
     roll_up_completed(db.cursor(), TODAY)
     kept_reads(db, events)
-    late = [(datetime.combine(TODAY - timedelta(days=2), datetime.max.time()), "t1", "view",
-             "lobby", str(uuid.uuid4()), bytes(16), "mobile", "Mobile Safari", "iOS", None,
-             None)]  # fmt: skip
+    late = [event(ts=datetime.combine(TODAY - timedelta(days=2), datetime.max.time()),
+                  scene="lobby", device="mobile", browser="Mobile Safari", os="iOS")]  # fmt: skip
     EventWriter(db).write(late, {})
     assert roll_up_completed(db.cursor(), TODAY) == [TODAY - timedelta(days=2)]
     kept_reads(db, sorted(events + late, key=lambda row: row[0]))
 
 
 def test_days_un_rolled_by_a_clock_set_back_are_read_again(
-    db: Database, events: list[EventRow]
+    db: Database, events: list[Event]
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
     kept_reads(db, events)
     roll_up_completed(db.cursor(), RECENT)  # the clock went back: later days are un-rolled
-    extra = [(datetime.combine(RECENT, datetime.min.time()) + timedelta(hours=12), "t2", "view",
-              None, str(uuid.uuid4()), bytes(16), "desktop", "Chrome", "Windows", None,
-              None)]  # fmt: skip
+    extra = [
+        event(ts=datetime.combine(RECENT, datetime.min.time()) + timedelta(hours=12), tour="t2")
+    ]
     EventWriter(db).write(extra, {})
     kept_reads(db, sorted(events + extra, key=lambda row: row[0]))
 
 
-def test_purge_replaces_what_was_kept(db: Database, events: list[EventRow]) -> None:
+def test_purge_replaces_what_was_kept(db: Database, events: list[Event]) -> None:
     roll_up_completed(db.cursor(), TODAY)
     period = Period(TODAY - timedelta(days=6), TODAY - timedelta(days=1), "day")
     before = tour_stats(db.cursor(), "t1", period)["totals"]
@@ -112,8 +112,7 @@ def test_reads_of_days_not_rolled_up_are_not_kept(db: Database) -> None:
     period = Period(TODAY, TODAY, "day")
     before = tour_stats(db.cursor(), "t1", period)["previous"]["views"]
     late = datetime.combine(yesterday, datetime.max.time())
-    EventWriter(db).write([(late, "t1", "view", None, str(uuid.uuid4()), bytes(16), "desktop",
-                            "Chrome", "Windows", None, None)], {})  # fmt: skip
+    EventWriter(db).write([event(ts=late)], {})
     assert tour_stats(db.cursor(), "t1", period)["previous"]["views"] == before + 1
 
 
@@ -130,7 +129,7 @@ def test_a_deleted_tours_figures_do_not_reach_the_next_owner(db: Database) -> No
     assert document["previous"]["views"] == 0
 
 
-def test_a_new_token_forgets_everything_kept(db: Database, events: list[EventRow]) -> None:
+def test_a_new_token_forgets_everything_kept(db: Database, events: list[Event]) -> None:
     """An erased visitor's sketches (kept action rows) do not stay in memory."""
     roll_up_completed(db.cursor(), TODAY)
     kept_reads(db, events)
@@ -156,7 +155,7 @@ def test_the_store_forgets_the_least_recently_read_past_its_bound(
 
 
 def test_one_read_looks_up_the_standing_once_and_what_changes_during_it_is_read_afresh(
-    db: Database, events: list[EventRow], monkeypatch: pytest.MonkeyPatch
+    db: Database, events: list[Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
     looked_up: list[str | None] = []

@@ -20,9 +20,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests import builders
 from tourviews.analytics.visits import EVENTS, OF_TOUR, cut
-from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.database import Database, open_database
+from tourviews.storage.event import Event
 
 START = datetime(2026, 11, 23, 22, 0)
 END = START + timedelta(days=2)
@@ -38,8 +40,8 @@ event = st.tuples(
 )
 
 
-def rows_of(events: list[tuple[str, int, str, str | None, str]]) -> list[EventRow]:
-    rows: list[EventRow] = []
+def rows_of(events: list[tuple[str, int, str, str | None, str]]) -> list[Event]:
+    rows: list[Event] = []
     at = {visitor: START for visitor in VISITORS}
     for n, (visitor, minutes, kind, scene, action) in enumerate(events):
         at[visitor] += timedelta(minutes=minutes)
@@ -48,8 +50,9 @@ def rows_of(events: list[tuple[str, int, str, str | None, str]]) -> list[EventRo
         seconds = 1 + n % 90 if kind == "engage" else None
         scene = None if kind == "action" else scene
         tour = "t2" if n % 7 == 6 else "t1"  # another tour's events sit among them
-        rows.append((at[visitor], tour, kind, scene, visitor, bytes(16), "desktop", "Chrome",
-                     "Windows", seconds, action if kind == "action" else None))  # fmt: skip
+        rows.append(builders.event(ts=at[visitor], tour=tour, kind=kind, scene=scene,
+                                   visitor=visitor, seconds=seconds,
+                                   action=action if kind == "action" else None))  # fmt: skip
     return sorted(rows, key=lambda row: row[0])
 
 
@@ -87,12 +90,11 @@ def test_the_cut_of_a_known_day() -> None:
     """A view, a scene 31 minutes later (no visit), a view at midnight minus a minute and
     its scene after midnight (the visit ends at midnight): one lobby visit, one hall visit."""
     a = VISITORS[0]
-    agent = (bytes(16), "desktop", "Chrome", "Windows")
-    rows: list[EventRow] = [
-        (START, "t1", "view", "lobby", a, *agent, None, None),
-        (START + timedelta(minutes=31), "t1", "scene", "hall", a, *agent, None, None),
-        (START + timedelta(minutes=119), "t1", "view", "hall", a, *agent, None, None),
-        (START + timedelta(minutes=121), "t1", "scene", "roof", a, *agent, None, None),
+    rows = [
+        builders.event(ts=START, scene="lobby", visitor=a),
+        builders.event(ts=START + timedelta(minutes=31), kind="scene", scene="hall", visitor=a),
+        builders.event(ts=START + timedelta(minutes=119), scene="hall", visitor=a),
+        builders.event(ts=START + timedelta(minutes=121), kind="scene", scene="roof", visitor=a),
     ]
     with tempfile.TemporaryDirectory() as folder:
         db = open_database(Path(folder))

@@ -14,29 +14,26 @@ from tourviews.analytics.period import Period
 from tourviews.analytics.retention import purge
 from tourviews.analytics.rollup import roll_up_completed
 from tourviews.analytics.stats import tour_stats
-from tourviews.ingest.store.writer import EventRow
 from tourviews.storage.database import Database
+from tourviews.storage.event import Event
 
 ZONES = ("Asia/Kathmandu", "Asia/Kolkata", "America/St_Johns", "Europe/Berlin", "UTC")
 
 
 @pytest.fixture(scope="module")
-def events() -> list[EventRow]:
+def events() -> list[Event]:
     # Berlin leaves summer time on 2026-10-25: the traffic spans it
-    return [
-        (e[0] - timedelta(days=9), *e[1:])  # type: ignore[misc]
-        for e in traffic(random.Random(11), visits=300)
-    ]
+    return [e._replace(ts=e.ts - timedelta(days=9)) for e in traffic(random.Random(11), visits=300)]
 
 
 @pytest.fixture(scope="module")
-def purged(events: list[EventRow]) -> Iterator[Database]:
+def purged(events: list[Event]) -> Iterator[Database]:
     for db in stored(events):
         purge(db.cursor(), TODAY, days=3)  # raw events kept from 2026-11-07
         yield db
 
 
-def local_views(events: list[EventRow], tour: str, period: Period) -> list[int]:
+def local_views(events: list[Event], tour: str, period: Period) -> list[int]:
     """Views per interval of the period, each event placed by zoneinfo."""
     starts = [s.astimezone(UTC).replace(tzinfo=None) for s in period.buckets()]
     end = period.end.replace(tzinfo=None)
@@ -49,7 +46,7 @@ def local_views(events: list[EventRow], tour: str, period: Period) -> list[int]:
 
 @pytest.mark.parametrize("zone", ZONES)
 def test_views_of_every_local_day_are_exact_beyond_retention(
-    purged: Database, events: list[EventRow], zone: str
+    purged: Database, events: list[Event], zone: str
 ) -> None:
     period = Period(FIRST - timedelta(days=8), TODAY - timedelta(days=1), "day", ZoneInfo(zone))
     document = tour_stats(purged.cursor(), "t1", period)
@@ -65,7 +62,7 @@ def test_views_of_every_local_day_are_exact_beyond_retention(
     )
 
 
-def test_a_day_leaving_summer_time_has_25_hours(purged: Database, events: list[EventRow]) -> None:
+def test_a_day_leaving_summer_time_has_25_hours(purged: Database, events: list[Event]) -> None:
     period = Period(date(2026, 10, 25), date(2026, 10, 25), "hour", ZoneInfo("Europe/Berlin"))
     document = tour_stats(purged.cursor(), "t1", period)
     starts = [e["start"] for e in document["series"]]
@@ -76,7 +73,7 @@ def test_a_day_leaving_summer_time_has_25_hours(purged: Database, events: list[E
 
 @pytest.mark.parametrize("zone", ZONES)
 def test_within_retention_every_number_of_a_local_period_is_exact(
-    purged: Database, events: list[EventRow], zone: str
+    purged: Database, events: list[Event], zone: str
 ) -> None:
     period = Period(date(2026, 11, 8), TODAY - timedelta(days=1), "day", ZoneInfo(zone))
     document = tour_stats(purged.cursor(), "t1", period)
@@ -90,7 +87,7 @@ def test_within_retention_every_number_of_a_local_period_is_exact(
 
 
 def test_beyond_retention_visits_are_cut_at_the_utc_midnight_after_their_start(
-    purged: Database, events: list[EventRow]
+    purged: Database, events: list[Event]
 ) -> None:
     period = Period(FIRST - timedelta(days=8), date(2026, 11, 6), "day")
     document = tour_stats(purged.cursor(), "t1", period)
@@ -108,7 +105,7 @@ def test_beyond_retention_visits_are_cut_at_the_utc_midnight_after_their_start(
 
 
 def test_rolling_up_makes_the_quarters_of_days_rolled_up_before_them(
-    events: list[EventRow],
+    events: list[Event],
 ) -> None:
     for db in stored(events):
         roll_up_completed(db.cursor(), TODAY)
@@ -123,7 +120,7 @@ def test_rolling_up_makes_the_quarters_of_days_rolled_up_before_them(
 
 @pytest.mark.parametrize("zone", ["Asia/Kathmandu", "America/St_Johns"])
 def test_a_local_period_wholly_beyond_retention_counts_its_own_visits_alone(
-    purged: Database, events: list[EventRow], zone: str
+    purged: Database, events: list[Event], zone: str
 ) -> None:
     period = Period(FIRST - timedelta(days=8), FIRST - timedelta(days=6), "day", ZoneInfo(zone))
     document = tour_stats(purged.cursor(), "t1", period)

@@ -7,35 +7,24 @@ import contextlib
 import logging
 import os
 import threading
-import uuid
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from tests.builders import event
 from tourviews.ingest.repeats import RepeatedErrors
 from tourviews.ingest.store.committer import Committer, Overloaded, StorageFailed
-from tourviews.ingest.store.writer import EventRow, EventWriter
+from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.database import Database, open_database
 from tourviews.storage.drops import fold_drop_log
+from tourviews.storage.event import Event
 
 AT = datetime(2026, 11, 24, 12, 0)
 
 
-def row(tour: str = "t1") -> EventRow:
-    return (
-        AT,
-        tour,
-        "view",
-        None,
-        str(uuid.uuid4()),
-        os.urandom(16),
-        "desktop",
-        "Chrome",
-        "Linux",
-        None,
-        None,
-    )
+def row(tour: str = "t1") -> Event:
+    return event(ts=AT, tour=tour, ip_hash=os.urandom(16), os="Linux")
 
 
 @pytest.fixture

@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from tests.builders import event
 from tests.redis_server import redis_server
 from tourviews.ingest.rules.redis_ledger import STREAM
 from tourviews.ingest.store.drain import APPLIED, CONSUMER, DEAD, GROUP, StreamDrain, decode
 from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.database import Database, open_database, read_meta
+from tourviews.storage.event import encode
 
 AT = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
@@ -33,9 +35,7 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 def row(number: int) -> dict[str, bytes]:
-    visitor = f"00000000-0000-4000-8000-{number:012d}"
-    return {"row": f'["2026-11-24T12:00:00","t1","view",null,"{visitor}","aa","desktop",'
-            f'"Chrome","Windows",null,null]'.encode()}  # fmt: skip
+    return {"row": encode(event(visitor=f"00000000-0000-4000-8000-{number:012d}"))}
 
 
 def events(db: Database) -> int:
@@ -133,3 +133,16 @@ def test_an_unreadable_entry_is_set_aside_and_the_rest_stored(url: str, db: Data
         assert await client.xlen(STREAM) == 0
 
     asyncio.run(scenario())
+
+
+def test_an_entry_written_before_the_event_spec_is_read() -> None:
+    """A node of the previous version may have appended entries that a new primary drains."""
+    visitor = "00000000-0000-4000-8000-000000000001"
+    row = (f'["2026-11-24T12:00:00","t1","view","lobby","{visitor}","aa","desktop","Chrome",'
+           '"Windows",null,null]').encode()  # fmt: skip
+    rows, drops, unreadable = decode(
+        [(b"1-0", {b"row": row}), (b"1-1", {b"row": row, b"noscene": b"1"})]
+    )
+    kept = event(scene="lobby", visitor=visitor, ip_hash=b"\xaa")
+    assert rows == [kept, kept._replace(scene=None)]  # a scene past the bound is not kept
+    assert (drops, unreadable) == ({}, [])

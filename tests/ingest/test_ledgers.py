@@ -19,7 +19,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -42,6 +41,7 @@ from tourviews.ingest.store.writer import EventWriter
 from tourviews.service import limits, shared_rules
 from tourviews.settings import Settings
 from tourviews.storage.database import Database, open_database
+from tourviews.storage.event import decode
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
 
@@ -382,8 +382,8 @@ def test_a_call_whose_reply_is_lost_is_not_sent_again(tmp_path: Path) -> None:
 
         async def engages() -> int:
             entries = await connect(url).xrange(STREAM)
-            rows = [orjson.loads(fields[b"row"]) for _, fields in entries if b"row" in fields]
-            return Counter(row[2] for row in rows)["engage"]
+            rows = [decode(fields[b"row"]) for _, fields in entries if b"row" in fields]
+            return Counter(row.kind for row in rows)["engage"]
 
         proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
         proxied = f"redis://127.0.0.1:{proxy.sockets[0].getsockname()[1]}/0"

@@ -3,34 +3,24 @@
 from __future__ import annotations
 
 import os
-import uuid
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from tourviews.ingest.store.writer import SMALL_BATCH, EventRow, EventWriter
+from tests.builders import event
+from tourviews.ingest.store.writer import SMALL_BATCH, EventWriter
 from tourviews.storage.database import Database, open_database
+from tourviews.storage.event import Event
 
 AT = datetime(2026, 11, 24, 12, 0)
 
 
-def row(n: int) -> EventRow:
+def row(n: int) -> Event:
     scene = f"s{n}" if n % 2 else None
-    return (
-        AT,
-        f"t{n % 3}",
-        "view",
-        scene,
-        str(uuid.uuid4()),
-        os.urandom(16),
-        "mobile",
-        "Safari",
-        "iOS",
-        None,
-        None,
-    )
+    return event(ts=AT, tour=f"t{n % 3}", scene=scene, ip_hash=os.urandom(16), device="mobile",
+                 browser="Safari", os="iOS")  # fmt: skip
 
 
 @pytest.fixture
@@ -67,21 +57,7 @@ def test_a_failed_batch_keeps_nothing_and_leaves_nothing_for_the_next(
 ) -> None:
     writer = EventWriter(db)
     bad = [row(n) for n in range(size - 1)]
-    bad.append(
-        (
-            AT,
-            "t1",
-            "view",
-            None,
-            "not a uuid",
-            b"\x00" * 16,
-            "desktop",
-            "Chrome",
-            "Linux",
-            None,
-            None,
-        )
-    )
+    bad.append(event(ts=AT, visitor="not a uuid", ip_hash=b"\x00" * 16, os="Linux"))
     counters = {(AT, "t1", bytes([n]) * 16, "bot"): 1 for n in range(drops)}
     with pytest.raises(duckdb.Error):
         writer.write(bad, counters)

@@ -17,13 +17,15 @@ from pathlib import Path
 import orjson
 from starlette.testclient import TestClient
 
+from tests.builders import event
 from tests.conftest import CHROME
 from tourviews.app import create_app
-from tourviews.ingest.store.writer import SMALL_BATCH, EventRow, EventWriter
+from tourviews.ingest.store.writer import SMALL_BATCH, EventWriter
 from tourviews.service import daily_round
 from tourviews.settings import Settings
 from tourviews.storage.clock import ManualClock
 from tourviews.storage.database import open_database
+from tourviews.storage.event import Event
 
 ROOT = Path(__file__).parents[2]
 PACKAGES = ("ingest", "analytics", "storage", "tourviews", "benchmarks")
@@ -31,17 +33,13 @@ DAY = date(2026, 11, 23)
 BUSY_DAY = 100_000  # events: a real day's volume, written as the service would
 
 
-def day_of_events(day: date, count: int, tour: str = "t1") -> list[EventRow]:
+def day_of_events(day: date, count: int, tour: str = "t1") -> list[Event]:
     start = datetime.combine(day, datetime.min.time())
     step = timedelta(days=1) / count
-    return [
-        (start + n * step, tour, "view", None, str(uuid.uuid4()), bytes(16), "desktop",
-         "Chrome", "Windows", None, None)
-        for n in range(count)
-    ]  # fmt: skip
+    return [event(ts=start + n * step, tour=tour) for n in range(count)]
 
 
-def write_all(writer: EventWriter, rows: list[EventRow], batch: int = 1_000) -> None:
+def write_all(writer: EventWriter, rows: list[Event], batch: int = 1_000) -> None:
     for start in range(0, len(rows), batch):
         writer.write(rows[start : start + batch], {})
 

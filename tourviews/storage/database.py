@@ -28,6 +28,7 @@ from typing import Any
 import duckdb
 
 from tourviews.storage.errors import StorageBusy, StorageError
+from tourviews.storage.event import CREATE_TABLE as EVENTS
 from tourviews.storage.migrations import migrate
 
 DATABASE_FILE = "tourviews.duckdb"
@@ -40,7 +41,7 @@ ERASED = "erased_since_compaction"
 CHANGED = "changed"
 
 # Only what the contract allows is stored: no raw IP address, no raw user-agent.
-SCHEMA = """
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (
     key VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL
@@ -62,20 +63,9 @@ CREATE TABLE IF NOT EXISTS tokens (
     tour VARCHAR,                      -- a token for one tour reads that tour alone
     last_used TIMESTAMP
 );
--- One row per counted beacon (raw events, kept --raw-retention-days).
-CREATE TABLE IF NOT EXISTS events (
-    ts TIMESTAMP NOT NULL,             -- server time, UTC
-    tour VARCHAR NOT NULL,
-    kind VARCHAR NOT NULL,             -- 'view' | 'scene' | 'engage' | 'action'
-    scene VARCHAR,                     -- required for 'scene', optional for the others
-    visitor UUID NOT NULL,
-    ip_hash BLOB NOT NULL,             -- 16 bytes of HMAC-SHA256 under the day's salt
-    device VARCHAR NOT NULL,           -- desktop | mobile | tablet | bot | other
-    browser VARCHAR NOT NULL,
-    os VARCHAR NOT NULL,
-    seconds INTEGER,                   -- 'engage': visible seconds since the last one
-    action VARCHAR                     -- 'action': its name
-);
+-- One row per counted beacon (raw events, kept --raw-retention-days): its columns
+-- are the fields of tourviews.storage.event.Event.
+{EVENTS}
 -- Beacons that were not counted, as counters: an attack cannot amplify storage.
 -- The writer appends one row per key per commit to drop_log (an append is far
 -- cheaper than an upsert on the hot path); housekeeping folds drop_log into drops

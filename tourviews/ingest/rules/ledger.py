@@ -20,6 +20,7 @@ from typing import Protocol
 
 from tourviews.ingest.agents.classifier import Agent
 from tourviews.ingest.beacon import Beacon
+from tourviews.storage.event import Event
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
 
@@ -59,6 +60,15 @@ class Hit:
     origin: str | None  # the page's origin, as the browser sent it
     scene: str | None  # the scene kept with it (a view's scene past the bound is not)
     retry_after: float = 0.0
+
+    def as_event(self) -> Event:
+        """The row this hit is stored as once counted (by either ledger)."""
+        beacon, agent = self.beacon, self.agent
+        return Event(
+            ts=self.at.replace(tzinfo=None), tour=beacon.tour, kind=beacon.kind, scene=self.scene,
+            visitor=beacon.visitor, ip_hash=self.ip_hash, device=agent.device,
+            browser=agent.browser, os=agent.os, seconds=beacon.seconds, action=beacon.action,
+        )  # fmt: skip
 
 
 class Ledger(Protocol):

@@ -36,14 +36,15 @@ from tourviews.ingest.rules.throttle import Limiter
 from tourviews.ingest.rules.visits import Visits
 from tourviews.ingest.rules.withdrawn import Withdrawn
 from tourviews.ingest.store.committer import Overloaded, StorageFailed
-from tourviews.ingest.store.writer import DropKey, EventRow
+from tourviews.ingest.store.writer import DropKey
+from tourviews.storage.event import Event
 from tourviews.storage.outcomes import Outcome
 
 
 class Sink(Protocol):
     """Where judged beacons are stored, durably: each awaitable resolves once on disk."""
 
-    def add_row(self, row: EventRow) -> Awaitable[None]: ...
+    def add_row(self, row: Event) -> Awaitable[None]: ...
 
     def add_drop(self, key: DropKey, wait: bool) -> Awaitable[None] | None: ...
 
@@ -118,11 +119,7 @@ class MemoryLedger:
     def _store(self, outcome: Outcome, hit: Hit) -> Awaitable[None]:
         beacon = hit.beacon
         if outcome is Outcome.COUNTED:
-            agent = hit.agent
-            row = (hit.at.replace(tzinfo=None), beacon.tour, beacon.kind, hit.scene,
-                   beacon.visitor, hit.ip_hash, agent.device, agent.browser, agent.os,
-                   beacon.seconds, beacon.action)  # fmt: skip
-            return self.sink.add_row(row)
+            return self.sink.add_row(hit.as_event())
         assert outcome in SILENT_DROPS
         key = (hour_of(hit.at), beacon.tour, drop_sender(outcome, hit), outcome)
         done = self.sink.add_drop(key, True)

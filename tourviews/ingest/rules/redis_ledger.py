@@ -22,7 +22,6 @@ from datetime import datetime
 from importlib import resources
 from typing import Any
 
-import orjson
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -34,6 +33,7 @@ from tourviews.ingest.rules.names import NEW_PER_SOURCE
 from tourviews.ingest.rules.throttle import Gcra
 from tourviews.ingest.rules.visits import IDLE
 from tourviews.ingest.rules.withdrawn import WINDOW as WITHDRAWN_WINDOW
+from tourviews.storage.event import encode
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
 
@@ -138,15 +138,9 @@ class RedisLedger:
             dedup_window_key(name, beacon.kind, scene, visitor),
             PREFIX + b"vis:" + name + b":" + visitor,
         ]  # fmt: skip
-        agent = hit.agent
-        row = orjson.dumps(
-            (hit.at.replace(tzinfo=None).isoformat(), beacon.tour, beacon.kind, hit.scene,
-             beacon.visitor, hit.ip_hash.hex(), agent.device, agent.browser, agent.os,
-             beacon.seconds, beacon.action)
-        )  # fmt: skip
         args: list[bytes | str] = [
             beacon.kind, verdict.value if verdict is not None else "", scene,
-            _scene_rule(tour, hit.scene), action, str(hit.at.toordinal()), row,
+            _scene_rule(tour, hit.scene), action, str(hit.at.toordinal()), encode(hit.as_event()),
             hour_of(hit.at).isoformat(), name, hit.ip_hash, source, visitor,
         ]  # fmt: skip
         outcome, retry_after = await self._call(keys, args)

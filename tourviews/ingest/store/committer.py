@@ -19,11 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from tourviews.ingest.repeats import RepeatedErrors
-from tourviews.ingest.store.writer import DropKey, EventRow
+from tourviews.ingest.store.writer import DropKey
+from tourviews.storage.event import Event
 
 log = logging.getLogger("tourviews.committer")
 
-Write = Callable[[Sequence[EventRow], Mapping[DropKey, int]], None]
+Write = Callable[[Sequence[Event], Mapping[DropKey, int]], None]
 
 
 class Overloaded(Exception):
@@ -37,7 +38,7 @@ class StorageFailed(Exception):
 @dataclass(eq=False)
 class Batch:
     committed: asyncio.Future[None]  # resolved after the commit, failed or not (for drain)
-    rows: list[EventRow] = field(default_factory=list)
+    rows: list[Event] = field(default_factory=list)
     drops: Counter[DropKey] = field(default_factory=Counter)
     waiters: list[asyncio.Future[None]] = field(default_factory=list)  # one per request
 
@@ -57,7 +58,7 @@ class Committer:
         self.on_commit: Callable[[int, float], None] = lambda size, seconds: None
         self._errors = RepeatedErrors(log)
 
-    def add_row(self, row: EventRow) -> asyncio.Future[None]:
+    def add_row(self, row: Event) -> asyncio.Future[None]:
         """Queue a counted event; the future resolves once it is committed."""
         batch = self._open_batch()
         batch.rows.append(row)

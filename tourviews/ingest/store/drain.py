@@ -19,15 +19,16 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import orjson
 import redis
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from tourviews.ingest.repeats import RepeatedErrors
 from tourviews.ingest.rules.redis_ledger import STREAM
-from tourviews.ingest.store.writer import DropKey, EventRow, EventWriter
+from tourviews.ingest.store.writer import DropKey, EventWriter
+from tourviews.storage import event
 from tourviews.storage.database import Database, read_meta
+from tourviews.storage.event import Event
 
 log = logging.getLogger("tourviews.drain")
 
@@ -156,10 +157,10 @@ def backlog(client: redis.Redis) -> int:
 
 def decode(
     entries: Sequence[Entry],
-) -> tuple[list[EventRow], Counter[DropKey], list[Entry]]:
+) -> tuple[list[Event], Counter[DropKey], list[Entry]]:
     """The rows and drop counters the entries carry (``redis_ledger.lua`` wrote them), and
     the entries that carry neither in a form this version reads."""
-    rows: list[EventRow] = []
+    rows: list[Event] = []
     drops: Counter[DropKey] = Counter()
     unreadable: list[Entry] = []
     for entry in entries:
@@ -167,14 +168,10 @@ def decode(
         try:
             row = fields.get(b"row")
             if row is not None:
-                at, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action = (
-                    orjson.loads(row)
-                )
+                counted = event.decode(row)
                 if b"noscene" in fields:  # a view's scene past the tour's bound is not kept
-                    scene = None
-                rows.append((datetime.fromisoformat(at), tour, kind, scene, visitor,
-                             bytes.fromhex(ip_hash), device, browser, os, seconds,
-                             action))  # fmt: skip
+                    counted = counted._replace(scene=None)
+                rows.append(counted)
             else:
                 hour = datetime.fromisoformat(fields[b"hour"].decode())
                 key = (hour, fields[b"tour"].decode(), fields[b"sender"], fields[b"drop"].decode())

@@ -16,27 +16,12 @@ import duckdb
 import pyarrow as pa
 
 from tourviews.storage.database import Database, transaction, write_meta
+from tourviews.storage.event import Event, arrow_schema
 
-# (ts, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action)
-EventRow = tuple[datetime, str, str, str | None, str, bytes, str, str, str, int | None, str | None]
 # (hour, tour, ip_hash, reason)
 DropKey = tuple[datetime, str, bytes, str]
 
-EVENTS = pa.schema(
-    [
-        ("ts", pa.timestamp("us")),
-        ("tour", pa.string()),
-        ("kind", pa.string()),
-        ("scene", pa.string()),
-        ("visitor", pa.string()),
-        ("ip_hash", pa.binary()),
-        ("device", pa.string()),
-        ("browser", pa.string()),
-        ("os", pa.string()),
-        ("seconds", pa.int32()),
-        ("action", pa.string()),
-    ]
-)
+EVENTS = arrow_schema()
 SMALL_BATCH = 256  # rows: fewer go through an appender, more as an Arrow table
 DROPS = pa.schema(
     [
@@ -67,7 +52,7 @@ class EventWriter:
 
     def write(
         self,
-        rows: Sequence[EventRow],
+        rows: Sequence[Event],
         drops: Mapping[DropKey, int],
         marker: tuple[str, str] | None = None,
     ) -> None:
