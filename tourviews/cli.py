@@ -357,7 +357,7 @@ def _demo(data_dir: Path, args: argparse.Namespace) -> int:
     if (data_dir / DATABASE_FILE).exists():
         local = Local(data_dir)
         try:
-            others = sorted(set(local.registry.tours) - {TOUR})
+            others = sorted(set(local.operations.tours) - {TOUR})
         finally:
             local.close()
         if others:  # the demo would write thousands of simulated beacons among real data
