@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tourviews.analytics.retention import DEFAULT_RETENTION_DAYS
 from tourviews.ingest.http.address import Network, parse_networks
 from tourviews.ingest.rules.throttle import Rate
 
@@ -49,7 +50,9 @@ class Settings:
     tour_rate: Rate = TOUR_RATE
     max_batch: int = 1_000
     max_pending: int = 50_000
-    raw_retention_days: int = 30
+    # The server records it in the database when it starts: a purge goes by the record,
+    # which a command run without the server can read too (tourviews.analytics.retention).
+    raw_retention_days: int = DEFAULT_RETENTION_DAYS
     # Personal data deleted (erasure, retention) is rewritten out of the file this long
     # after the first deletion since the last compaction: a few erasures, one rewrite.
     compact_delay_seconds: float = 60 * 60
