@@ -13,39 +13,22 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
-from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.auth import Authenticator
-from tourviews.analytics.erasure import forget
-from tourviews.analytics.period import Period, parse_period, parse_zone
-from tourviews.analytics.report import UnknownOrganization, org_tours, weekly_report
+from tourviews.analytics.report import UnknownOrganization
 from tourviews.analytics.report_email import html
-from tourviews.analytics.retention import purge
-from tourviews.analytics.rollup import complete_before
-from tourviews.analytics.stats import (
-    BREAKDOWN_LIMIT,
-    MAX_BREAKDOWN_LIMIT,
-    series_csv,
-    tour_stats,
-    tour_totals,
-    views_to_date,
-    visitors_now,
-)
-from tourviews.analytics.week import ISO_WEEK, parse_week
-from tourviews.storage.clock import Clock
-from tourviews.storage.database import Database
+from tourviews.analytics.stats import BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT, series_csv
+from tourviews.analytics.week import ISO_WEEK
+from tourviews.operations import Operations
 from tourviews.storage.errors import Conflict, InvalidValue
-from tourviews.storage.registry import KEEP, NAME, ORG, UUID, Principal, Registry, Tour
+from tourviews.storage.registry import KEEP, NAME, ORG, UUID, Principal, Tour
 
 
 @dataclass(frozen=True)
 class Context:
-    """What the API's routes work with."""
+    """What the API's routes work with: the operations, and who may ask for them."""
 
-    db: Database
-    registry: Registry
-    clock: Clock
+    operations: Operations
     authenticator: Authenticator
-    raw_retention_days: int
 
 
 class ApiError(Exception):
@@ -149,6 +132,13 @@ def context(request: Request) -> Context:
 Ctx = Annotated[Context, Depends(context)]
 
 
+def operations(ctx: Ctx) -> Operations:
+    return ctx.operations
+
+
+Ops = Annotated[Operations, Depends(operations)]
+
+
 def principal(request: Request, ctx: Ctx) -> Principal:
     found = ctx.authenticator.principal(request.headers.get("authorization"))
     if found is None:
@@ -168,9 +158,9 @@ def admin(caller: Caller) -> Principal:
 Admin = Annotated[Principal, Depends(admin)]
 
 
-def visible_tour(ctx: Context, caller: Principal, tour: str) -> Tour:
+def visible_tour(ops: Operations, caller: Principal, tour: str) -> Tour:
     """The tour if the caller may read it; another organization's tour is 'unknown' too."""
-    found = ctx.registry.tours.get(tour)
+    found = ops.tours.get(tour)
     if found is None or not (caller.admin or found.org == caller.org):
         raise ApiError(404, "unknown tour", "tour")
     if caller.tour not in (None, tour):
@@ -207,14 +197,6 @@ Zone = Annotated[
 ]
 
 
-def zoned_period(
-    ctx: Context, zone: str, start: str | None, end: str | None, interval: str | None
-) -> Period:
-    """The period asked for, in days of ``zone`` (``today`` is today there)."""
-    where = parse_zone(zone)
-    return parse_period(ctx.clock.now().astimezone(where).date(), start, end, interval, where)
-
-
 TourName = Annotated[str, Path(json_schema_extra=_shape(NAME.pattern))]
 
 
@@ -224,7 +206,7 @@ TourName = Annotated[str, Path(json_schema_extra=_shape(NAME.pattern))]
     responses={200: {"content": {"text/csv": {}}, "description": "JSON, or the series as CSV"}},
 )
 def stats(
-    ctx: Ctx,
+    ops: Ops,
     caller: Caller,
     tour: TourName,
     start: FromDay = None,
@@ -241,7 +223,7 @@ def stats(
     ] = None,
     tz: Zone = None,
 ) -> Any:
-    found = visible_tour(ctx, caller, tour)
+    found = visible_tour(ops, caller, tour)
     if format not in ("json", "csv"):
         raise ApiError(400, "format must be 'json' or 'csv'", "format")
     rows = BREAKDOWN_LIMIT
@@ -251,9 +233,7 @@ def stats(
             raise ApiError(400, f"limit must be a whole number from 1 to {MAX_BREAKDOWN_LIMIT}",
                            "limit")  # fmt: skip
         rows = int(limit)
-    period = zoned_period(ctx, found.timezone if tz is None else tz, start, end, interval)
-    with ctx.db.using() as cursor:
-        document = tour_stats(cursor, tour, period, rows)
+    document = ops.stats(found, start, end, interval, tz, rows)
     if format == "json":
         return document
     filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
@@ -265,30 +245,21 @@ def stats(
 
 
 @owner.get("/tours/{tour}/now", summary="Visitors on the tour now: the last 5 minutes")
-def now(ctx: Ctx, caller: Caller, tour: TourName) -> dict[str, int]:
-    visible_tour(ctx, caller, tour)
-    with ctx.db.using() as cursor:
-        return {"visitors": visitors_now(cursor, tour, ctx.clock.now())}
+def now(ops: Ops, caller: Caller, tour: TourName) -> dict[str, int]:
+    return {"visitors": ops.visitors_now(visible_tour(ops, caller, tour))}
 
 
 @owner.get("/tours", summary="The organization's tours with their totals")
 def tours(
-    ctx: Ctx, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
+    ops: Ops, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
 ) -> dict[str, Any]:
-    period = zoned_period(ctx, "UTC" if tz is None else tz, start, end, None)
-    registered = ctx.registry.tours  # one snapshot: an admin may change tours meanwhile
+    period = ops.period("UTC" if tz is None else tz, start, end, None)
+    registered = ops.tours  # one snapshot: an admin may change tours meanwhile
     mine = sorted(
         t.tour for t in registered.values()
         if (caller.admin or t.org == caller.org) and caller.tour in (None, t.tour)
     )  # fmt: skip
-    # Each tour's days are its own zone's, unless tz names one for all
-    zones: dict[str, list[str]] = {}
-    for tour in mine:
-        zones.setdefault(registered[tour].timezone if tz is None else tz, []).append(tour)
-    totals: dict[str, dict[str, Any]] = {}
-    with ctx.db.using() as cursor:
-        for zone, group in zones.items():
-            totals |= tour_totals(cursor, group, zoned_period(ctx, zone, start, end, None))
+    totals = ops.totals((registered[tour] for tour in mine), start, end, tz)
     return {
         "from": period.first.isoformat(),
         "to": period.last.isoformat(),
@@ -312,18 +283,17 @@ PUBLIC_HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "public, 
 NO_COUNTER = _errors({404: "No such tour, or it has no public counter"})
 
 
-def _counted(ctx: Context, tour: str) -> int:
-    found = ctx.registry.tours.get(tour)
+def _counted(ops: Operations, tour: str) -> int:
+    found = ops.tours.get(tour)
     if found is None or not found.public_counter:
         raise ApiError(404, "no public counter for this tour", "tour")
-    with ctx.db.using() as cursor:
-        return views_to_date(cursor, tour)
+    return ops.views_to_date(found)
 
 
 @public.get("/tours/{tour}/counter", summary="A tour's views to date, if it opted in",
             responses=NO_COUNTER)  # fmt: skip
-def counter(ctx: Ctx, tour: TourName) -> JSONResponse:
-    return JSONResponse({"tour": tour, "views": _counted(ctx, tour)}, headers=PUBLIC_HEADERS)
+def counter(ops: Ops, tour: TourName) -> JSONResponse:
+    return JSONResponse({"tour": tour, "views": _counted(ops, tour)}, headers=PUBLIC_HEADERS)
 
 
 @public.get(
@@ -332,8 +302,8 @@ def counter(ctx: Ctx, tour: TourName) -> JSONResponse:
     response_class=Response,
     responses={200: {"content": {"image/svg+xml": {}}}, **NO_COUNTER},
 )
-def counter_badge(ctx: Ctx, tour: TourName) -> Response:
-    return Response(badge(_counted(ctx, tour)), media_type="image/svg+xml", headers=PUBLIC_HEADERS)
+def counter_badge(ops: Ops, tour: TourName) -> Response:
+    return Response(badge(_counted(ops, tour)), media_type="image/svg+xml", headers=PUBLIC_HEADERS)
 
 
 def badge(views: int) -> str:
@@ -355,10 +325,8 @@ operator = APIRouter(prefix="/v1/admin", tags=["operator"], responses=OPERATOR_E
 
 
 @operator.get("/abuse", summary="What was not counted, by reason, and who sent it")
-def abuse(ctx: Ctx, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
-    period = parse_period(ctx.clock.now().date(), start, end, None)
-    with ctx.db.using() as cursor:
-        return abuse_report(cursor, period)
+def abuse(ops: Ops, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[str, Any]:
+    return ops.abuse(start, end)
 
 
 @operator.get(
@@ -370,7 +338,7 @@ def abuse(ctx: Ctx, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[
     },
 )
 def report(
-    ctx: Ctx,
+    ops: Ops,
     _: Admin,
     org: Annotated[str, Query(json_schema_extra=_shape(ORG.pattern))],
     week: Annotated[
@@ -390,12 +358,9 @@ def report(
     if format not in ("html", "json"):
         raise ApiError(400, "format must be 'html' or 'json'", "format")
     try:
-        tours = org_tours(ctx.registry.tours, org)
+        document = ops.report(org, week)
     except UnknownOrganization as exc:
         raise ApiError(404, exc.message, "org") from None
-    chosen = parse_week(week, ctx.clock.now(), tours.values())
-    with ctx.db.using() as cursor:
-        document = weekly_report(cursor, org, tours, chosen)
     return document if format == "json" else HTMLResponse(html(document))
 
 
@@ -451,25 +416,25 @@ def _tour_out(tour: Tour) -> TourOut:
     summary="Register or update a tour (idempotent)",
     responses=_errors({409: "The tour belongs to another organization, and move is not true"}),
 )
-def put_tour(ctx: Ctx, _: Admin, tour: TourName, body: TourBody) -> TourOut:
+def put_tour(ops: Ops, _: Admin, tour: TourName, body: TourBody) -> TourOut:
     scenes = body.scenes if "scenes" in body.model_fields_set else KEEP
     return _tour_out(
-        ctx.registry.put_tour(
+        ops.put_tour(
             tour, body.org, body.origins, scenes, body.move, body.public_counter, body.timezone
         )
     )
 
 
 @operator.delete("/tours/{tour}", summary="Unregister a tour and delete its history")
-def delete_tour(ctx: Ctx, _: Admin, tour: TourName) -> dict[str, bool]:
-    if not ctx.registry.delete_tour(tour):
+def delete_tour(ops: Ops, _: Admin, tour: TourName) -> dict[str, bool]:
+    if not ops.delete_tour(tour):
         raise ApiError(404, "unknown tour", "tour")
     return {"deleted": True}
 
 
 @operator.get("/tours", summary="Every registered tour, of every organization")
-def list_tours(ctx: Ctx, _: Admin) -> list[TourOut]:
-    return [_tour_out(tour) for tour in sorted(ctx.registry.tours.values(), key=lambda t: t.tour)]
+def list_tours(ops: Ops, _: Admin) -> list[TourOut]:
+    return [_tour_out(tour) for tour in ops.list_tours()]
 
 
 class TokenBody(BaseModel):
@@ -483,38 +448,35 @@ class TokenBody(BaseModel):
 
 
 @operator.post("/tokens", summary="Create a token; it is shown this once")
-def create_token(ctx: Ctx, _: Admin, body: TokenBody) -> dict[str, str]:
-    return {"token": ctx.registry.create_token(body.org, body.admin, body.tour)}
+def create_token(ops: Ops, _: Admin, body: TokenBody) -> dict[str, str]:
+    return {"token": ops.create_token(body.org, body.admin, body.tour)}
 
 
 @operator.get("/tokens", summary="Every token: id, organization, admin, tour, created, last used")
-def list_tokens(ctx: Ctx, _: Admin) -> list[dict[str, Any]]:
-    return ctx.registry.list_tokens()
+def list_tokens(ops: Ops, _: Admin) -> list[dict[str, Any]]:
+    return ops.list_tokens()
 
 
 @operator.delete("/tokens/{token_id}", summary="Revoke a token: it answers 401 at once")
-def revoke_token(ctx: Ctx, _: Admin, token_id: str) -> dict[str, bool]:
-    if not ctx.registry.revoke_token(token_id):
+def revoke_token(ops: Ops, _: Admin, token_id: str) -> dict[str, bool]:
+    if not ops.revoke_token(token_id):
         raise ApiError(404, "unknown token", "id")
     return {"revoked": True}
 
 
 @operator.delete("/visitors/{visitor}", summary="Erase every stored event of a visitor")
 def forget_visitor(
-    ctx: Ctx, _: Admin, visitor: Annotated[str, Path(json_schema_extra=_shape(UUID.pattern))]
+    ops: Ops, _: Admin, visitor: Annotated[str, Path(json_schema_extra=_shape(UUID.pattern))]
 ) -> dict[str, int]:
-    with ctx.db.maintenance, ctx.db.using() as cursor:
-        return {"deleted": forget(cursor, visitor)}
+    return {"deleted": ops.forget(visitor)}
 
 
 @operator.post("/compact", summary="Rewrite the database so that deleted data is gone")
-def compact_now(ctx: Ctx, _: Admin) -> dict[str, int]:
-    before, after = ctx.db.compact()
+def compact_now(ops: Ops, _: Admin) -> dict[str, int]:
+    before, after = ops.compact()
     return {"bytes_before": before, "bytes_after": after}
 
 
 @operator.post("/purge", summary="Apply retention now (the service also does daily)")
-def purge_now(ctx: Ctx, _: Admin) -> dict[str, int]:
-    with ctx.db.maintenance, ctx.db.using() as cursor:
-        deleted = purge(cursor, complete_before(ctx.clock.now()), ctx.raw_retention_days)
-    return {"deleted": deleted}
+def purge_now(ops: Ops, _: Admin) -> dict[str, int]:
+    return {"deleted": ops.purge()}

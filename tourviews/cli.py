@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -15,14 +16,7 @@ from tourviews.analytics.stats import series_csv
 from tourviews.control import Backend, CommandError, connect
 from tourviews.ingest.rules.throttle import Rate
 from tourviews.report import deliver, delivery
-from tourviews.settings import (
-    LIMIT_PREFIX_V4,
-    LIMIT_PREFIX_V6,
-    MAX_SCENES,
-    REDIS_ENV,
-    Settings,
-    default_data_dir,
-)
+from tourviews.settings import REDIS_DURABILITIES, REDIS_ENV, Settings, default_data_dir
 from tourviews.storage.errors import InvalidValue, StorageError
 from tourviews.storage.registry import check_name
 
@@ -30,6 +24,8 @@ FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
          "timezone": "--timezone", "tz": "--tz"}  # fmt: skip
+# What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
+DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,8 +44,8 @@ def _tour(value: str) -> str:
 
 
 def _listen_flags(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--host", default="127.0.0.1")
-    command.add_argument("--port", type=int, default=8000)
+    command.add_argument("--host", default=DEFAULT["host"])
+    command.add_argument("--port", type=int, default=DEFAULT["port"])
     command.add_argument(
         "--trusted-proxy", action="append", default=[], metavar="CIDR",
         help="a proxy whose X-Forwarded-For is believed (repeatable)",
@@ -59,23 +55,24 @@ def _listen_flags(command: argparse.ArgumentParser) -> None:
 def _connection_flags(command: argparse.ArgumentParser) -> None:
     connections = command.add_argument_group("connections (docs/hardening.md)")
     connections.add_argument(
-        "--limit-concurrency", type=int, default=4096, metavar="N",
-        help="open connections and requests in progress; beyond it 503 (default 4096)",
+        "--limit-concurrency", type=int, default=DEFAULT["limit_concurrency"], metavar="N",
+        help="open connections and requests in progress; beyond it 503 (default %(default)s)",
     )  # fmt: skip
     connections.add_argument(
-        "--timeout-keep-alive", type=int, default=5, metavar="SECONDS",
-        help="close a kept-alive connection idle this long (default 5)",
+        "--timeout-keep-alive", type=int, default=DEFAULT["timeout_keep_alive"], metavar="SECONDS",
+        help="close a kept-alive connection idle this long (default %(default)s)",
     )  # fmt: skip
     connections.add_argument(
-        "--timeout-request", type=float, default=10, metavar="SECONDS",
-        help="close a connection whose request has not arrived whole in this time (default 10)",
+        "--timeout-request", type=float, default=DEFAULT["timeout_request"], metavar="SECONDS",
+        help="close a connection whose request has not arrived whole in this time "
+        "(default %(default)s)",
     )  # fmt: skip
 
 
 def _workers_flags(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument(
-        "--workers", type=int, default=1, metavar="N",
-        help=f"{what}; SIGHUP replaces them one at a time (default 1)",
+        "--workers", type=int, default=DEFAULT["workers"], metavar="N",
+        help=f"{what}; SIGHUP replaces them one at a time (default %(default)s)",
     )  # fmt: skip
     # a worker's: the socket its supervisor listens on, and the pipe to say it is ready
     command.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
@@ -85,13 +82,13 @@ def _workers_flags(command: argparse.ArgumentParser, what: str) -> None:
 def _redis_flags(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("Redis mode (docs/scaling.md)")
     group.add_argument(
-        "--redis", metavar="URL", default=os.environ.get(REDIS_ENV) or None,
+        "--redis", metavar="URL", default=os.environ.get(REDIS_ENV) or DEFAULT["redis_url"],
         help=f"share the ledger through this Redis: the primary drains it "
         f"(redis://HOST:PORT/DB; default ${REDIS_ENV}, which keeps a password off the "
         f"command line)",
     )  # fmt: skip
     group.add_argument(
-        "--redis-durability", choices=("strict", "relaxed"), default="strict",
+        "--redis-durability", choices=REDIS_DURABILITIES, default=DEFAULT["redis_durability"],
         help="strict (default): refuse a Redis that does not fsync every write",
     )  # fmt: skip
 
@@ -111,46 +108,58 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", parents=[data], help="run the service")
     _listen_flags(serve)
-    serve.add_argument("--ip-prefix-v4", type=int, metavar="BITS", help="hash only this prefix")
-    serve.add_argument("--ip-prefix-v6", type=int, metavar="BITS", help="hash only this prefix")
-    for version, bits in (("v4", LIMIT_PREFIX_V4), ("v6", LIMIT_PREFIX_V6)):
+    for version in ("v4", "v6"):
+        serve.add_argument(
+            f"--ip-prefix-{version}",
+            type=int,
+            default=DEFAULT[f"ip_prefix_{version}"],
+            metavar="BITS",
+            help="hash only this prefix",
+        )
+    for version in ("v4", "v6"):
         serve.add_argument(
             f"--limit-prefix-{version}",
             type=int,
-            default=bits,
+            default=DEFAULT[f"limit_prefix_{version}"],
             metavar="BITS",
-            help=f"limits and the rotation guard key on this prefix ({bits})",
+            help="limits and the rotation guard key on this prefix (%(default)s)",
         )
     serve.add_argument(
         "--max-scenes",
         type=int,
-        default=MAX_SCENES,
+        default=DEFAULT["max_scenes"],
         metavar="N",
-        help=f"scene names counted per tour that declares none ({MAX_SCENES})",
+        help="scene names counted per tour that declares none (%(default)s)",
     )
-    serve.add_argument("--dedup-window", type=float, default=30, metavar="MINUTES")
-    serve.add_argument("--raw-retention-days", type=int, default=30, metavar="DAYS")
+    serve.add_argument(
+        "--dedup-window", type=float, default=DEFAULT["dedup_window_seconds"] / 60,
+        metavar="MINUTES",
+    )  # fmt: skip
+    serve.add_argument(
+        "--raw-retention-days", type=int, default=DEFAULT["raw_retention_days"], metavar="DAYS"
+    )
     serve.add_argument(
         "--compact-delay",
         type=float,
-        default=60,
+        default=DEFAULT["compact_delay_seconds"] / 60,
         metavar="MINUTES",
-        help="rewrite erased data out of the file this long after it is deleted (60)",
+        help="rewrite erased data out of the file this long after it is deleted (%(default)g)",
     )
     serve.add_argument(
         "--rotation-limit",
         type=int,
-        default=50,
+        default=DEFAULT["rotation_limit"],
         metavar="K",
         help="visitor IDs one address may present to one tour per window",
     )
     limits = serve.add_argument_group("rate limits (429 beyond them)")
-    limits.add_argument("--ip-rate", type=float, default=600, metavar="PER_MINUTE")
-    limits.add_argument("--ip-burst", type=int, default=100, metavar="N")
-    limits.add_argument("--visitor-rate", type=float, default=120, metavar="PER_MINUTE")
-    limits.add_argument("--visitor-burst", type=int, default=30, metavar="N")
-    limits.add_argument("--tour-rate", type=float, default=500, metavar="PER_SECOND")
-    limits.add_argument("--tour-burst", type=int, default=1000, metavar="N")
+    for name, unit, seconds in (("ip", "PER_MINUTE", 60), ("visitor", "PER_MINUTE", 60),
+                                ("tour", "PER_SECOND", 1)):  # fmt: skip
+        rate: Rate = DEFAULT[f"{name}_rate"]
+        limits.add_argument(
+            f"--{name}-rate", type=float, default=rate.per_second * seconds, metavar=unit
+        )
+        limits.add_argument(f"--{name}-burst", type=int, default=rate.burst, metavar="N")
     _connection_flags(serve)
     serve.add_argument(
         "--quickstart", action="store_true",
@@ -253,7 +262,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", parents=[data], help="a demo tour with a week of traffic")
     demo.add_argument("--days", type=int, default=7, help="days of traffic to simulate")
     demo.add_argument("--serve", action="store_true", help="then serve, to open the dashboard")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=int, default=DEFAULT["port"])
 
     forget = commands.add_parser("forget", parents=[data], help="erase every event of a visitor")
     forget.add_argument("visitor", metavar="VISITOR")
@@ -270,58 +279,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.error("a command is required (tourviews --help lists them)")
     data_dir: Path = getattr(args, "data", None) or default_data_dir()
+    command = _command(args)
     try:
-        _check_data_dir(data_dir, args)
-        if args.command == "serve":
-            from tourviews.server import serve  # uvicorn is needed by this command only
-
-            settings = Settings(
-                data_dir=data_dir,
-                host=args.host,
-                port=args.port,
-                trusted_proxies=Settings.proxies(args.trusted_proxy),
-                ip_prefix_v4=args.ip_prefix_v4,
-                ip_prefix_v6=args.ip_prefix_v6,
-                limit_prefix_v4=args.limit_prefix_v4,
-                limit_prefix_v6=args.limit_prefix_v6,
-                max_scenes=args.max_scenes,
-                dedup_window_seconds=args.dedup_window * 60,
-                rotation_limit=args.rotation_limit,
-                ip_rate=_rate("ip", args.ip_rate / 60, args.ip_burst),
-                visitor_rate=_rate("visitor", args.visitor_rate / 60, args.visitor_burst),
-                tour_rate=_rate("tour", args.tour_rate, args.tour_burst),
-                raw_retention_days=args.raw_retention_days,
-                compact_delay_seconds=args.compact_delay * 60,
-                limit_concurrency=args.limit_concurrency,
-                timeout_keep_alive=args.timeout_keep_alive,
-                timeout_request=args.timeout_request,
-                redis_url=args.redis,
-                redis_durability=args.redis_durability,
-                workers=args.workers,
-            )
-            if args.quickstart and args.workers > 1:
-                raise CommandError("--quickstart runs one process: leave out --workers")
-            given = list(sys.argv[1:] if argv is None else argv)  # for the primary it starts
-            serve(settings, args.quickstart, given, args.listen_fd, args.ready_fd)
-            return 0
-        if args.command == "ingest":
-            from tourviews.server import serve_node
-
-            if args.redis is None:
-                raise CommandError(f"--redis URL is required (or {REDIS_ENV})")
-            serve_node(Settings(
-                host=args.host, port=args.port,
-                trusted_proxies=Settings.proxies(args.trusted_proxy),
-                redis_url=args.redis, redis_durability=args.redis_durability,
-                workers=args.workers, limit_concurrency=args.limit_concurrency,
-                timeout_keep_alive=args.timeout_keep_alive, timeout_request=args.timeout_request,
-            ), args.listen_fd, args.ready_fd, args.primary_socket)  # fmt: skip
-            return 0
-        if args.command == "demo":
-            return _demo(data_dir, args)
+        _check_data_dir(data_dir, command)
+        if command in PROCESSES:
+            given = list(sys.argv[1:] if argv is None else argv)  # for the primary serve starts
+            return PROCESSES[command](data_dir, args, given)
         backend = connect(data_dir)
         try:
-            print(_run(backend, args), end="")
+            print(COMMANDS[command](backend, args), end="")
         finally:
             backend.close()
         return 0
@@ -335,19 +301,82 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 1
 
 
+def _command(args: argparse.Namespace) -> str:
+    """The command as the tables below name it: ``stats``, ``tokens create``."""
+    action: str | None = getattr(args, "action", None)
+    return f"{args.command} {action}" if action else str(args.command)
+
+
 # Commands that only read (or work on what is there): they create no data directory.
-READERS = {"stats", "abuse", "report", "forget", "purge", "compact"}
+READERS = {"stats", "abuse", "report", "forget", "purge", "compact", "tours list",
+           "tokens list", "tokens revoke"}  # fmt: skip
 
 
-def _check_data_dir(data_dir: Path, args: argparse.Namespace) -> None:
+def _check_data_dir(data_dir: Path, command: str) -> None:
     if data_dir.exists() and not data_dir.is_dir():
         raise InvalidValue("data", f"{data_dir} is a file, not a directory")
-    reads = args.command in READERS or getattr(args, "action", None) in ("list", "revoke")
-    if reads and not data_dir.exists():
+    if command in READERS and not data_dir.exists():
         raise InvalidValue("data", f"{data_dir} does not exist")
 
 
-def _demo(data_dir: Path, args: argparse.Namespace) -> int:
+def _serve(data_dir: Path, args: argparse.Namespace, given: list[str]) -> int:
+    from tourviews.server import serve  # uvicorn is needed by these commands only
+
+    settings = serve_settings(data_dir, args)
+    if args.quickstart and args.workers > 1:
+        raise CommandError("--quickstart runs one process: leave out --workers")
+    serve(settings, args.quickstart, given, args.listen_fd, args.ready_fd)
+    return 0
+
+
+def serve_settings(data_dir: Path, args: argparse.Namespace) -> Settings:
+    """The settings ``serve``'s flags give (the flags say minutes where Settings has seconds)."""
+    return Settings(
+        data_dir=data_dir,
+        host=args.host,
+        port=args.port,
+        trusted_proxies=Settings.proxies(args.trusted_proxy),
+        ip_prefix_v4=args.ip_prefix_v4,
+        ip_prefix_v6=args.ip_prefix_v6,
+        limit_prefix_v4=args.limit_prefix_v4,
+        limit_prefix_v6=args.limit_prefix_v6,
+        max_scenes=args.max_scenes,
+        dedup_window_seconds=args.dedup_window * 60,
+        rotation_limit=args.rotation_limit,
+        ip_rate=_rate("ip", args.ip_rate / 60, args.ip_burst),
+        visitor_rate=_rate("visitor", args.visitor_rate / 60, args.visitor_burst),
+        tour_rate=_rate("tour", args.tour_rate, args.tour_burst),
+        raw_retention_days=args.raw_retention_days,
+        compact_delay_seconds=args.compact_delay * 60,
+        limit_concurrency=args.limit_concurrency,
+        timeout_keep_alive=args.timeout_keep_alive,
+        timeout_request=args.timeout_request,
+        redis_url=args.redis,
+        redis_durability=args.redis_durability,
+        workers=args.workers,
+    )
+
+
+def _ingest(data_dir: Path, args: argparse.Namespace, given: list[str]) -> int:
+    from tourviews.server import serve_node
+
+    serve_node(ingest_settings(args), args.listen_fd, args.ready_fd, args.primary_socket)
+    return 0
+
+
+def ingest_settings(args: argparse.Namespace) -> Settings:
+    """The settings ``ingest``'s flags give; the node judges by the primary's (published)."""
+    if args.redis is None:
+        raise CommandError(f"--redis URL is required (or {REDIS_ENV})")
+    return Settings(
+        host=args.host, port=args.port, trusted_proxies=Settings.proxies(args.trusted_proxy),
+        redis_url=args.redis, redis_durability=args.redis_durability, workers=args.workers,
+        limit_concurrency=args.limit_concurrency, timeout_keep_alive=args.timeout_keep_alive,
+        timeout_request=args.timeout_request,
+    )  # fmt: skip
+
+
+def _demo(data_dir: Path, args: argparse.Namespace, given: list[str]) -> int:
     from tourviews.control import Local, running_server
     from tourviews.demo import TOUR, run_demo
     from tourviews.storage.database import DATABASE_FILE
@@ -357,7 +386,7 @@ def _demo(data_dir: Path, args: argparse.Namespace) -> int:
     if (data_dir / DATABASE_FILE).exists():
         local = Local(data_dir)
         try:
-            others = sorted(set(local.registry.tours) - {TOUR})
+            others = sorted(set(local.operations.tours) - {TOUR})
         finally:
             local.close()
         if others:  # the demo would write thousands of simulated beacons among real data
@@ -392,62 +421,105 @@ def _rate(name: str, per_second: float, burst: int) -> Rate:
     return Rate(per_second, burst)
 
 
-def _run(backend: Backend, args: argparse.Namespace) -> str:
-    if args.command == "tours" and args.action == "add":
-        tour = backend.put_tour(
-            args.tour, args.org, args.origin, args.scene, args.move, args.public_counter,
-            args.timezone,
-        )  # fmt: skip
-        zone = tour.get("timezone", "UTC")
-        return f"registered {tour['tour']} for {tour['org']}" + (
-            f" in {zone}\n" if zone != "UTC" else "\n"
-        )
-    if args.command == "tours":
-        rows = backend.list_tours()
-        lines = [
-            f"{t['tour']:<24} {t['org']:<24} {' '.join(t['origins']) or '*'}"
-            + (f"  scenes: {' '.join(t['scenes'])}" if t.get("scenes") is not None else "")
-            + ("  public counter" if t.get("public_counter") else "")
-            + (f"  {t['timezone']}" if t.get("timezone", "UTC") != "UTC" else "")
-            for t in rows
-        ]
-        return "".join(line + "\n" for line in lines) or "no tours registered\n"
-    if args.command == "tokens" and args.action == "list":
-        tokens = backend.list_tokens()
-        if args.format == "json":
-            return _json(tokens)
-        lines = [f"{'id':<14}{'org':<24}{'kind':<18}{'created':<22}last used"]
-        lines += [
-            f"{t['id']:<14}{t['org']:<24}"
-            f"{'admin' if t['admin'] else 'tour ' + t['tour'] if t['tour'] else 'owner':<18}"
-            f"{t['created']:<22}{t['last_used'] or 'never'}"
-            for t in tokens
-        ]
-        return "\n".join(lines) + "\n"
-    if args.command == "tokens" and args.action == "revoke":
-        backend.revoke_token(args.id)
-        return f"revoked {args.id}\n"
-    if args.command == "tokens":
-        return backend.create_token(args.org, args.admin, args.tour) + "\n"
-    if args.command == "forget":
-        return f"deleted {backend.forget(args.visitor)} events of {args.visitor}\n"
-    if args.command == "purge":
-        return f"deleted {backend.purge()} raw events past retention\n"
-    if args.command == "compact":
-        before, after = backend.compact()
-        return f"compacted the database: {before:,} bytes before, {after:,} after\n"
-    if args.command == "report":
-        where = delivery(args.smtp, args.sender, args.recipients, args.out)  # before the work
-        return deliver(backend.report(args.org, args.week), where)
-    if args.command == "abuse":
-        report = backend.abuse(args.start, args.end)
-        return _json(report) if args.format == "json" else _abuse_table(report)
+def _add_tour(backend: Backend, args: argparse.Namespace) -> str:
+    tour = backend.put_tour(
+        args.tour, args.org, args.origin, args.scene, args.move, args.public_counter,
+        args.timezone,
+    )  # fmt: skip
+    zone = tour.get("timezone", "UTC")
+    return f"registered {tour['tour']} for {tour['org']}" + (
+        f" in {zone}\n" if zone != "UTC" else "\n"
+    )
+
+
+def _list_tours(backend: Backend, args: argparse.Namespace) -> str:
+    lines = [
+        f"{t['tour']:<24} {t['org']:<24} {' '.join(t['origins']) or '*'}"
+        + (f"  scenes: {' '.join(t['scenes'])}" if t.get("scenes") is not None else "")
+        + ("  public counter" if t.get("public_counter") else "")
+        + (f"  {t['timezone']}" if t.get("timezone", "UTC") != "UTC" else "")
+        for t in backend.list_tours()
+    ]
+    return "".join(line + "\n" for line in lines) or "no tours registered\n"
+
+
+def _create_token(backend: Backend, args: argparse.Namespace) -> str:
+    return backend.create_token(args.org, args.admin, args.tour) + "\n"
+
+
+def _list_tokens(backend: Backend, args: argparse.Namespace) -> str:
+    tokens = backend.list_tokens()
+    if args.format == "json":
+        return _json(tokens)
+    lines = [f"{'id':<14}{'org':<24}{'kind':<18}{'created':<22}last used"]
+    lines += [
+        f"{t['id']:<14}{t['org']:<24}"
+        f"{'admin' if t['admin'] else 'tour ' + t['tour'] if t['tour'] else 'owner':<18}"
+        f"{t['created']:<22}{t['last_used'] or 'never'}"
+        for t in tokens
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _revoke_token(backend: Backend, args: argparse.Namespace) -> str:
+    backend.revoke_token(args.id)
+    return f"revoked {args.id}\n"
+
+
+def _stats(backend: Backend, args: argparse.Namespace) -> str:
     document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz)
     if args.format == "json":
         return _json(document)
     if args.format == "csv":
         return series_csv(document)
     return _table(document)
+
+
+def _abuse(backend: Backend, args: argparse.Namespace) -> str:
+    report = backend.abuse(args.start, args.end)
+    return _json(report) if args.format == "json" else _abuse_table(report)
+
+
+def _report(backend: Backend, args: argparse.Namespace) -> str:
+    where = delivery(args.smtp, args.sender, args.recipients, args.out)  # before the work
+    return deliver(backend.report(args.org, args.week), where)
+
+
+def _forget(backend: Backend, args: argparse.Namespace) -> str:
+    return f"deleted {backend.forget(args.visitor)} events of {args.visitor}\n"
+
+
+def _purge(backend: Backend, args: argparse.Namespace) -> str:
+    return f"deleted {backend.purge()} raw events past retention\n"
+
+
+def _compact(backend: Backend, args: argparse.Namespace) -> str:
+    before, after = backend.compact()
+    return f"compacted the database: {before:,} bytes before, {after:,} after\n"
+
+
+# Commands that are a process of their own: given the data directory, the parsed flags
+# and the command line as given (serve starts its primary with it).
+PROCESSES: dict[str, Callable[[Path, argparse.Namespace, list[str]], int]] = {
+    "serve": _serve,
+    "ingest": _ingest,
+    "demo": _demo,
+}
+# Commands that are work for a data directory, through its server or on the file: what
+# they print.
+COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], str]] = {
+    "tours add": _add_tour,
+    "tours list": _list_tours,
+    "tokens create": _create_token,
+    "tokens list": _list_tokens,
+    "tokens revoke": _revoke_token,
+    "stats": _stats,
+    "abuse": _abuse,
+    "report": _report,
+    "forget": _forget,
+    "purge": _purge,
+    "compact": _compact,
+}
 
 
 def _json(document: Any) -> str:

@@ -16,19 +16,12 @@ from typing import Any, Protocol
 import httpx
 import orjson
 
-from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.auth import local_credential
-from tourviews.analytics.erasure import forget
-from tourviews.analytics.period import parse_period, parse_zone
-from tourviews.analytics.report import org_tours, weekly_report
-from tourviews.analytics.retention import purge, retention_days
-from tourviews.analytics.rollup import complete_before
-from tourviews.analytics.stats import tour_stats
-from tourviews.analytics.week import parse_week
+from tourviews.operations import Operations
 from tourviews.storage.clock import SystemClock
 from tourviews.storage.database import open_database
 from tourviews.storage.errors import InvalidValue, StorageBusy, StorageError
-from tourviews.storage.registry import KEEP, TOKEN_ID, Registry
+from tourviews.storage.registry import KEEP, Registry, check_token_id
 from tourviews.storage.secret import derive_key, load_secret
 
 SERVER_FILE = "server.json"
@@ -114,72 +107,62 @@ class Backend(Protocol):
 
 
 class Local:
-    """Works on the DuckDB file directly (no server is running)."""
+    """Works on the DuckDB file directly (no server is running): the operations, answering
+    as the commands expect (documents, and an unknown name as an error naming the flag)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.clock = SystemClock()
-        self.db = open_database(data_dir)
-        self.registry = Registry(self.db, self.clock)
+        clock = SystemClock()
+        db = open_database(data_dir)
+        self.operations = Operations(db, Registry(db, clock), clock)
 
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
         timezone: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        kept = KEEP if scenes is None else scenes
-        entry = self.registry.put_tour(tour, org, origins, kept, move, public_counter, timezone)
+        kept = KEEP if scenes is None else scenes  # a command cannot ask for "any scene"
+        entry = self.operations.put_tour(tour, org, origins, kept, move, public_counter, timezone)
         return entry.document()
 
     def list_tours(self) -> list[dict[str, Any]]:
-        tours = sorted(self.registry.tours.values(), key=lambda t: t.tour)
-        return [t.document() for t in tours]
+        return [tour.document() for tour in self.operations.list_tours()]
 
     def create_token(self, org: str, admin: bool, tour: str | None) -> str:
-        return self.registry.create_token(org, admin, tour)
+        return self.operations.create_token(org, admin, tour)
 
     def list_tokens(self) -> list[dict[str, Any]]:
-        return self.registry.list_tokens()
+        return self.operations.list_tokens()
 
     def revoke_token(self, identifier: str) -> None:
-        if not self.registry.revoke_token(identifier):
+        if not self.operations.revoke_token(identifier):
             raise InvalidValue("id", f"no token has the id {identifier}")
 
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
         tz: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
-        found = self.registry.tours.get(tour)
+        found = self.operations.tours.get(tour)
         if found is None:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
-        zone = parse_zone(found.timezone if tz is None else tz, "tz")
-        period = parse_period(self.clock.now().astimezone(zone).date(), start, end, interval, zone)
-        with self.db.using() as cursor:
-            return tour_stats(cursor, tour, period)
+        return self.operations.stats(found, start, end, interval, tz)
 
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
-        period = parse_period(self.clock.now().date(), start, end, None)
-        with self.db.using() as cursor:
-            return abuse_report(cursor, period)
+        return self.operations.abuse(start, end)
 
     def report(self, org: str, week: str | None) -> dict[str, Any]:
-        tours = org_tours(self.registry.tours, org)
-        chosen = parse_week(week, self.clock.now(), tours.values())
-        with self.db.using() as cursor:
-            return weekly_report(cursor, org, tours, chosen)
+        return self.operations.report(org, week)
 
     def forget(self, visitor: str) -> int:
-        with self.db.maintenance, self.db.using() as cursor:
-            return forget(cursor, visitor)
+        return self.operations.forget(visitor)
 
     def purge(self) -> int:
-        with self.db.maintenance, self.db.using() as cursor:
-            return purge(cursor, complete_before(self.clock.now()), retention_days(cursor))
+        return self.operations.purge()
 
     def compact(self) -> tuple[int, int]:
-        return self.db.compact()
+        return self.operations.compact()
 
     def close(self) -> None:
-        self.db.close()
+        self.operations.db.close()
 
 
 class Remote:
@@ -232,8 +215,7 @@ class Remote:
         return result
 
     def revoke_token(self, identifier: str) -> None:
-        if not TOKEN_ID.fullmatch(identifier):  # not a path of another route
-            raise InvalidValue("id", "a token id is 12 hex characters (tourviews tokens list)")
+        check_token_id(identifier)  # before it becomes a path, maybe another route's
         self._call("DELETE", f"/v1/admin/tokens/{identifier}")
 
     def stats(

@@ -17,8 +17,7 @@ from redis.exceptions import RedisError
 
 from tourviews.analytics.auth import Authenticator
 from tourviews.analytics.clustering import cluster_completed_weeks
-from tourviews.analytics.erasure import forget
-from tourviews.analytics.retention import RETENTION, purge
+from tourviews.analytics.retention import RETENTION, purge, retention_days
 from tourviews.analytics.rollup import complete_before, roll_up_completed
 from tourviews.api import Context
 from tourviews.ingest.agents.classifier import AgentClassifier
@@ -41,6 +40,7 @@ from tourviews.ingest.store.committer import Committer
 from tourviews.ingest.store.drain import StreamDrain, backlog
 from tourviews.ingest.store.writer import EventWriter
 from tourviews.metrics import SharedFigures
+from tourviews.operations import Operations
 from tourviews.settings import Settings
 from tourviews.storage.clock import Clock
 from tourviews.storage.database import Database, erased, open_database, write_meta
@@ -198,11 +198,10 @@ class Service:
             clock,
             Limiter(Gcra(settings.ip_rate), Gcra(settings.visitor_rate), Gcra(WITHDRAWALS)),
         )
+        self.operations = Operations(self.db, self.registry, clock)
         self.context = Context(
-            self.db, self.registry, clock,
-            Authenticator(self.registry, derive_key(secret, "control"), clock),
-            settings.raw_retention_days,
-        )  # fmt: skip
+            self.operations, Authenticator(self.registry, derive_key(secret, "control"), clock)
+        )
         with self.db.using() as cursor:
             write_meta(cursor, RETENTION, str(settings.raw_retention_days))
         self._purged_on: date | None = None
@@ -333,7 +332,7 @@ class Service:
                 fold_drop_log(cursor)
                 roll_up_completed(cursor, today)
                 return
-            deleted = daily_round(cursor, today, self.settings.raw_retention_days)  # folds too
+            deleted = daily_round(cursor, today, retention_days(cursor))  # folds too
         self._purged_on = today
         log.info("retention applied: %d raw events deleted", deleted)
         # a new UTC day: the salt of the day before yesterday is gone from Redis' memory
@@ -367,8 +366,7 @@ class Service:
 
     def erase(self, visitor: str) -> int:
         """Erase a visitor's events, as ``tourviews forget`` does; how many were deleted."""
-        with self.db.maintenance, self.db.using() as cursor:
-            return forget(cursor, visitor)
+        return self.operations.forget(visitor)
 
     def compact_when_due(self) -> bool:
         """Compact once personal data deleted ``compact_delay`` ago is still in the file."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from tourviews.analytics.retention import DEFAULT_RETENTION_DAYS
 from tourviews.ingest.http.address import Network, parse_networks
 from tourviews.ingest.rules.throttle import Rate
 
@@ -22,6 +23,7 @@ LIMIT_PREFIX_V6 = 64
 MAX_SCENES = 500
 MAX_WORKERS = 64
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+REDIS_DURABILITIES = ("strict", "relaxed")
 # what an ingest node takes from the primary (with the three rates)
 JUDGING = ("ip_prefix_v4", "ip_prefix_v6", "limit_prefix_v4", "limit_prefix_v6", "max_scenes",
            "dedup_window_seconds", "rotation_limit")  # fmt: skip
@@ -49,7 +51,9 @@ class Settings:
     tour_rate: Rate = TOUR_RATE
     max_batch: int = 1_000
     max_pending: int = 50_000
-    raw_retention_days: int = 30
+    # The server records it in the database when it starts: a purge goes by the record,
+    # which a command run without the server can read too (tourviews.analytics.retention).
+    raw_retention_days: int = DEFAULT_RETENTION_DAYS
     # Personal data deleted (erasure, retention) is rewritten out of the file this long
     # after the first deletion since the last compaction: a few erasures, one rewrite.
     compact_delay_seconds: float = 60 * 60
@@ -93,7 +97,7 @@ class Settings:
             raise ValueError("--timeout-request must be positive")
         if self.redis_url is not None and not self.redis_url.startswith(REDIS_SCHEMES):
             raise ValueError("--redis must be a URL like redis://127.0.0.1:6379/0")
-        if self.redis_durability not in ("strict", "relaxed"):
+        if self.redis_durability not in REDIS_DURABILITIES:
             raise ValueError("--redis-durability must be strict or relaxed")
         if not 1 <= self.workers <= MAX_WORKERS:
             raise ValueError(f"--workers must be from 1 to {MAX_WORKERS}")

@@ -132,6 +132,19 @@ def test_bad_serve_flags_are_one_line_errors(data_dir: Path) -> None:
         assert "Traceback" not in result.stderr
 
 
+def test_serve_and_ingest_flags_left_out_give_the_default_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tourviews.cli import _parser, ingest_settings, serve_settings
+    from tourviews.settings import Settings
+
+    monkeypatch.delenv("TOURVIEWS_REDIS", raising=False)
+    assert serve_settings(tmp_path, _parser().parse_args(["serve"])) == Settings(data_dir=tmp_path)
+    redis = "redis://127.0.0.1:6379/0"
+    node = _parser().parse_args(["ingest", "--redis", redis])
+    assert ingest_settings(node) == Settings(redis_url=redis)
+
+
 def test_quickstart_prints_a_working_curl_line_and_the_stats_command(
     data_dir: Path, start: StartServer
 ) -> None:

@@ -72,6 +72,13 @@ def check_name(field: str, value: object) -> str:
     return value
 
 
+def check_token_id(value: str) -> str:
+    """A token's id as ``tokens list`` shows it, or an error naming ``id``."""
+    if not TOKEN_ID.fullmatch(value):
+        raise InvalidValue("id", "a token id is 12 hex characters (tourviews tokens list)")
+    return value
+
+
 def check_org(value: object) -> str:
     if not isinstance(value, str) or not ORG.fullmatch(value):
         raise InvalidValue("org", "org must be 1-64 characters of A-Z a-z 0-9 _ . -")
@@ -324,8 +331,7 @@ class Registry:
 
     def revoke_token(self, identifier: str) -> bool:
         """Delete the token with this id; False when there is none."""
-        if not TOKEN_ID.fullmatch(identifier):
-            raise InvalidValue("id", "a token id is 12 hex characters (tourviews tokens list)")
+        check_token_id(identifier)
         with self._db.using() as cursor:
             row = one(
                 cursor,
