@@ -29,7 +29,8 @@ from tourviews.ingest.http.address import ClientAddress
 from tourviews.ingest.http.beacon import BeaconEndpoint, Receive, Scope, Send, answer
 from tourviews.ingest.rules.pipeline import Pipeline
 from tourviews.ingest.rules.redis_ledger import RedisLedger, answers, connect
-from tourviews.service import ended, hasher, salts_ahead, shared_ledger, shared_salts
+from tourviews.modes import salts_ahead, shared_ledger, shared_salts
+from tourviews.service import ended, hasher
 from tourviews.settings import Settings
 from tourviews.storage.clock import Clock
 from tourviews.storage.redis_state import (
@@ -72,7 +73,7 @@ class IngestNode:
         self.beacon: BeaconEndpoint | None = None  # once started
         self.ledger: RedisLedger | None = None
         self._follow: asyncio.Task[None] | None = None
-        self._ahead: asyncio.Task[None] | None = None  # tourviews.service.salts_ahead
+        self._ahead: asyncio.Task[None] | None = None  # tourviews.modes.salts_ahead
         self._report: asyncio.Task[None] | None = None
         self._primary = primary  # a front worker of serve --workers: the primary's socket
         self.proxy: PrimaryProxy | None = None
