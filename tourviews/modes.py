@@ -9,8 +9,9 @@
   ingest nodes, takes each day's salt ahead, and has Redis rewrite its append-only
   file once data is deleted.
 
-``mode_for`` makes the choice from the settings; the service then calls the chosen
-mode without asking which it is.
+``mode_for`` makes the choice from the settings. The server asks the chosen mode to
+``check``, before anything starts, what its start will need outside this process;
+the service then builds it and calls it without asking which it is.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from tourviews.storage.errors import StorageError
 from tourviews.storage.redis_state import (
     FOLLOW_SECONDS,
     SETTINGS,
+    check_before_start,
+    check_durability,
     claim,
     publish_settings,
     publish_tours,
@@ -143,6 +146,7 @@ class Parts:
 class Mode(Protocol):
     """Where the beacons' state lives; the service's parts that depend on it."""
 
+    role: str  # what the start line says of it, after the data directory
     ledger: Ledger
     salts: Salts  # where the IP hasher takes the day's salt from
     store: Store
@@ -181,6 +185,8 @@ class Mode(Protocol):
 class EmbeddedMode:
     """The ledger in this process, rebuilt from the database; the salts in a file."""
 
+    role = ""
+
     def __init__(self, parts: Parts) -> None:
         settings, clock, db = parts.settings, parts.clock, parts.db
         self._committer = parts.committer
@@ -204,6 +210,10 @@ class EmbeddedMode:
         self.salts: Salts = parts.salts
         self.store: Store = self._committer
         self.figures: SharedFigures | None = None
+
+    @classmethod
+    def check(cls, settings: Settings) -> None:
+        """Nothing outside this process to check before it starts."""
 
     async def start(self) -> None:
         """Nothing runs beside the service: the committer starts with its first beacon."""
@@ -233,6 +243,8 @@ class EmbeddedMode:
 class RedisMode:
     """The primary of a Redis: the ledger and the salts there, the drain into DuckDB."""
 
+    role = ", primary of the Redis"
+
     def __init__(self, parts: Parts) -> None:
         url = parts.settings.redis_url
         assert url is not None
@@ -257,6 +269,17 @@ class RedisMode:
         parts.db.after_compaction.append(self.forgotten)
         self._tasks: list[asyncio.Task[None]] = []  # the drain first: it is stopped, not cancelled
         self._stopping = False
+
+    @classmethod
+    def check(cls, settings: Settings) -> None:
+        """Refuse, before anything starts, a Redis that cannot keep the promise a 204
+        makes, or that another primary holds (``RedisUnfit``, in one line)."""
+
+        async def check(client: Redis) -> None:
+            await check_durability(client, settings.redis_durability)
+            await claim(client, holder(settings))
+
+        check_before_start(settings.redis_url or "", check)
 
     async def start(self) -> None:
         """Claim the Redis, publish the settings and tours, give Redis the names counted

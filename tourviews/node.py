@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tourviews.app import BEACON_PATH, serve_script
@@ -35,6 +36,7 @@ from tourviews.settings import Settings
 from tourviews.storage.clock import Clock
 from tourviews.storage.redis_state import (
     FollowedTours,
+    check_before_start,
     check_durability,
     published_settings,
     report_counters,
@@ -57,6 +59,17 @@ def node_secret(environ: dict[str, str] | None = None) -> bytes:
             f"characters: the content of its data directory's secret.key, or its {ENV_VAR})"
         )
     return value.encode()
+
+
+def check_redis(settings: Settings, secret: bytes) -> None:
+    """Refuse, before anything starts, a Redis that cannot keep the promise a 204 makes,
+    or on which no primary with this instance secret has started (``RedisUnfit``)."""
+
+    async def check(client: Redis) -> None:
+        await check_durability(client, settings.redis_durability)
+        await published_settings(client, secret)
+
+    check_before_start(settings.redis_url or "", check)
 
 
 class IngestNode:

@@ -25,25 +25,19 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from redis.asyncio import Redis
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, running_server, write_server_file
 from tourviews.front import SOCKET_FILE, FromFront
 from tourviews.ingest.http.beacon import ANY_ORIGIN, answer
-from tourviews.node import IngestNode, create_node_app, node_secret
+from tourviews.modes import mode_for
+from tourviews.node import IngestNode, check_redis, create_node_app, node_secret
 from tourviews.service import Service
 from tourviews.settings import REDIS_ENV, Settings
 from tourviews.storage.clock import SystemClock
 from tourviews.storage.errors import StorageBusy
-from tourviews.storage.redis_state import (
-    RedisUnfit,
-    check_durability,
-    claim,
-    published_settings,
-    shown,
-)
+from tourviews.storage.redis_state import RedisUnfit, shown
 from tourviews.storage.registry import TOKEN_PREFIX, new_token
 from tourviews.storage.secret import ENV_VAR as SECRET_ENV
 from tourviews.storage.secret import load_secret
@@ -311,8 +305,7 @@ def serve(
     supervising = listen_fd is None and settings.workers > 1
     if supervising:
         _check_workers_dir(settings.data_dir)
-    if settings.redis_url is not None:
-        _check_redis(settings, holder=str(settings.data_dir.resolve()))
+    _refuse_unfit(lambda: mode_for(settings).check(settings))
     if supervising:
         _supervise_primary(settings, argv)
         return
@@ -326,7 +319,7 @@ def serve(
         if ready_fd is not None:  # its supervisor says where the service listens
             _say_ready(ready_fd)
             return
-        role = "" if settings.redis_url is None else ", primary of the Redis"
+        role = service.mode.role
         print(f"tourviews is listening on {url} (data: {settings.data_dir}{role})", flush=True)
         if token is not None:
             print(_quickstart(url, settings.data_dir, token), flush=True)
@@ -357,7 +350,7 @@ def serve_node(
     secret = node_secret()
     logging.config.dictConfig(LOGGING)
     _allow_open_files(settings.limit_concurrency + SPARE_FILES)
-    _check_redis(settings, secret=secret)
+    _refuse_unfit(lambda: check_redis(settings, secret))
     if listen_fd is None and settings.workers > 1:
         _supervise_nodes(settings)
         return
@@ -511,23 +504,10 @@ def _hangup_alone(*_: object) -> None:
     )
 
 
-def _check_redis(settings: Settings, holder: str = "", secret: bytes = b"") -> None:
-    """Refuse an unfit Redis in one line, before anything starts."""
-    assert settings.redis_url is not None
-
-    async def check() -> None:
-        client = Redis.from_url(settings.redis_url or "", socket_timeout=5)
-        try:
-            await check_durability(client, settings.redis_durability)
-            if holder:  # the primary: no other may hold this Redis
-                await claim(client, holder)
-            else:  # an ingest node: a primary has started, with the same secret
-                await published_settings(client, secret)
-        finally:
-            await client.aclose()
-
+def _refuse_unfit(check: Callable[[], None]) -> None:
+    """Run a check of the Redis before anything starts; its refusal in one line."""
     try:
-        asyncio.run(check())
+        check()
     except RedisUnfit as exc:
         raise CommandError(str(exc)) from None
 
