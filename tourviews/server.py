@@ -7,18 +7,14 @@ timeouts are described in docs/hardening.md.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging.config
 import os
 import resource
-import shlex
-import shutil
 import signal
 import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,12 +27,12 @@ from tourviews.front import SOCKET_FILE, FromFront
 from tourviews.modes import mode_for
 from tourviews.node import IngestNode, check_redis, create_node_app, node_secret
 from tourviews.protocol import bounded_protocol
+from tourviews.quickstart import instructions, quickstart_token
 from tourviews.service import Service
 from tourviews.settings import REDIS_ENV, Settings
 from tourviews.storage.clock import SystemClock
 from tourviews.storage.errors import StorageBusy
 from tourviews.storage.redis_state import RedisUnfit, shown
-from tourviews.storage.registry import TOKEN_PREFIX, new_token
 from tourviews.storage.secret import ENV_VAR as SECRET_ENV
 from tourviews.storage.secret import load_secret
 from tourviews.workers import (
@@ -57,12 +53,6 @@ SPARE_FILES = 256  # open files besides connections: the database, its WAL, logs
 GIL_SWITCH_SECONDS = 0.0005
 PRIMARY_READY_SECONDS = 600.0
 UNIX_PATH_MAX = 108  # sun_path, with its terminating zero (Linux)
-DEMO_TOUR = "demo"
-QUICKSTART_FILE = "quickstart-token"  # the quick start's admin token, until it is used
-DEMO_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
 
 LOGGING: dict[str, Any] = {
     "version": 1,
@@ -193,7 +183,7 @@ def serve(
         _supervise_primary(settings, argv)
         return
     service = _open(settings)
-    token = _quickstart_token(service, settings.data_dir) if quickstart else None
+    token = quickstart_token(service.registry, settings.data_dir) if quickstart else None
     app: Any = create_app(settings, service=service)
     if listen_fd is not None:  # the primary behind front workers
         app = FromFront(app)
@@ -205,7 +195,7 @@ def serve(
         role = service.mode.role
         print(f"tourviews is listening on {url} (data: {settings.data_dir}{role})", flush=True)
         if token is not None:
-            print(_quickstart(url, settings.data_dir, token), flush=True)
+            print(instructions(url, settings.data_dir, token), flush=True)
 
     # uvicorn drains on SIGTERM, then raises the signal again for the previous
     # handler: with this one, a drained shutdown ends with exit code 0.
@@ -413,63 +403,3 @@ def _config(app: Any, settings: Settings) -> uvicorn.Config:
         timeout_graceful_shutdown=10,
         proxy_headers=False,  # the trusted-proxy rule is ours (tourviews.ingest.http.address)
     )
-
-
-def _quickstart_token(service: Service, data_dir: Path) -> str | None:
-    """The quick start's admin token while it has not been used; made on an empty directory.
-
-    It is kept in the data directory (beside the instance secret, which is worth more)
-    from the moment it is made, so a first start that fails loses nothing, and it is
-    shown at every start until someone uses it.
-    """
-    kept = data_dir / QUICKSTART_FILE
-    registry = service.registry
-    try:
-        token: str | None = kept.read_text().strip()
-    except (FileNotFoundError, UnicodeDecodeError, OSError):
-        token = None
-    if not registry.tours and not registry.has_tokens():  # an empty data directory
-        # On disk (fsynced) before it can work: a crash in between loses nothing.
-        token = new_token() if token is None or not token.startswith(TOKEN_PREFIX) else token
-        descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(token + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        registry.put_tour(DEMO_TOUR, DEMO_TOUR)
-        return registry.create_token(DEMO_TOUR, admin=True, token=token)
-    if token is not None and registry.token_used(token) is False:
-        return token
-    kept.unlink(missing_ok=True)  # used, or revoked: the operator has it, or needs it no more
-    return None
-
-
-def _quickstart(url: str, data_dir: Path, token: str) -> str:
-    program = shutil.which("tourviews") or sys.argv[0]
-    with contextlib.suppress(ValueError):  # outside the working directory: keep it absolute
-        program = str(Path(program).resolve().relative_to(Path.cwd()))
-    command = shlex.quote(program)
-    if Path(program).name == "__main__.py":  # python -m tourviews, with none on the PATH
-        command = f"{shlex.quote(sys.executable)} -m tourviews"
-    data = "" if data_dir == Path("data") else f" --data {shlex.quote(str(data_dir))}"
-    beacon = f'{{"tour":"{DEMO_TOUR}","visitor":"{uuid.uuid4()}"}}'
-    return f"""
-Quick start: tour "{DEMO_TOUR}" (organization "{DEMO_TOUR}") and an admin token. The
-token is shown at every start until it is first used:
-
-    {token}
-
-The dashboard:
-
-    {url}/dashboard#token={token}
-
-Send a view (answers 204):
-
-    curl -i -X POST {url}/v1/beacon -H 'Content-Type: text/plain' \\
-      -A '{DEMO_AGENT}' \\
-      -d '{beacon}'
-
-Read it (while this server runs, in another terminal):
-
-    {command} stats {DEMO_TOUR}{data}
-"""
