@@ -7,7 +7,6 @@ timeouts are described in docs/hardening.md.
 
 from __future__ import annotations
 
-import errno
 import logging.config
 import os
 import resource
@@ -30,19 +29,13 @@ from tourviews.protocol import bounded_protocol
 from tourviews.quickstart import instructions, quickstart_token
 from tourviews.service import Service
 from tourviews.settings import REDIS_ENV, Settings
+from tourviews.sockets import SocketInUse, check_port, listen, listen_unix, remove_socket_file
 from tourviews.storage.clock import SystemClock
 from tourviews.storage.errors import StorageBusy
 from tourviews.storage.redis_state import RedisUnfit, shown
 from tourviews.storage.secret import ENV_VAR as SECRET_ENV
 from tourviews.storage.secret import load_secret
-from tourviews.workers import (
-    Role,
-    SocketInUse,
-    Supervisor,
-    listen,
-    listen_unix,
-    remove_socket_file,
-)
+from tourviews.workers import Role, Supervisor
 
 START_WAIT_SECONDS = 10.0
 BACKLOG = 2_048  # connections the kernel queues before they are accepted
@@ -134,27 +127,6 @@ def _allow_open_files(needed: int) -> None:
         logging.getLogger("tourviews").warning(
             "open files are limited to %d: lower --limit-concurrency below it", wanted
         )
-
-
-def check_port(host: str, port: int, hint: str = " (make run PORT=8001)") -> None:
-    """Refuse a port another process listens on before anything is started or created.
-
-    uvicorn binds only after the application has started, so it would print its start
-    and then fail; and --quickstart would have made a token that no one sees.
-    """
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise CommandError(
-                    f"port {port} is in use: choose another with --port{hint}"
-                ) from None
-            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def serve(
