@@ -10,6 +10,8 @@ from pathlib import Path
 
 from tourviews.control import CommandError
 
+BACKLOG = 2_048  # connections the kernel queues before they are accepted
+
 
 def _family(host: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in host else socket.AF_INET

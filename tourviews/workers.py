@@ -216,6 +216,12 @@ class Supervisor:
                     worker.wait()
 
 
+def say_ready(ready_fd: int) -> None:
+    """In a worker: tell the supervisor, on the pipe it gave, that it accepts connections."""
+    os.write(ready_fd, b"1")
+    os.close(ready_fd)
+
+
 def _where(listening: socket.socket) -> str:
     name = listening.getsockname()
     return name if isinstance(name, str) else f"{name[0]}:{name[1]}"
