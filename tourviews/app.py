@@ -106,9 +106,8 @@ def create_app(
     api.include_router(public)
     api.include_router(operator)
 
-    metrics = Metrics(service.beacon, service.committer, service.started, service.shared_figures)
-    if service.drain is not None:  # Redis mode: the drain commits, not the committer
-        service.drain.on_commit = metrics.committed
+    metrics = Metrics(service.beacon, service.committer, service.started, service.mode.figures)
+    service.mode.store.on_commit = metrics.committed  # in Redis mode, the drain commits
 
     @api.get(
         "/metrics",

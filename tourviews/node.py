@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from tourviews.app import BEACON_PATH, serve_script
@@ -29,11 +30,13 @@ from tourviews.ingest.http.address import ClientAddress
 from tourviews.ingest.http.beacon import BeaconEndpoint, Receive, Scope, Send, answer
 from tourviews.ingest.rules.pipeline import Pipeline
 from tourviews.ingest.rules.redis_ledger import RedisLedger, answers, connect
-from tourviews.service import ended, hasher, salts_ahead, shared_ledger, shared_salts
+from tourviews.modes import salts_ahead, shared_ledger, shared_salts
+from tourviews.service import ended, hasher
 from tourviews.settings import Settings
 from tourviews.storage.clock import Clock
 from tourviews.storage.redis_state import (
     FollowedTours,
+    check_before_start,
     check_durability,
     published_settings,
     report_counters,
@@ -58,6 +61,17 @@ def node_secret(environ: dict[str, str] | None = None) -> bytes:
     return value.encode()
 
 
+def check_redis(settings: Settings, secret: bytes) -> None:
+    """Refuse, before anything starts, a Redis that cannot keep the promise a 204 makes,
+    or on which no primary with this instance secret has started (``RedisUnfit``)."""
+
+    async def check(client: Redis) -> None:
+        await check_durability(client, settings.redis_durability)
+        await published_settings(client, secret)
+
+    check_before_start(settings.redis_url or "", check)
+
+
 class IngestNode:
     def __init__(
         self, settings: Settings, clock: Clock, secret: bytes, primary: Path | None = None
@@ -72,7 +86,7 @@ class IngestNode:
         self.beacon: BeaconEndpoint | None = None  # once started
         self.ledger: RedisLedger | None = None
         self._follow: asyncio.Task[None] | None = None
-        self._ahead: asyncio.Task[None] | None = None  # tourviews.service.salts_ahead
+        self._ahead: asyncio.Task[None] | None = None  # tourviews.modes.salts_ahead
         self._report: asyncio.Task[None] | None = None
         self._primary = primary  # a front worker of serve --workers: the primary's socket
         self.proxy: PrimaryProxy | None = None

@@ -1,203 +1,42 @@
-"""``tourviews serve``: uvicorn on the app, with no access log and a clean shutdown.
+"""``tourviews serve`` and ``tourviews ingest``: the service or an ingest node on uvicorn.
 
-uvicorn's access log writes every client address, so it is off; the service's own
-log lines never carry an address or a user-agent. The connection limits and
-timeouts are described in docs/hardening.md.
+Each command checks what would stop it before anything is created (the port, the
+Redis), sets up the process (``tourviews.process``), then either supervises its
+workers (``tourviews.roles``) or serves: uvicorn with the bounded protocol
+(``tourviews.protocol``), no access log, and a clean shutdown. The connection limits
+and timeouts are described in docs/hardening.md.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import errno
 import logging.config
-import os
-import resource
-import shlex
-import shutil
-import signal
 import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from redis.asyncio import Redis
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tourviews.app import create_app
-from tourviews.control import CommandError, remove_server_file, running_server, write_server_file
-from tourviews.front import SOCKET_FILE, FromFront
-from tourviews.ingest.http.beacon import ANY_ORIGIN, answer
-from tourviews.node import IngestNode, create_node_app, node_secret
+from tourviews.control import CommandError, remove_server_file, write_server_file
+from tourviews.front import FromFront
+from tourviews.modes import mode_for
+from tourviews.node import IngestNode, check_redis, create_node_app, node_secret
+from tourviews.process import GIL_SWITCH_SECONDS, LOGGING, allow_open_files, take_signals
+from tourviews.protocol import bounded_protocol
+from tourviews.quickstart import instructions, quickstart_token
+from tourviews.roles import check_workers_dir, supervise_nodes, supervise_primary
 from tourviews.service import Service
-from tourviews.settings import REDIS_ENV, Settings
+from tourviews.settings import Settings
+from tourviews.sockets import BACKLOG, check_port
 from tourviews.storage.clock import SystemClock
 from tourviews.storage.errors import StorageBusy
-from tourviews.storage.redis_state import (
-    RedisUnfit,
-    check_durability,
-    claim,
-    published_settings,
-    shown,
-)
-from tourviews.storage.registry import TOKEN_PREFIX, new_token
-from tourviews.storage.secret import ENV_VAR as SECRET_ENV
-from tourviews.storage.secret import load_secret
-from tourviews.workers import (
-    Role,
-    SocketInUse,
-    Supervisor,
-    listen,
-    listen_unix,
-    remove_socket_file,
-)
+from tourviews.storage.redis_state import RedisUnfit, shown
+from tourviews.workers import say_ready
 
 START_WAIT_SECONDS = 10.0
-MAX_HEAD_BYTES = 16_384  # request line and headers: h11's default, far above what browsers send
-BACKLOG = 2_048  # connections the kernel queues before they are accepted
-SPARE_FILES = 256  # open files besides connections: the database, its WAL, logs
-# The event loop holds the GIL while it serves requests; the writer thread needs it
-# between the steps of a commit and, by default, waits up to 5 ms for it each time.
-# Every waiting beacon waits with it, so the loop is asked to hand over sooner.
-GIL_SWITCH_SECONDS = 0.0005
-PRIMARY_READY_SECONDS = 600.0
-UNIX_PATH_MAX = 108  # sun_path, with its terminating zero (Linux)
-DRAIN_SECONDS = 1.0  # a stopping worker's idle kept-alive connections stay open this long
-HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-    b"content-length: 0\r\nconnection: close\r\n\r\n"
-)
-DEMO_TOUR = "demo"
-QUICKSTART_FILE = "quickstart-token"  # the quick start's admin token, until it is used
-DEMO_AGENT = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
-
-LOGGING: dict[str, Any] = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "tourviews": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "uvicorn": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
-    },
-}
-
-
-class BoundedProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with the two bounds it lacks.
-
-    httptools takes a request head of any size, and gathering it costs time quadratic
-    in its size: one client sending a 64 MB URL stalled every other request for
-    seconds. And no clock runs while a request arrives (uvicorn's keep-alive timeout
-    starts after a response), so a client sending a byte now and then would hold its
-    connection, and a place under the concurrency limit, for ever. Here a request must
-    arrive whole within ``request_timeout`` of the connection opening, of the previous
-    response, or of its own first byte, whichever is first; else the connection closes.
-    """
-
-    request_timeout = 10.0
-    _deadline: asyncio.TimerHandle | None = None
-    _head_bytes = 0
-    _in_head = True
-    _draining = False
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._start_clock()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_clock()
-        super().connection_lost(exc)
-
-    def data_received(self, data: bytes) -> None:
-        in_head = self._in_head
-        super().data_received(data)
-        if in_head and self._in_head and not self.transport.is_closing():
-            self._head_bytes += len(data)
-            if self._head_bytes > MAX_HEAD_BYTES:
-                self.transport.write(HEAD_TOO_LARGE)
-                self.transport.close()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._head_bytes = 0
-        self._in_head = True
-        self._start_clock()
-
-    def on_headers_complete(self) -> None:
-        self._in_head = False
-        limit = self.limit_concurrency
-        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
-            # Beyond --limit-concurrency uvicorn would run its plain-text 503: this one
-            # answers in the contract's form, for this request alone.
-            app, self.app, self.limit_concurrency = self.app, _over_the_limit, None
-            try:
-                super().on_headers_complete()
-            finally:
-                self.app, self.limit_concurrency = app, limit
-        else:
-            super().on_headers_complete()
-        if self._draining and self.cycle is not None:
-            self.cycle.keep_alive = False  # answered with Connection: close, then closed
-
-    def shutdown(self) -> None:
-        """A graceful stop (one worker of a rolling restart) leaves no request failed.
-
-        uvicorn closes an idle kept-alive connection at once, but its client may be
-        sending on it at that very moment, and that request would fail. Here the
-        connection serves one more request, answered with ``Connection: close`` (the
-        client reconnects, to another worker), or closes after ``DRAIN_SECONDS`` idle.
-        """
-        self._draining = True
-        if self.cycle is None or self.cycle.response_complete:
-            self.loop.call_later(DRAIN_SECONDS, self._close_if_idle)
-        else:
-            self.cycle.keep_alive = False
-
-    def _close_if_idle(self) -> None:
-        if self.cycle is None or self.cycle.response_complete:
-            self.transport.close()
-
-    def on_message_complete(self) -> None:
-        self._stop_clock()
-        super().on_message_complete()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if self.timeout_keep_alive_task is not None:  # idle, waiting for the next request
-            self._start_clock()
-
-    def _start_clock(self) -> None:
-        if self._deadline is None:
-            self._deadline = self.loop.call_later(self.request_timeout, self._time_out)
-
-    def _stop_clock(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _time_out(self) -> None:
-        self._deadline = None
-        self.transport.close()
-
-
-async def _over_the_limit(scope: Any, receive: Any, send: Any) -> None:
-    """The 503 beyond the concurrency limit, in the contract's form: JSON, Retry-After."""
-    headers = [*ANY_ORIGIN, (b"retry-after", b"1"), (b"connection", b"close")]
-    await answer(send, 503, {"error": "too many connections"}, headers)
-
-
-def bounded_protocol(request_timeout: float) -> type[BoundedProtocol]:
-    """The protocol class uvicorn instantiates per connection, with this timeout."""
-    return type("BoundedProtocol", (BoundedProtocol,), {"request_timeout": request_timeout})
 
 
 class NodeServer(uvicorn.Server):
@@ -253,43 +92,6 @@ def _open(settings: Settings) -> Service:
             time.sleep(0.2)
 
 
-def _allow_open_files(needed: int) -> None:
-    """Raise the soft limit on open files so that the concurrency limit, not it, is hit."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft >= needed:
-        return
-    wanted = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
-    try:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    except (ValueError, OSError):  # a system maximum below the hard limit
-        wanted = soft
-    if wanted < needed:
-        logging.getLogger("tourviews").warning(
-            "open files are limited to %d: lower --limit-concurrency below it", wanted
-        )
-
-
-def check_port(host: str, port: int, hint: str = " (make run PORT=8001)") -> None:
-    """Refuse a port another process listens on before anything is started or created.
-
-    uvicorn binds only after the application has started, so it would print its start
-    and then fail; and --quickstart would have made a token that no one sees.
-    """
-    if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-        try:
-            probe.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise CommandError(
-                    f"port {port} is in use: choose another with --port{hint}"
-                ) from None
-            raise CommandError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-
-
 def serve(
     settings: Settings,
     quickstart: bool = False,
@@ -307,34 +109,30 @@ def serve(
         check_port(settings.host, settings.port)
     logging.config.dictConfig(LOGGING)
     sys.setswitchinterval(GIL_SWITCH_SECONDS)
-    _allow_open_files(settings.limit_concurrency + SPARE_FILES)
+    allow_open_files(settings.limit_concurrency)
     supervising = listen_fd is None and settings.workers > 1
     if supervising:
-        _check_workers_dir(settings.data_dir)
-    if settings.redis_url is not None:
-        _check_redis(settings, holder=str(settings.data_dir.resolve()))
+        check_workers_dir(settings.data_dir)
+    _refuse_unfit(lambda: mode_for(settings).check(settings))
     if supervising:
-        _supervise_primary(settings, argv)
+        supervise_primary(settings, argv)
         return
     service = _open(settings)
-    token = _quickstart_token(service, settings.data_dir) if quickstart else None
+    token = quickstart_token(service.registry, settings.data_dir) if quickstart else None
     app: Any = create_app(settings, service=service)
     if listen_fd is not None:  # the primary behind front workers
         app = FromFront(app)
 
     def ready(url: str) -> None:
         if ready_fd is not None:  # its supervisor says where the service listens
-            _say_ready(ready_fd)
+            say_ready(ready_fd)
             return
-        role = "" if settings.redis_url is None else ", primary of the Redis"
+        role = service.mode.role
         print(f"tourviews is listening on {url} (data: {settings.data_dir}{role})", flush=True)
         if token is not None:
-            print(_quickstart(url, settings.data_dir, token), flush=True)
+            print(instructions(url, settings.data_dir, token), flush=True)
 
-    # uvicorn drains on SIGTERM, then raises the signal again for the previous
-    # handler: with this one, a drained shutdown ends with exit code 0.
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    _on_hangup(worker=listen_fd is not None)
+    take_signals(worker=listen_fd is not None)
     server = Server(_config(app, settings), settings.data_dir, service.instance, ready)
     server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
 
@@ -356,178 +154,29 @@ def serve_node(
         check_port(settings.host, settings.port, hint="")
     secret = node_secret()
     logging.config.dictConfig(LOGGING)
-    _allow_open_files(settings.limit_concurrency + SPARE_FILES)
-    _check_redis(settings, secret=secret)
+    allow_open_files(settings.limit_concurrency)
+    _refuse_unfit(lambda: check_redis(settings, secret))
     if listen_fd is None and settings.workers > 1:
-        _supervise_nodes(settings)
+        supervise_nodes(settings)
         return
     app = create_node_app(IngestNode(settings, SystemClock(), secret, primary))
 
     def ready(url: str) -> None:
         if ready_fd is not None:  # a worker: its supervisor says where it listens
-            _say_ready(ready_fd)
+            say_ready(ready_fd)
             return
         redis_url = shown(settings.redis_url or "")
         print(f"tourviews ingest node is listening on {url} (Redis: {redis_url})", flush=True)
 
-    signal.signal(signal.SIGTERM, lambda *_: None)
-    _on_hangup(worker=listen_fd is not None)
+    take_signals(worker=listen_fd is not None)
     server = NodeServer(_config(app, settings), ready)
     server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
 
 
-def _say_ready(ready_fd: int) -> None:
-    os.write(ready_fd, b"1")
-    os.close(ready_fd)
-
-
-def _supervise_nodes(settings: Settings) -> None:
-    assert settings.redis_url is not None
-    listening = listen(settings.host, settings.port, BACKLOG)
-    host, port = listening.getsockname()[:2]
-    # the URL, which may hold a password, reaches the workers through the environment
-    argv = ["ingest", "--redis-durability", settings.redis_durability,
-            "--host", settings.host, "--port", str(port), *_connection_argv(settings)]  # fmt: skip
-    workers = Role("worker", argv, listening, settings.workers, {REDIS_ENV: settings.redis_url})
-    redis_url = shown(settings.redis_url)
-
-    def ready() -> None:  # once its workers accept connections, as a lone node says it
-        print(f"tourviews ingest node is listening on http://{host}:{port} "
-              f"(Redis: {redis_url}, {settings.workers} workers; {_hangup_hint()})",
-              flush=True)  # fmt: skip
-
-    code = Supervisor([workers]).run(ready)
-    listening.close()
-    if code:
-        raise CommandError("the workers did not start (their errors are above)")
-
-
-def _check_workers_dir(data_dir: Path) -> None:
-    """Refuse, before anything is claimed or created, what would stop the primary."""
-    if running_server(data_dir) is not None:
-        raise CommandError(f"a tourviews server already runs on {data_dir}")
-    path = data_dir.resolve() / SOCKET_FILE
-    if len(os.fsencode(path)) >= UNIX_PATH_MAX:
-        longest = UNIX_PATH_MAX - len(SOCKET_FILE) - 2
-        raise CommandError(
-            f"the data directory's path is too long for a socket in it: at most {longest} "
-            f"characters (--data)"
-        )
-
-
-def _supervise_primary(settings: Settings, argv: Sequence[str]) -> None:
-    """The primary on a socket in the data directory, N front workers on the port."""
-    assert settings.redis_url is not None
-    data_dir = settings.data_dir.resolve()
-    path = data_dir / SOCKET_FILE
-    data_dir.mkdir(parents=True, exist_ok=True)
-    secret = load_secret(data_dir)  # the primary's, which the front workers must share
+def _refuse_unfit(check: Callable[[], None]) -> None:
+    """Run a check of the Redis before anything starts; its refusal in one line."""
     try:
-        listening = listen(settings.host, settings.port, BACKLOG)
-    except OSError as exc:  # taken since it was checked
-        raise CommandError(
-            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}"
-        ) from None
-    try:
-        behind, identity = listen_unix(path, BACKLOG)
-    except SocketInUse as exc:
-        listening.close()
-        raise CommandError(f"{exc}: one server per data directory") from None
-    except OSError as exc:
-        listening.close()
-        raise CommandError(f"cannot make the primary's socket {path}: {exc.strerror}") from None
-    host, port = listening.getsockname()[:2]
-    # no start deadline but a long one: a primary killed while it opens the database
-    # would only be started again
-    # --workers 1 last, for an abbreviation of the flag (argparse takes the last)
-    primary = Role("primary", [*_without_workers(argv), "--workers", "1"], behind, exclusive=True,
-                   ready_seconds=PRIMARY_READY_SECONDS)  # fmt: skip
-    front = ["ingest", "--redis-durability", settings.redis_durability,
-             "--host", settings.host, "--port", str(port), "--primary-socket", str(path),
-             *_connection_argv(settings)]  # fmt: skip
-    environ = {REDIS_ENV: settings.redis_url, SECRET_ENV: secret.decode()}
-    workers = Role("worker", front, listening, settings.workers, environ)
-
-    def ready() -> None:
-        print(f"tourviews is listening on http://{host}:{port} (data: {settings.data_dir}, "
-              f"primary of the Redis, {settings.workers} workers; {_hangup_hint()})",
-              flush=True)  # fmt: skip
-
-    try:
-        code = Supervisor([primary, workers]).run(ready)
-    finally:
-        listening.close()
-        behind.close()
-        remove_socket_file(path, identity)
-    if code:
-        raise CommandError("the service did not start (the errors are above)")
-
-
-def _hangup_hint() -> str:
-    return f"kill -HUP {os.getpid()} replaces them one at a time"
-
-
-def _without_workers(argv: Sequence[str]) -> list[str]:
-    """The operator's flags for the primary the supervisor starts, but --workers N."""
-    kept: list[str] = []
-    skip = False
-    for arg in argv:
-        if skip:
-            skip = False
-        elif arg == "--workers":
-            skip = True
-        elif not arg.startswith("--workers="):
-            kept.append(arg)
-    return kept
-
-
-def _connection_argv(settings: Settings) -> list[str]:
-    """The flags a worker needs besides the URL: its connections and trusted proxies."""
-    argv = ["--limit-concurrency", str(settings.limit_concurrency),
-            "--timeout-keep-alive", str(settings.timeout_keep_alive),
-            "--timeout-request", str(settings.timeout_request)]  # fmt: skip
-    for network in settings.trusted_proxies:
-        argv += ["--trusted-proxy", str(network)]
-    return argv
-
-
-def _on_hangup(worker: bool) -> None:
-    """SIGHUP is the supervisor's to act on (a worker, in a process group of its own,
-    gets one only when it is sent to it by hand)."""
-    signal.signal(signal.SIGHUP, _hangup_worker if worker else _hangup_alone)
-
-
-def _hangup_worker(*_: object) -> None:
-    logging.getLogger("tourviews").warning(
-        "SIGHUP ignored: send it to the supervisor, PID %d, to replace its workers",
-        os.getppid(),
-    )
-
-
-def _hangup_alone(*_: object) -> None:
-    """SIGHUP would end a lone process by default: an operator expecting a restart."""
-    logging.getLogger("tourviews").warning(
-        "SIGHUP ignored: only a supervisor (--workers 2 or more) replaces processes on SIGHUP"
-    )
-
-
-def _check_redis(settings: Settings, holder: str = "", secret: bytes = b"") -> None:
-    """Refuse an unfit Redis in one line, before anything starts."""
-    assert settings.redis_url is not None
-
-    async def check() -> None:
-        client = Redis.from_url(settings.redis_url or "", socket_timeout=5)
-        try:
-            await check_durability(client, settings.redis_durability)
-            if holder:  # the primary: no other may hold this Redis
-                await claim(client, holder)
-            else:  # an ingest node: a primary has started, with the same secret
-                await published_settings(client, secret)
-        finally:
-            await client.aclose()
-
-    try:
-        asyncio.run(check())
+        check()
     except RedisUnfit as exc:
         raise CommandError(str(exc)) from None
 
@@ -550,63 +199,3 @@ def _config(app: Any, settings: Settings) -> uvicorn.Config:
         timeout_graceful_shutdown=10,
         proxy_headers=False,  # the trusted-proxy rule is ours (tourviews.ingest.http.address)
     )
-
-
-def _quickstart_token(service: Service, data_dir: Path) -> str | None:
-    """The quick start's admin token while it has not been used; made on an empty directory.
-
-    It is kept in the data directory (beside the instance secret, which is worth more)
-    from the moment it is made, so a first start that fails loses nothing, and it is
-    shown at every start until someone uses it.
-    """
-    kept = data_dir / QUICKSTART_FILE
-    registry = service.registry
-    try:
-        token: str | None = kept.read_text().strip()
-    except (FileNotFoundError, UnicodeDecodeError, OSError):
-        token = None
-    if not registry.tours and not registry.has_tokens():  # an empty data directory
-        # On disk (fsynced) before it can work: a crash in between loses nothing.
-        token = new_token() if token is None or not token.startswith(TOKEN_PREFIX) else token
-        descriptor = os.open(kept, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w") as file:
-            file.write(token + "\n")
-            file.flush()
-            os.fsync(file.fileno())
-        registry.put_tour(DEMO_TOUR, DEMO_TOUR)
-        return registry.create_token(DEMO_TOUR, admin=True, token=token)
-    if token is not None and registry.token_used(token) is False:
-        return token
-    kept.unlink(missing_ok=True)  # used, or revoked: the operator has it, or needs it no more
-    return None
-
-
-def _quickstart(url: str, data_dir: Path, token: str) -> str:
-    program = shutil.which("tourviews") or sys.argv[0]
-    with contextlib.suppress(ValueError):  # outside the working directory: keep it absolute
-        program = str(Path(program).resolve().relative_to(Path.cwd()))
-    command = shlex.quote(program)
-    if Path(program).name == "__main__.py":  # python -m tourviews, with none on the PATH
-        command = f"{shlex.quote(sys.executable)} -m tourviews"
-    data = "" if data_dir == Path("data") else f" --data {shlex.quote(str(data_dir))}"
-    beacon = f'{{"tour":"{DEMO_TOUR}","visitor":"{uuid.uuid4()}"}}'
-    return f"""
-Quick start: tour "{DEMO_TOUR}" (organization "{DEMO_TOUR}") and an admin token. The
-token is shown at every start until it is first used:
-
-    {token}
-
-The dashboard:
-
-    {url}/dashboard#token={token}
-
-Send a view (answers 204):
-
-    curl -i -X POST {url}/v1/beacon -H 'Content-Type: text/plain' \\
-      -A '{DEMO_AGENT}' \\
-      -d '{beacon}'
-
-Read it (while this server runs, in another terminal):
-
-    {command} stats {DEMO_TOUR}{data}
-"""

@@ -30,7 +30,6 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from types import FrameType
 
 log = logging.getLogger("tourviews.workers")
@@ -217,6 +216,12 @@ class Supervisor:
                     worker.wait()
 
 
+def say_ready(ready_fd: int) -> None:
+    """In a worker: tell the supervisor, on the pipe it gave, that it accepts connections."""
+    os.write(ready_fd, b"1")
+    os.close(ready_fd)
+
+
 def _where(listening: socket.socket) -> str:
     name = listening.getsockname()
     return name if isinstance(name, str) else f"{name[0]}:{name[1]}"
@@ -227,55 +232,3 @@ def _die_with_parent() -> None:
     so that no worker is left holding the port (Linux's PR_SET_PDEATHSIG)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def listen(host: str, port: int, backlog: int) -> socket.socket:
-    """The socket every worker accepts on (inherited: not closed on exec)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listening = socket.socket(family, socket.SOCK_STREAM)
-    listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listening.bind((host, port))
-    listening.listen(backlog)
-    listening.set_inheritable(True)
-    return listening
-
-
-class SocketInUse(RuntimeError):
-    pass
-
-
-def listen_unix(path: Path, backlog: int) -> tuple[socket.socket, tuple[int, int]]:
-    """A socket in the file system that only this user may connect to (inherited), and
-    the file's identity (``remove_socket_file``).
-
-    A socket file left by a supervisor that was killed is replaced; one that another
-    supervisor listens on (it accepts a connection, even while its primary restarts)
-    is not."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        try:
-            probe.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError):
-            pass
-        else:
-            raise SocketInUse(f"another tourviews server listens on {path}")
-    path.unlink(missing_ok=True)
-    listening = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    previous = os.umask(0o177)  # created private: no moment in which others may connect
-    try:
-        listening.bind(str(path))
-    finally:
-        os.umask(previous)
-    listening.listen(backlog)
-    listening.set_inheritable(True)
-    made = os.stat(path)
-    return listening, (made.st_dev, made.st_ino)
-
-
-def remove_socket_file(path: Path, identity: tuple[int, int]) -> None:
-    """Remove the socket file if it is still the one made (not a later supervisor's)."""
-    try:
-        found = os.stat(path)
-        if (found.st_dev, found.st_ino) == identity:
-            path.unlink()
-    except OSError:
-        pass

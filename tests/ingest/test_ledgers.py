@@ -38,7 +38,7 @@ from tourviews.ingest.rules.throttle import Limiter
 from tourviews.ingest.store.committer import Committer
 from tourviews.ingest.store.drain import StreamDrain
 from tourviews.ingest.store.writer import EventWriter
-from tourviews.service import limits, shared_rules
+from tourviews.modes import limits, shared_rules
 from tourviews.settings import Settings
 from tourviews.storage.database import Database, open_database
 from tourviews.storage.event import decode

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from tests.redis_server import RedisServer, redis_now, redis_server
-from tourviews.service import salts_ahead, shared_salts
+from tourviews.modes import salts_ahead, shared_salts
 from tourviews.storage.clock import ManualClock
 from tourviews.storage.errors import SecretError, StorageError
 from tourviews.storage.salts import SHARED_PREFIX, day_start

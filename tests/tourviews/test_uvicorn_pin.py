@@ -1,4 +1,4 @@
-"""The parts of uvicorn that ``tourviews.server.BoundedProtocol`` relies on.
+"""The parts of uvicorn that ``tourviews.protocol.BoundedProtocol`` relies on.
 
 They are not uvicorn's public API, so ``pyproject.toml`` pins uvicorn to the minor
 version they are tested with; this fails first if another version is installed or a
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from tourviews.server import BoundedProtocol
+from tourviews.protocol import BoundedProtocol
 
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
 HOOKS = ("connection_made", "connection_lost", "data_received", "on_message_begin",
@@ -37,7 +37,7 @@ def test_the_installed_uvicorn_is_the_pinned_minor_version() -> None:
 
 def test_every_hook_the_server_overrides_is_uvicorns() -> None:
     for name in HOOKS:
-        assert name in vars(BoundedProtocol), name  # the server overrides it
+        assert name in vars(BoundedProtocol), name  # the protocol overrides it
         assert callable(getattr(HttpToolsProtocol, name, None)), f"uvicorn has no {name}"
     source = inspect.getsource(HttpToolsProtocol.__init__)
     for name in ATTRIBUTES:

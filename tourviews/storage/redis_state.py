@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -55,6 +55,19 @@ def shown(url: str) -> str:
 
 class RedisUnfit(StorageError):
     """The Redis cannot keep the promise a 204 makes (or cannot be reached)."""
+
+
+def check_before_start(url: str, check: Callable[[Redis], Awaitable[None]]) -> None:
+    """Run ``check`` on a client of its own, before the server's event loop runs."""
+
+    async def run() -> None:
+        client = Redis.from_url(url, socket_timeout=5)
+        try:
+            await check(client)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
 
 
 async def check_durability(client: Redis, durability: str) -> None:

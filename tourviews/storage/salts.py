@@ -151,7 +151,7 @@ class SharedSalts:
     one that won. Redis keeps it sealed under the instance secret's key, and deletes it
     48 hours after its day began (``EXAT``, on Redis' clock). A process asks Redis once
     a day: the client is synchronous, and waits at most ``TIMEOUT`` seconds. The
-    services take each day's salt ahead, in a thread (``tourviews.service.salts_ahead``),
+    services take each day's salt ahead, in a thread (``tourviews.modes.salts_ahead``),
     so that the day's first beacon does not wait on Redis on the event loop.
     """
 
