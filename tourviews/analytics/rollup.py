@@ -22,8 +22,9 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import pyarrow as pa
 
+from tourviews.analytics.breakdowns import TOTAL, groupings, key_columns, keys, parts, rolled_up
 from tourviews.analytics.exact import EXACT_ROLLUPS
-from tourviews.analytics.parts import BREAKDOWNS, groupings, keys, raw_from
+from tourviews.analytics.parts import raw_from
 from tourviews.analytics.sketch import sketch_of
 from tourviews.analytics.visits import OF_DAY
 from tourviews.storage.database import mark_changed, one, read_meta, transaction, write_meta
@@ -32,16 +33,18 @@ from tourviews.storage.database import mark_changed, one, read_meta, transaction
 # ahead, commits queued at midnight all land before it is rolled up.
 ROLLUP_MARGIN = timedelta(minutes=10)
 
-VISITOR_LISTS = f"""
+
+def visitor_lists() -> str:
+    """The day's visitors of each tour, part and key: the rollups' rows (and sketches)."""
+    hour = ("hour", "strftime(ts, '%H')", "view")
+    return f"""
 WITH hits AS MATERIALIZED (
-    SELECT tour, ts, kind, scene, visitor::VARCHAR AS visitor, device, browser, os
+    SELECT tour, ts, kind, visitor::VARCHAR AS visitor, {key_columns(rolled_up())}
     FROM events WHERE ts >= $start AND ts < $end
 )
-{groupings(
-    [("total", "''", "view"), ("hour", "strftime(ts, '%H')", "view"), *BREAKDOWNS],
-    by="tour", visitors="list(DISTINCT visitor)",
-)}
-"""  # fmt: skip
+{groupings([TOTAL, hour, *parts(rolled_up())], by="tour", ids=True)}
+"""
+
 
 # The day's views per 15-minute bucket: the views of any time zone's days beyond raw
 # retention. No sketch of their visitors: one that fine would tell when a visitor came.
@@ -51,9 +54,15 @@ FROM events WHERE ts >= $start AND ts < $end AND kind = 'view'
 GROUP BY ALL
 """
 
-# The raw events up to the end of the day of the day's visitors, so that each of them
-# finds, per part and key, the latest earlier day they were seen with it.
-DAY_RECENCY = f"""
+
+def day_recency() -> str:
+    """The recency rows of a day: the raw events of the day's visitors up to its end, so
+    that each of them finds, per part and key, the latest earlier day they were seen with it.
+
+    Every breakdown counting events has them, kept in the rollups or not: they live as
+    long as the raw events they are made from.
+    """
+    return f"""
 INSERT INTO recency
 SELECT tour, $start::DATE, k.part, k.key, previous, count(*), sum(views) FROM (
     SELECT tour, k, visitor, max(ts::DATE) FILTER (ts < $start) AS previous,
@@ -70,6 +79,7 @@ SELECT tour, $start::DATE, k.part, k.key, previous, count(*), sum(views) FROM (
 GROUP BY ALL
 ORDER BY 3, 1
 """  # fmt: skip
+
 
 # A day's recency views, over the total and the scenes, count each of its views and
 # scene events once; so do its quarters.
@@ -119,7 +129,7 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
     """(Re)compute the aggregates of ``day`` from its raw events, in the caller's transaction."""
     start = datetime.combine(day, time())
     bounds = {"start": start, "end": start + timedelta(days=1)}
-    groups = cursor.execute(VISITOR_LISTS, bounds).fetchall()
+    groups = cursor.execute(visitor_lists(), bounds).fetchall()
     tours, parts, keys_, views, lists = list(zip(*groups, strict=True)) or [()] * 5
     table = pa.table(
         [tours, [day] * len(tours), parts, keys_, views, [len(ids) for ids in lists],
@@ -155,7 +165,7 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
         cursor.register("day_quarters", pa.table(columns, schema=QUARTERS))
         cursor.execute("INSERT INTO quarters SELECT * FROM day_quarters")
         cursor.unregister("day_quarters")
-    cursor.execute(DAY_RECENCY, bounds)
+    cursor.execute(day_recency(), bounds)
     cursor.execute(
         "INSERT INTO visitor_days SELECT DISTINCT tour, ts::DATE, visitor FROM events "
         "WHERE kind = 'view' AND ts >= $start AND ts < $end",
