@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from tourviews.analytics import breakdowns
 from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.auth import Authenticator
 from tourviews.analytics.erasure import forget
@@ -302,6 +303,8 @@ def tours(
             }
             for tour in mine
         ],
+        # the dashboard's tables, in order: here, as it reads this answer first anyway
+        "breakdowns": [breakdown.listed() for breakdown in breakdowns.registered()],
     }
 
 

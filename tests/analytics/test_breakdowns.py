@@ -1,5 +1,5 @@
 """The breakdown registry: an entry added at run time is counted on every path of the stats
-document (raw events, recency rows, rollups, other time zones)."""
+document (raw events, recency rows, rollups, other time zones) and listed for the dashboard."""
 
 from __future__ import annotations
 
@@ -104,6 +104,29 @@ def test_a_breakdown_not_kept_daily_is_counted_while_raw_events_are(
         "SELECT count(*) FROM rollups WHERE dimension = 'platform'"
     )
     assert kept.fetchall() == [(0,)]
+
+
+def test_the_dashboard_is_told_each_breakdown_in_order(
+    monkeypatch: pytest.MonkeyPatch, client: TestClient, admin_token: str
+) -> None:
+    add(monkeypatch, PLATFORM)
+    listed = client.get("/v1/tours", headers={"Authorization": f"Bearer {admin_token}"}).json()
+    assert [b["name"] for b in listed["breakdowns"]] == [
+        "scene", "entry_scene", "exit_scene", "transitions", "action", "device", "browser", "os",
+        "platform",
+    ]  # fmt: skip
+    assert listed["breakdowns"][0] == {
+        "name": "scene",
+        "title": "Scenes",
+        "heading": "scene",
+        "columns": [
+            {"field": "views", "heading": "views", "kind": "count"},
+            {"field": "visitors", "heading": "visitors", "kind": "count"},
+            {"field": "engaged_seconds", "heading": "engaged", "kind": "seconds"},
+        ],
+        "top": None,
+    }
+    assert listed["breakdowns"][-1]["title"] == "Platforms"
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,9 @@
 """The breakdowns of the stats document: one entry each, and the SQL derived from them.
 
 Every reader asks this registry: the stats queries, the time zones' and the rollups'
-(what a ``hits`` CTE selects, what is grouped, what a day keeps). Adding a breakdown on
-a column the events already have is one entry in ``BREAKDOWNS``.
+(what a ``hits`` CTE selects, what is grouped, what a day keeps), the weekly report,
+and the dashboard (through ``GET /v1/tours``). Adding a breakdown on a column the
+events already have is one entry in ``BREAKDOWNS``.
 
 A breakdown counts view events, scene events, or visits. Those counting events are
 grouped by their ``key``, an SQL expression over an ``events`` row, and kept in the
@@ -10,8 +11,8 @@ daily rollups when ``daily``; the recency rows, made from raw events, hold them 
 Those counting visits are cut from the events by ``tourviews.analytics.visits``: the
 entry here says how people see them.
 
-The order of ``BREAKDOWNS`` is the order people see them in: the dashboard's, the
-stats document's and the command line's table's.
+The order of ``BREAKDOWNS`` is the order people see them in: the dashboard, the weekly
+report, the stats document and the command line's table.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 Counts = Literal["view", "scene", "visit"]
 
@@ -78,6 +79,12 @@ class Breakdown:
         that each event counts once in each breakdown of its kind (and the rollups' keys
         are never NULL)."""
         return f"coalesce(({self.key})::VARCHAR, '')"
+
+    def listed(self) -> dict[str, Any]:
+        """The breakdown as ``GET /v1/tours`` lists it for the dashboard."""
+        columns = [{"field": c.field, "heading": c.heading, "kind": c.kind} for c in self.columns]
+        return {"name": self.name, "title": self.title, "heading": self.heading,
+                "columns": columns, "top": self.top}  # fmt: skip
 
 
 BREAKDOWNS: tuple[Breakdown, ...] = (
