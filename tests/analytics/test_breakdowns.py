@@ -4,7 +4,7 @@ document (raw events, recency rows, rollups, other time zones) and listed for th
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from tests.conftest import view, visitor
 from tourviews.analytics import breakdowns
 from tourviews.analytics.breakdowns import COUNTS, VISITS, Breakdown
+from tourviews.analytics.rollup import roll_up_completed
 from tourviews.app import TourviewsApp
 from tourviews.storage.clock import ManualClock
 
@@ -104,6 +105,25 @@ def test_a_breakdown_not_kept_daily_is_counted_while_raw_events_are(
         "SELECT count(*) FROM rollups WHERE dimension = 'platform'"
     )
     assert kept.fetchall() == [(0,)]
+
+
+def test_a_breakdown_added_later_is_made_for_the_days_whose_raw_events_are_kept(
+    monkeypatch: pytest.MonkeyPatch,
+    app: TourviewsApp,
+    client: TestClient,
+    clock: ManualClock,
+    admin_token: str,
+) -> None:
+    stats = traffic(client, clock, admin_token)  # rolled up, and purged, without it
+    add(monkeypatch, PLATFORM)
+    cursor = app.service.db.cursor()
+    today = clock.now().date()
+    kept = [date(2026, 10, 25) + timedelta(days=n) for n in range(30)]
+    assert roll_up_completed(cursor, today) == kept
+    assert roll_up_completed(cursor, today) == []
+    week = stats(PERIODS["week"])["breakdown"]
+    assert week["platform"] == week["os"] != []
+    assert stats(PERIODS["purged days"])["breakdown"]["platform"] == []
 
 
 def test_the_dashboard_is_told_each_breakdown_in_order(

@@ -3,7 +3,9 @@
 Every reader asks this registry: the stats queries, the time zones' and the rollups'
 (what a ``hits`` CTE selects, what is grouped, what a day keeps), the weekly report,
 and the dashboard (through ``GET /v1/tours``). Adding a breakdown on a column the
-events already have is one entry in ``BREAKDOWNS``.
+events already have is one entry in ``BREAKDOWNS``; the days whose raw events are kept
+are then rolled up again with it (``tourviews.analytics.rollup.pending_days``), and
+older days have no rows of it.
 
 A breakdown counts view events, scene events, or visits. Those counting events are
 grouped by their ``key``, an SQL expression over an ``events`` row, and kept in the

@@ -22,7 +22,16 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import pyarrow as pa
 
-from tourviews.analytics.breakdowns import TOTAL, groupings, key_columns, keys, parts, rolled_up
+from tourviews.analytics.breakdowns import (
+    TOTAL,
+    counted,
+    groupings,
+    key_columns,
+    keys,
+    parts,
+    quoted,
+    rolled_up,
+)
 from tourviews.analytics.exact import EXACT_ROLLUPS
 from tourviews.analytics.parts import raw_from
 from tourviews.analytics.sketch import sketch_of
@@ -81,25 +90,40 @@ ORDER BY 3, 1
 """  # fmt: skip
 
 
-# A day's recency views, over the total and the scenes, count each of its views and
-# scene events once; so do its quarters.
-PENDING = """
+def pending_days() -> str:
+    """The days before ``$today`` to roll up: not rolled up yet, or whose aggregates do not
+    hold all of their raw events.
+
+    A day's recency rows count each of its views once in the total and in each breakdown
+    of views, and each scene event once in each breakdown of scenes; its quarters count
+    each view once. Events committed after the rollup break that, and so does a
+    breakdown registered since: it has no rows yet, and the day is rolled up again while
+    its raw events are kept.
+    """
+    counts = [TOTAL, *parts(counted())]
+    made = ", ".join(f"sum(views) FILTER (dimension = '{part}') AS made_{part}"
+                     for part, _, _ in counts)  # fmt: skip
+    short = " OR ".join(f"coalesce(made_{part}, 0) <> {kind}_events" for part, _, kind in counts)
+    return f"""
 SELECT day FROM (
-    SELECT ts::DATE AS day, count(*) FILTER (kind IN ('view', 'scene')) AS events,
-        count(*) FILTER (kind = 'view') AS views
+    SELECT ts::DATE AS day, count(*) FILTER (kind = 'view') AS view_events,
+        count(*) FILTER (kind = 'scene') AS scene_events
     FROM events WHERE ts < $today GROUP BY 1
 )
 LEFT JOIN (
-    SELECT day, sum(views) AS made FROM recency WHERE dimension IN ('total', 'scene') GROUP BY 1
+    SELECT day, {made} FROM recency
+    WHERE dimension IN ({quoted(part for part, _, _ in counts)}) GROUP BY 1
 ) USING (day)
 LEFT JOIN (
     SELECT start::DATE AS day, sum(amount) AS quartered FROM quarters
     WHERE dimension = 'total' AND start < $today GROUP BY 1
 ) USING (day)
 LEFT JOIN (SELECT day, true AS rolled FROM rolled_days) USING (day)
-WHERE coalesce(made, 0) <> events OR coalesce(quartered, 0) <> views OR rolled IS NULL
+WHERE {short} OR coalesce(quartered, 0) <> view_events OR rolled IS NULL
 ORDER BY day
 """
+
+
 VISITS_BY = {"began": "visits", "began_engaged": "engaged"}  # quarters' dimension of a row
 QUARTERS = pa.schema(
     [
@@ -191,7 +215,8 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
 
     That is a day not rolled up yet, one that got events after its rollup (committed
     just after midnight, or simulated by ``tourviews demo``), and, on a data directory
-    from before recency rows, every day whose raw events are kept. A day from ``today``
+    from before recency rows or before a breakdown was registered, every day whose raw
+    events are kept (``pending_days``). A day from ``today``
     on that was rolled up (the wall clock ran ahead, then was set back) is un-rolled:
     its raw events answer again, late ones included, until it is complete.
     """
@@ -205,7 +230,7 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
                 "DELETE FROM quarters WHERE start >= ?", [datetime.combine(since, time())]
             )
             mark_changed(cursor)
-    pending = cursor.execute(PENDING, {"today": datetime.combine(today, time())}).fetchall()
+    pending = cursor.execute(pending_days(), {"today": datetime.combine(today, time())}).fetchall()
     days = [day for (day,) in pending]
     for day in days:
         roll_up_day(cursor, day)
