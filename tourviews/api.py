@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
+from tourviews.analytics import breakdowns
 from tourviews.analytics.auth import Authenticator
 from tourviews.analytics.report import UnknownOrganization
 from tourviews.analytics.report_email import html
@@ -273,6 +274,8 @@ def tours(
             }
             for tour in mine
         ],
+        # the dashboard's tables, in order: here, as it reads this answer first anyway
+        "breakdowns": [breakdown.listed() for breakdown in breakdowns.registered()],
     }
 
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -217,6 +218,41 @@ def test_the_figures_are_those_of_the_known_visits(pages: Pages, dashboard: Dash
     assert rows(page, "breakdown-action") == [["lead-form", "1", "1"]]
     assert rows(page, "breakdown-device") == [["desktop", "1", "1"], ["mobile", "1", "1"]]
     assert "Days in Asia/Kolkata (GMT+5:30)" in page.locator("#range").inner_text()
+
+
+def test_the_tables_are_the_breakdowns_the_service_lists(
+    pages: Pages, dashboard: Dashboard
+) -> None:
+    """One more breakdown in the list and the document: drawn last, as the list says."""
+    platform = {"name": "platform", "title": "Platforms", "heading": "platform",
+                "columns": [{"field": "views", "heading": "views", "kind": "count"}], "top": None}  # fmt: skip
+
+    def answered(change: Callable[[dict[str, Any]], None]) -> Callable[[Route], None]:
+        def handle(route: Route) -> None:
+            answer = route.fetch()
+            body = answer.json()
+            change(body)
+            route.fulfill(response=answer, json=body)
+
+        return handle
+
+    page = pages.new()
+    page.route(
+        re.compile(r"/v1/tours$"), answered(lambda body: body["breakdowns"].append(platform))
+    )
+    page.route(
+        "**/stats?*",
+        answered(lambda body: body["breakdown"].update(platform=body["breakdown"]["os"])),
+    )
+    page.goto(dashboard.url(dashboard.owner))
+    loaded(page)
+    assert page.locator("#breakdowns h2").all_inner_texts() == [
+        "Scenes", "Where visits began", "Where visits ended", "Paths between scenes", "Actions",
+        "Devices", "Browsers", "Operating systems", "Platforms",
+    ]  # fmt: skip
+    systems = rows(page, "breakdown-os")
+    assert len(systems) == 2
+    assert rows(page, "breakdown-platform") == [[key, views] for key, views, _ in systems]
 
 
 def test_each_figure_is_compared_with_the_period_before(pages: Pages, dashboard: Dashboard) -> None:

@@ -17,8 +17,9 @@ from datetime import date, datetime, time, timedelta
 
 import duckdb
 
+from tourviews.analytics.breakdowns import keys
 from tourviews.analytics.kept import rows as kept_rows
-from tourviews.analytics.parts import EPOCH, RAW_FROM, Cell, Cells, Series, day_key, keys
+from tourviews.analytics.parts import EPOCH, RAW_FROM, Cell, Cells, Series, day_key
 from tourviews.analytics.period import Period
 from tourviews.storage.database import one
 
@@ -39,10 +40,13 @@ ROLLED_HOURS = """
 SELECT day, key, views, visitors FROM rollups
 WHERE tour = $tour AND dimension = 'hour' AND day BETWEEN $first AND $last
 """
-# The days after them, from raw events: the period's events of the visitors who came
-# on those days. Per part and key: views and distinct visitors on those days, and the
-# visitors new to the period (first seen on one of them).
-FRESH = f"""
+
+
+def fresh_query() -> str:
+    """The days after them, from raw events: the period's events of the visitors who came
+    on those days. Per part and key: views and distinct visitors on those days, and the
+    visitors new to the period (first seen on one of them)."""
+    return f"""
 SELECT k.part, k.key, sum(views), count(*) FILTER (views > 0), count(*) FILTER (first >= $fresh)
 FROM (
     SELECT k, visitor, count(*) FILTER (ts >= $fresh) AS views, min(ts) AS first
@@ -62,6 +66,8 @@ FROM (
 GROUP BY ALL
 HAVING sum(views) > 0
 """  # fmt: skip
+
+
 TOTALS_ROLLED = """
 SELECT tour, sum(views), sum(visitors) FILTER (previous IS NULL OR previous < $first)
 FROM recency
@@ -123,7 +129,7 @@ def exact_stats(
                 series[day_key(day, hour)] = (views, visitors)
     if fresh <= period.last:
         rows = cursor.execute(
-            FRESH,
+            fresh_query(),
             {"tour": tour, "start": datetime.combine(period.first, time()),
              "fresh": datetime.combine(fresh, time()), "end": period.end.replace(tzinfo=None),
              "interval": period.interval},

@@ -1,12 +1,12 @@
-"""The parts of the stats document, and what the queries that fill them share.
+"""What the queries that fill the stats document share.
 
-A view counts in the total, the series and its device, browser and OS; a scene event
-in its scene. ``Cell`` gathers the views and visitors of one key of one part.
+A view counts in the total, the series and each breakdown of views; a scene event in
+each breakdown of scenes (``tourviews.analytics.breakdowns``). ``Cell`` gathers the
+views and visitors of one key of one part.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -14,45 +14,6 @@ import duckdb
 
 from tourviews.analytics.sketch import union_estimate
 from tourviews.storage.database import read_meta
-
-DIMENSIONS = ("device", "browser", "os", "scene")
-
-# (part of the document, key expression, event kind counted)
-BREAKDOWNS = (
-    ("device", "device", "view"),
-    ("browser", "browser", "view"),
-    ("os", "os", "view"),
-    ("scene", "scene", "scene"),
-)
-
-
-def groupings(
-    parts: Iterable[tuple[str, str, str]], by: str = "", visitors: str = "count(DISTINCT visitor)"
-) -> str:
-    """One grouping of ``hits`` per part, unioned: rows of (by..., part, key, views, visitors)."""
-    columns = f"{by}, " if by else ""
-    return "\nUNION ALL\n".join(
-        f"SELECT {columns}'{part}', {key}, count(*), {visitors} "
-        f"FROM hits WHERE kind = '{kind}' GROUP BY ALL"
-        for part, key, kind in parts
-    )
-
-
-# The parts whose visitors are distinct over the whole period (a series bucket is
-# exact on its own): (part, key expression, event kind counted).
-KEYED = (("total", "''", "view"), *BREAKDOWNS)
-
-
-def keys(view_extra: str = "") -> str:
-    """The (part, key) pairs an event counts in, as a list to unnest: a view in the total,
-    its device, browser and OS (and ``view_extra``), a scene event in its scene."""
-
-    def pairs(kind: str) -> list[str]:
-        return [f"{{'part': '{part}', 'key': {key}}}" for part, key, of in KEYED if of == kind]
-
-    views = ", ".join([*pairs("view"), *([view_extra] if view_extra else [])])
-    return f"CASE kind WHEN 'view' THEN [{views}] ELSE [{', '.join(pairs('scene'))}] END"
-
 
 RAW_FROM = "raw_from"  # meta key: the first day whose raw events are all kept
 EPOCH = date(1970, 1, 1)

@@ -2,7 +2,8 @@
 
 The report document is gathered here from the stats documents; ``tourviews.analytics.report_email``
 renders it. A figure or breakdown is shown when the stats document has it, so one added
-to the stats document needs a line in ``FIGURES`` or ``BREAKDOWNS`` and nothing more.
+to the stats document needs a line in ``FIGURES``, or a ``report`` title in its entry of
+``tourviews.analytics.breakdowns``, and nothing more.
 """
 
 from __future__ import annotations
@@ -45,23 +46,6 @@ FIGURES = (
     Figure("bounce_rate", "Bounce rate", "share", lower_is_better=True),
 )
 VIEWS = FIGURES[0]
-
-
-@dataclass(frozen=True, slots=True)
-class Breakdown:
-    """A breakdown of the stats document, and the number its rows are ranked by."""
-
-    key: str
-    label: str
-    measure: str
-
-
-BREAKDOWNS = (
-    Breakdown("scene", "Most viewed scenes", "views"),
-    Breakdown("entry_scene", "Where visits began", "visits"),
-    Breakdown("exit_scene", "Where visits ended", "visits"),
-    Breakdown("action", "Actions", "count"),
-)
 
 
 class UnknownOrganization(InvalidValue):

@@ -14,7 +14,8 @@ from datetime import date, timedelta
 from html import escape
 from typing import Any
 
-from tourviews.analytics.report import BREAKDOWNS, DETAILED, VIEWS, Change, change, figure_lines
+from tourviews.analytics.breakdowns import reported
+from tourviews.analytics.report import DETAILED, VIEWS, Change, change, figure_lines
 
 # Fixed names, not the locale's: the report reads the same wherever it is made.
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -222,20 +223,27 @@ def _chart(current: Mapping[str, Any], previous: Mapping[str, Any]) -> str:
 
 
 def _breakdowns(current: Mapping[str, Any]) -> list[str]:
-    found = current.get("breakdown", {})
     tables = []
-    for breakdown in BREAKDOWNS:
-        rows = [
-            [escape(str(row["key"])), f"{row.get(breakdown.measure, 0):,}"]
-            for row in found.get(breakdown.key) or []
-        ]
-        if rows:
-            tables.append(
-                f'<p style="margin:16px 0 4px 0;font-size:14px;font-weight:bold;">'
-                f"{escape(breakdown.label)}</p>"
-                + _table(["", breakdown.measure.capitalize()], rows)
-            )
+    for title, measure, rows in _ranked(current):
+        cells = [[escape(key), f"{amount:,}"] for key, amount in rows]
+        tables.append(
+            f'<p style="margin:16px 0 4px 0;font-size:14px;font-weight:bold;">'
+            f"{escape(title)}</p>" + _table(["", measure], cells)
+        )
     return tables
+
+
+def _ranked(current: Mapping[str, Any]) -> list[tuple[str, str, list[tuple[str, int]]]]:
+    """(title, measure, rows of key and amount) of each breakdown of the report the stats
+    document has rows of; a breakdown's rows are ranked by its first column."""
+    found = current.get("breakdown", {})
+    shown = []
+    for breakdown in reported():
+        measure = breakdown.columns[0].field
+        rows = [(str(row["key"]), row.get(measure, 0)) for row in found.get(breakdown.name) or []]
+        if rows:
+            shown.append((breakdown.report or breakdown.title, measure.capitalize(), rows))
+    return shown
 
 
 def _footer() -> str:
@@ -308,10 +316,6 @@ def _text_section(current: Mapping[str, Any], previous: Mapping[str, Any]) -> li
         bar = "█" * round(this / top * TEXT_BAR) or ("▏" if this else "")
         days.append([f"{DAYS[day.weekday()]} {_day(day)}", bar, f"{this:,}", f"{last:,}"])
     lines += ["", *_columns(["Views per day", "", "This week", "Week before"], days, left=2)]
-    found = current.get("breakdown", {})
-    for breakdown in BREAKDOWNS:
-        rows = [[str(row["key"]), f"{row.get(breakdown.measure, 0):,}"]
-                for row in found.get(breakdown.key) or []]  # fmt: skip
-        if rows:
-            lines += ["", *_columns([breakdown.label, breakdown.measure.capitalize()], rows)]
+    for title, measure, rows in _ranked(current):
+        lines += ["", *_columns([title, measure], [[key, f"{n:,}"] for key, n in rows])]
     return lines

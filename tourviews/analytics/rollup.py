@@ -22,8 +22,18 @@ from datetime import date, datetime, time, timedelta
 import duckdb
 import pyarrow as pa
 
+from tourviews.analytics.breakdowns import (
+    TOTAL,
+    counted,
+    groupings,
+    key_columns,
+    keys,
+    parts,
+    quoted,
+    rolled_up,
+)
 from tourviews.analytics.exact import EXACT_ROLLUPS
-from tourviews.analytics.parts import BREAKDOWNS, groupings, keys, raw_from
+from tourviews.analytics.parts import raw_from
 from tourviews.analytics.sketch import sketch_of
 from tourviews.analytics.visits import OF_DAY
 from tourviews.storage.database import mark_changed, one, read_meta, transaction, write_meta
@@ -32,16 +42,18 @@ from tourviews.storage.database import mark_changed, one, read_meta, transaction
 # ahead, commits queued at midnight all land before it is rolled up.
 ROLLUP_MARGIN = timedelta(minutes=10)
 
-VISITOR_LISTS = f"""
+
+def visitor_lists() -> str:
+    """The day's visitors of each tour, part and key: the rollups' rows (and sketches)."""
+    hour = ("hour", "strftime(ts, '%H')", "view")
+    return f"""
 WITH hits AS MATERIALIZED (
-    SELECT tour, ts, kind, scene, visitor::VARCHAR AS visitor, device, browser, os
+    SELECT tour, ts, kind, visitor::VARCHAR AS visitor, {key_columns(rolled_up())}
     FROM events WHERE ts >= $start AND ts < $end
 )
-{groupings(
-    [("total", "''", "view"), ("hour", "strftime(ts, '%H')", "view"), *BREAKDOWNS],
-    by="tour", visitors="list(DISTINCT visitor)",
-)}
-"""  # fmt: skip
+{groupings([TOTAL, hour, *parts(rolled_up())], by="tour", ids=True)}
+"""
+
 
 # The day's views per 15-minute bucket: the views of any time zone's days beyond raw
 # retention. No sketch of their visitors: one that fine would tell when a visitor came.
@@ -51,9 +63,15 @@ FROM events WHERE ts >= $start AND ts < $end AND kind = 'view'
 GROUP BY ALL
 """
 
-# The raw events up to the end of the day of the day's visitors, so that each of them
-# finds, per part and key, the latest earlier day they were seen with it.
-DAY_RECENCY = f"""
+
+def day_recency() -> str:
+    """The recency rows of a day: the raw events of the day's visitors up to its end, so
+    that each of them finds, per part and key, the latest earlier day they were seen with it.
+
+    Every breakdown counting events has them, kept in the rollups or not: they live as
+    long as the raw events they are made from.
+    """
+    return f"""
 INSERT INTO recency
 SELECT tour, $start::DATE, k.part, k.key, previous, count(*), sum(views) FROM (
     SELECT tour, k, visitor, max(ts::DATE) FILTER (ts < $start) AS previous,
@@ -71,25 +89,41 @@ GROUP BY ALL
 ORDER BY 3, 1
 """  # fmt: skip
 
-# A day's recency views, over the total and the scenes, count each of its views and
-# scene events once; so do its quarters.
-PENDING = """
+
+def pending_days() -> str:
+    """The days before ``$today`` to roll up: not rolled up yet, or whose aggregates do not
+    hold all of their raw events.
+
+    A day's recency rows count each of its views once in the total and in each breakdown
+    of views, and each scene event once in each breakdown of scenes; its quarters count
+    each view once. Events committed after the rollup break that, and so does a
+    breakdown registered since: it has no rows yet, and the day is rolled up again while
+    its raw events are kept.
+    """
+    counts = [TOTAL, *parts(counted())]
+    made = ", ".join(f"sum(views) FILTER (dimension = '{part}') AS made_{part}"
+                     for part, _, _ in counts)  # fmt: skip
+    short = " OR ".join(f"coalesce(made_{part}, 0) <> {kind}_events" for part, _, kind in counts)
+    return f"""
 SELECT day FROM (
-    SELECT ts::DATE AS day, count(*) FILTER (kind IN ('view', 'scene')) AS events,
-        count(*) FILTER (kind = 'view') AS views
+    SELECT ts::DATE AS day, count(*) FILTER (kind = 'view') AS view_events,
+        count(*) FILTER (kind = 'scene') AS scene_events
     FROM events WHERE ts < $today GROUP BY 1
 )
 LEFT JOIN (
-    SELECT day, sum(views) AS made FROM recency WHERE dimension IN ('total', 'scene') GROUP BY 1
+    SELECT day, {made} FROM recency
+    WHERE dimension IN ({quoted(part for part, _, _ in counts)}) GROUP BY 1
 ) USING (day)
 LEFT JOIN (
     SELECT start::DATE AS day, sum(amount) AS quartered FROM quarters
     WHERE dimension = 'total' AND start < $today GROUP BY 1
 ) USING (day)
 LEFT JOIN (SELECT day, true AS rolled FROM rolled_days) USING (day)
-WHERE coalesce(made, 0) <> events OR coalesce(quartered, 0) <> views OR rolled IS NULL
+WHERE {short} OR coalesce(quartered, 0) <> view_events OR rolled IS NULL
 ORDER BY day
 """
+
+
 VISITS_BY = {"began": "visits", "began_engaged": "engaged"}  # quarters' dimension of a row
 QUARTERS = pa.schema(
     [
@@ -119,7 +153,7 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
     """(Re)compute the aggregates of ``day`` from its raw events, in the caller's transaction."""
     start = datetime.combine(day, time())
     bounds = {"start": start, "end": start + timedelta(days=1)}
-    groups = cursor.execute(VISITOR_LISTS, bounds).fetchall()
+    groups = cursor.execute(visitor_lists(), bounds).fetchall()
     tours, parts, keys_, views, lists = list(zip(*groups, strict=True)) or [()] * 5
     table = pa.table(
         [tours, [day] * len(tours), parts, keys_, views, [len(ids) for ids in lists],
@@ -155,7 +189,7 @@ def replace_day(cursor: duckdb.DuckDBPyConnection, day: date) -> None:
         cursor.register("day_quarters", pa.table(columns, schema=QUARTERS))
         cursor.execute("INSERT INTO quarters SELECT * FROM day_quarters")
         cursor.unregister("day_quarters")
-    cursor.execute(DAY_RECENCY, bounds)
+    cursor.execute(day_recency(), bounds)
     cursor.execute(
         "INSERT INTO visitor_days SELECT DISTINCT tour, ts::DATE, visitor FROM events "
         "WHERE kind = 'view' AND ts >= $start AND ts < $end",
@@ -181,7 +215,8 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
 
     That is a day not rolled up yet, one that got events after its rollup (committed
     just after midnight, or simulated by ``tourviews demo``), and, on a data directory
-    from before recency rows, every day whose raw events are kept. A day from ``today``
+    from before recency rows or before a breakdown was registered, every day whose raw
+    events are kept (``pending_days``). A day from ``today``
     on that was rolled up (the wall clock ran ahead, then was set back) is un-rolled:
     its raw events answer again, late ones included, until it is complete.
     """
@@ -195,7 +230,7 @@ def roll_up_completed(cursor: duckdb.DuckDBPyConnection, today: date) -> list[da
                 "DELETE FROM quarters WHERE start >= ?", [datetime.combine(since, time())]
             )
             mark_changed(cursor)
-    pending = cursor.execute(PENDING, {"today": datetime.combine(today, time())}).fetchall()
+    pending = cursor.execute(pending_days(), {"today": datetime.combine(today, time())}).fetchall()
     days = [day for (day,) in pending]
     for day in days:
         roll_up_day(cursor, day)

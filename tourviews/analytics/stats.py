@@ -18,18 +18,20 @@ from typing import Any
 import duckdb
 import polars as pl
 
+from tourviews.analytics.breakdowns import (
+    TOTAL,
+    Breakdown,
+    counted,
+    groupings,
+    key_columns,
+    parts,
+    quoted,
+    registered,
+    rolled_up,
+)
 from tourviews.analytics.exact import exact_stats, exact_totals, fresh_from
 from tourviews.analytics.kept import kept, reading
-from tourviews.analytics.parts import (
-    BREAKDOWNS,
-    DIMENSIONS,
-    EPOCH,
-    Cell,
-    Cells,
-    Series,
-    day_key,
-    groupings,
-)
+from tourviews.analytics.parts import EPOCH, Cell, Cells, Series, day_key
 from tourviews.analytics.parts import (
     raw_from as raw_from,  # tourviews.analytics.alerts reads it from here
 )
@@ -38,21 +40,20 @@ from tourviews.analytics.visits import VisitFigures, visit_figures
 from tourviews.analytics.zones import zoned_stats
 from tourviews.storage.database import one
 
-# One scan of the tour's raw events in the period; each part of the document is one
-# grouping of it. QUERY_IDS lists the visitor IDs, to be merged with sketches.
-HITS = """
+SERIES = ("series", "strftime(date_trunc($interval, ts), '%Y-%m-%dT%H:%M:%SZ')", "view")
+
+
+def hits_query(ids: bool) -> str:
+    """One scan of the tour's raw events in the period; each part of the document is one
+    grouping of it. ``ids``: list the visitor IDs, to be merged with sketches."""
+    hits = f"""
 WITH hits AS MATERIALIZED (
-    SELECT ts, kind, scene, visitor::VARCHAR AS visitor, device, browser, os
+    SELECT ts, kind, visitor::VARCHAR AS visitor, {key_columns(counted())}
     FROM events WHERE tour = $tour AND ts >= $start AND ts < $end
 )
 """
-PARTS = [
-    ("total", "''", "view"),
-    ("series", "strftime(date_trunc($interval, ts), '%Y-%m-%dT%H:%M:%SZ')", "view"),
-    *BREAKDOWNS,
-]
-QUERY = HITS + groupings(PARTS)
-QUERY_IDS = HITS + groupings(PARTS, visitors="list(DISTINCT visitor)")
+    grouped = [TOTAL, SERIES, *parts(counted())]
+    return hits + groupings(grouped, ids=ids)
 
 
 BREAKDOWN_LIMIT = 100  # rows per breakdown unless asked otherwise
@@ -133,9 +134,8 @@ def _merged_stats(
     if period.last >= horizon:
         mixed = period.first <= rolled_last
         first = max(period.first, horizon)
-        query = QUERY_IDS if mixed else QUERY
         rows = cursor.execute(
-            query,
+            hits_query(ids=mixed),
             {
                 "tour": tour,
                 "start": datetime.combine(first, time()),
@@ -153,7 +153,7 @@ def _merged_stats(
         rows = cursor.execute(
             "SELECT day, dimension, key, views, visitors, sketch FROM rollups "
             "WHERE tour = ? AND day BETWEEN ? AND ? "
-            "AND dimension IN ('total', 'hour', 'device', 'browser', 'os', 'scene')",
+            f"AND dimension IN ({quoted(['total', 'hour', *(b.name for b in rolled_up())])})",
             [tour, period.first, rolled_last],
         ).fetchall()
         for day, dimension, key, views, visitors, sketch in rows:
@@ -172,17 +172,10 @@ def _document(
 ) -> dict[str, Any]:
     total = cells.get(("total", ""), Cell())
     ranked = sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
-    engaged = visits.engaged_by_scene()
-    breakdown: dict[str, list[dict[str, Any]]] = {
-        dimension: [
-            {"key": key, "views": cell.views, "visitors": cell.distinct()}
-            for (part, key), cell in ranked
-            if part == dimension
-        ][:limit]
-        for dimension in DIMENSIONS
-    }
-    for row in breakdown["scene"]:
-        row["engaged_seconds"] = engaged.get(row["key"], 0)
+    found = {b.name: _rows(b, ranked, visits, limit) for b in counted()}
+    found |= visits.breakdowns(limit)
+    # the paths between scenes are the document's own ``transitions``, not in ``found``
+    breakdown = {b.name: found[b.name] for b in registered() if b.name in found}
     starts = period.buckets()
     utc = [start.astimezone(UTC).replace(tzinfo=None) for start in starts]
     return {
@@ -209,11 +202,31 @@ def _document(
             for key in [bucket_key(period, start)]
             for views, visitors in [series.get(key, (0, 0))]
         ],
-        "breakdown": breakdown | visits.breakdowns(limit),
+        "breakdown": breakdown,
         # beyond raw retention, another zone's breakdowns are those of whole UTC days
         "breakdowns_exact": visits.exact,
         "transitions": visits.transitions(limit),
     }
+
+
+def _rows(
+    breakdown: Breakdown,
+    ranked: list[tuple[tuple[str, str], Cell]],
+    visits: VisitFigures,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The first ``limit`` rows of a breakdown counting events, with its columns from visits."""
+    rows: list[dict[str, Any]] = [
+        {"key": key, "views": cell.views, "visitors": cell.distinct()}
+        for (part, key), cell in ranked
+        if part == breakdown.name
+    ][:limit]
+    for column in breakdown.columns:
+        if column.visits is not None:
+            of_key = visits.by_key(column.visits)
+            for row in rows:
+                row[column.field] = of_key.get(row["key"], 0)
+    return rows
 
 
 def bucket_key(period: Period, start: datetime) -> str:

@@ -239,8 +239,9 @@ class VisitFigures:
                 sums[at][1] += engaged
         return [(visits, engaged) for visits, engaged in sums]
 
-    def engaged_by_scene(self) -> dict[str, int]:
-        return {key: n for (part, key), n in self.amounts.items() if part == "scene_engaged"}
+    def by_key(self, dimension: str) -> dict[str, int]:
+        """The amounts of one part of the visit rows by key (``scene_engaged``: seconds)."""
+        return {key: n for (part, key), n in self.amounts.items() if part == dimension}
 
 
 def median(histogram: list[tuple[int, int]]) -> float:

@@ -18,24 +18,38 @@ from datetime import UTC, date, datetime, timedelta
 
 import duckdb
 
-from tourviews.analytics.parts import BREAKDOWNS, Cell, Cells, Series, groupings
+from tourviews.analytics.breakdowns import (
+    TOTAL,
+    counted,
+    groupings,
+    key_columns,
+    parts,
+    quoted,
+    rolled_up,
+)
+from tourviews.analytics.parts import Cell, Cells, Series
 from tourviews.analytics.period import Period
 
 INTERVALS = "(SELECT unnest($starts) AS start, unnest($labels) AS label)"
-RAW = f"""
+
+
+def raw_query(ids: bool) -> str:
+    """The raw events of the period, each with its interval's label, grouped per part.
+    ``ids``: list the visitor IDs, to be merged with sketches."""
+    raw = f"""
 WITH hits AS MATERIALIZED (
-    SELECT e.ts, e.kind, e.scene, e.visitor::VARCHAR AS visitor, e.device, e.browser, e.os,
-        i.label
+    SELECT e.*, i.label
     FROM (
-        SELECT * FROM events
+        SELECT ts, kind, visitor::VARCHAR AS visitor, {key_columns(counted())} FROM events
         WHERE tour = $tour AND ts >= $start AND ts < $end AND kind IN ('view', 'scene')
     ) e
     ASOF JOIN {INTERVALS} i ON e.ts >= i.start
 )
 """
-PARTS = [("total", "''", "view"), ("series", "label", "view"), *BREAKDOWNS]
-RAW_COUNTS = RAW + groupings(PARTS)
-RAW_IDS = RAW + groupings(PARTS, visitors="list(DISTINCT visitor)")
+    grouped = [TOTAL, ("series", "label", "view"), *parts(counted())]
+    return raw + groupings(grouped, ids=ids)
+
+
 QUARTERS = f"""
 SELECT i.label, q.start, q.amount
 FROM (
@@ -44,11 +58,14 @@ FROM (
 ) q
 ASOF JOIN {INTERVALS} i ON q.start >= i.start
 """
-# Visitors and breakdowns are kept per UTC day: those of the UTC days the period touches.
-DAYS = """
+
+
+def days_query() -> str:
+    """Visitors and breakdowns are kept per UTC day: those of the UTC days the period touches."""
+    return f"""
 SELECT day, dimension, key, views, sketch FROM rollups
 WHERE tour = $tour AND day BETWEEN $first AND $last
-    AND dimension IN ('total', 'device', 'browser', 'os', 'scene')
+    AND dimension IN ({quoted(["total", *(b.name for b in rolled_up())])})
 """
 
 
@@ -72,7 +89,7 @@ def zoned_stats(
     if end > horizon:
         mixed = start < horizon
         rows = cursor.execute(
-            RAW_IDS if mixed else RAW_COUNTS,
+            raw_query(ids=mixed),
             {"tour": tour, "start": max(start, horizon), "end": end, **intervals},
         ).fetchall()
         for part, key, views, visitors in rows:
@@ -85,7 +102,7 @@ def zoned_stats(
         last = (before - timedelta(microseconds=1)).date()
         days = {"tour": tour, "first": start.date(), "last": last}
         visitors_of: dict[date, bytes] = {}
-        for day, dimension, key, views, sketch in cursor.execute(DAYS, days).fetchall():
+        for day, dimension, key, views, sketch in cursor.execute(days_query(), days).fetchall():
             if dimension == "total":
                 visitors_of[day] = sketch
             else:
