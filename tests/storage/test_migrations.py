@@ -119,6 +119,9 @@ def test_a_file_of_version_1_has_every_table_and_column_of_a_new_one(
     assert shape(v1_data_dir / DATABASE_FILE) == shape(new_file)
 
 
+ADDED = {"breakdowns"}  # keys of answers added since the recording (docs/CONTRACT.md)
+
+
 def test_a_file_of_version_1_answers_what_it_answered(v1_data_dir: Path) -> None:
     clock = ManualClock(datetime.fromisoformat(RECORDED["now"]))
     app = create_app(Settings(data_dir=v1_data_dir), clock)
@@ -128,7 +131,13 @@ def test_a_file_of_version_1_answers_what_it_answered(v1_data_dir: Path) -> None
         for asked in RECORDED["asked"]:
             response = client.get(asked["path"], params=asked["query"])
             assert response.status_code == 200, response.text
-            if response.json() != asked["answer"]:
+            answer = response.json()
+            # what answers carry beyond the recorded ones is new, not the file's: the
+            # tour listing's list of breakdowns came after version 1 was recorded
+            answer = (
+                {key: answer[key] for key in asked["answer"]} if ADDED & set(answer) else answer
+            )
+            if answer != asked["answer"]:
                 differ.append((asked["path"], asked["query"]))
     assert differ == []
 
