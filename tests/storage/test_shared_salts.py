@@ -91,8 +91,9 @@ def test_a_salt_not_taken_ahead_is_logged_once_in_one_line_and_the_loop_goes_on(
 ) -> None:
     with redis_server(tmp_path / "redis") as url:
         # a clock three days behind Redis': Redis drops each offered salt at once (EXAT
-        # in its past), so every turn fails "past its lifetime"
-        clock = ManualClock(redis_now(url) - timedelta(days=3))
+        # in its past), so every turn fails "past its lifetime". At noon, so that only
+        # today's salt is due: from 23:00 tomorrow's would be taken ahead too
+        clock = ManualClock(at(redis_now(url) - timedelta(days=3), 12))
         salts = shared_salts(url, SECRET, clock)
         turns = 0
 
