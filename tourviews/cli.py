@@ -108,50 +108,38 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", parents=[data], help="run the service")
     _listen_flags(serve)
-    for version in ("v4", "v6"):
+    for prefix, meaning in (
+        ("ip_prefix", "hash only this prefix"),
+        ("limit_prefix", "limits and the rotation guard key on this prefix (%(default)s)"),
+    ):
+        for version in ("v4", "v6"):
+            setting = f"{prefix}_{version}"
+            serve.add_argument(
+                f"--{setting.replace('_', '-')}",
+                type=int,
+                default=DEFAULT[setting],
+                metavar="BITS",
+                help=meaning,
+            )
+    # A flag in MINUTES holds a setting kept in seconds.
+    for flag, setting, unit, meaning in (
+        ("--max-scenes", "max_scenes", "N",
+         "scene names counted per tour that declares none (%(default)s)"),
+        ("--dedup-window", "dedup_window_seconds", "MINUTES", None),
+        ("--raw-retention-days", "raw_retention_days", "DAYS", None),
+        ("--compact-delay", "compact_delay_seconds", "MINUTES",
+         "rewrite erased data out of the file this long after it is deleted (%(default)g)"),
+        ("--rotation-limit", "rotation_limit", "K",
+         "visitor IDs one address may present to one tour per window"),
+    ):  # fmt: skip
+        minutes = unit == "MINUTES"
         serve.add_argument(
-            f"--ip-prefix-{version}",
-            type=int,
-            default=DEFAULT[f"ip_prefix_{version}"],
-            metavar="BITS",
-            help="hash only this prefix",
+            flag,
+            type=float if minutes else int,
+            default=DEFAULT[setting] / 60 if minutes else DEFAULT[setting],
+            metavar=unit,
+            help=meaning,
         )
-    for version in ("v4", "v6"):
-        serve.add_argument(
-            f"--limit-prefix-{version}",
-            type=int,
-            default=DEFAULT[f"limit_prefix_{version}"],
-            metavar="BITS",
-            help="limits and the rotation guard key on this prefix (%(default)s)",
-        )
-    serve.add_argument(
-        "--max-scenes",
-        type=int,
-        default=DEFAULT["max_scenes"],
-        metavar="N",
-        help="scene names counted per tour that declares none (%(default)s)",
-    )
-    serve.add_argument(
-        "--dedup-window", type=float, default=DEFAULT["dedup_window_seconds"] / 60,
-        metavar="MINUTES",
-    )  # fmt: skip
-    serve.add_argument(
-        "--raw-retention-days", type=int, default=DEFAULT["raw_retention_days"], metavar="DAYS"
-    )
-    serve.add_argument(
-        "--compact-delay",
-        type=float,
-        default=DEFAULT["compact_delay_seconds"] / 60,
-        metavar="MINUTES",
-        help="rewrite erased data out of the file this long after it is deleted (%(default)g)",
-    )
-    serve.add_argument(
-        "--rotation-limit",
-        type=int,
-        default=DEFAULT["rotation_limit"],
-        metavar="K",
-        help="visitor IDs one address may present to one tour per window",
-    )
     limits = serve.add_argument_group("rate limits (429 beyond them)")
     for name, unit, seconds in (("ip", "PER_MINUTE", 60), ("visitor", "PER_MINUTE", 60),
                                 ("tour", "PER_SECOND", 1)):  # fmt: skip

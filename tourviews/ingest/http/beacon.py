@@ -230,37 +230,58 @@ _BEACON_SCHEMA = {
 }
 _RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "whole seconds"}}
 
-# The route is served outside FastAPI; this is its entry in the OpenAPI document.
-OPENAPI: dict[str, Any] = {
-    "post": {
-        "tags": ["beacon"],
+
+def page_route(
+    operation: str,
+    post: dict[str, Any],
+    body: dict[str, Any],
+    answers: dict[str, Any],
+    busy: str,
+) -> dict[str, Any]:
+    """The OpenAPI entry of a route a page calls, served outside FastAPI: its POST (a
+    JSON or text/plain ``body`` of at most 2,048 bytes, its own ``answers``, ``busy``
+    for 503) and its CORS preflight."""
+    return {
+        "post": {
+            "tags": ["beacon"],
+            **post,
+            "operationId": operation,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": body}, "text/plain": {"schema": body}},
+            },
+            "responses": {
+                **answers,
+                "413": error_schema("The body is over 2,048 bytes"),
+                "415": error_schema("Another content type"),
+                "429": {
+                    **error_schema("A rate limit is exceeded", "retry_after"),
+                    "headers": _RETRY,
+                },
+                "503": {**error_schema(busy), "headers": _RETRY},
+            },
+        },
+        "options": {
+            "tags": ["beacon"],
+            "summary": "CORS preflight",
+            "operationId": f"{operation}_preflight",
+            "responses": {"204": {"description": "Allowed methods and headers"}},
+        },
+    }
+
+
+OPENAPI = page_route(
+    "beacon",
+    {
         "summary": "Accept a beacon from a tour page",
         "description": "At most 2,048 bytes. 204 once the event is committed to disk, "
         "whether or not it was counted.",
-        "operationId": "beacon",
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": _BEACON_SCHEMA},
-                "text/plain": {"schema": _BEACON_SCHEMA},
-            },
-        },
-        "responses": {
-            "204": {"description": "Accepted and committed"},
-            "400": error_schema(
-                "Not JSON, not an object, or a field missing or malformed", "field"
-            ),
-            "404": error_schema("The tour is not registered", "field"),
-            "413": error_schema("The body is over 2,048 bytes"),
-            "415": error_schema("Another content type"),
-            "429": {**error_schema("A rate limit is exceeded", "retry_after"), "headers": _RETRY},
-            "503": {**error_schema("The write queue is full or storage failed"), "headers": _RETRY},
-        },
     },
-    "options": {
-        "tags": ["beacon"],
-        "summary": "CORS preflight",
-        "operationId": "beacon_preflight",
-        "responses": {"204": {"description": "Allowed methods and headers"}},
+    _BEACON_SCHEMA,
+    {
+        "204": {"description": "Accepted and committed"},
+        "400": error_schema("Not JSON, not an object, or a field missing or malformed", "field"),
+        "404": error_schema("The tour is not registered", "field"),
     },
-}
+    "The write queue is full or storage failed",
+)

@@ -30,6 +30,7 @@ from tourviews.ingest.http.beacon import (
     Send,
     answer,
     error_schema,
+    page_route,
     read_body,
 )
 from tourviews.ingest.repeats import RepeatedErrors
@@ -153,34 +154,19 @@ _BODY = {
     "required": ["visitor"],
     "properties": {"visitor": {"type": "string", "format": "uuid", "pattern": f"^{UUID.pattern}$"}},
 }
-_RETRY = {"Retry-After": {"schema": {"type": "integer"}, "description": "whole seconds"}}
-# The route is served outside FastAPI; this is its entry in the OpenAPI document.
-OPENAPI: dict[str, Any] = {
-    "post": {
-        "tags": ["beacon"],
+OPENAPI = page_route(
+    "withdraw",
+    {
         "summary": "A visitor withdraws consent: erase every event of their visitor ID",
         "description": "What beacon.js's window.tourviews.forget() sends. 204 once the "
         "visitor's events are erased (also when there were none).",
-        "operationId": "withdraw",
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": _BODY}, "text/plain": {"schema": _BODY}},
-        },
-        "responses": {
-            "204": {"description": "Erased"},
-            "400": error_schema(
-                "Not JSON, not an object, or the visitor missing or malformed", "field"
-            ),
-            "413": error_schema("The body is over 2,048 bytes"),
-            "415": error_schema("Another content type"),
-            "429": {**error_schema("A rate limit is exceeded", "retry_after"), "headers": _RETRY},
-            "503": {**error_schema("Too many withdrawals at once"), "headers": _RETRY},
-        },
     },
-    "options": {
-        "tags": ["beacon"],
-        "summary": "CORS preflight",
-        "operationId": "withdraw_preflight",
-        "responses": {"204": {"description": "Allowed methods and headers"}},
+    _BODY,
+    {
+        "204": {"description": "Erased"},
+        "400": error_schema(
+            "Not JSON, not an object, or the visitor missing or malformed", "field"
+        ),
     },
-}
+    "Too many withdrawals at once",
+)
