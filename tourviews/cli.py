@@ -125,8 +125,10 @@ def _parser() -> argparse.ArgumentParser:
     for flag, setting, unit, meaning in (
         ("--max-scenes", "max_scenes", "N",
          "scene names counted per tour that declares none (%(default)s)"),
-        ("--dedup-window", "dedup_window_seconds", "MINUTES", None),
-        ("--raw-retention-days", "raw_retention_days", "DAYS", None),
+        ("--dedup-window", "dedup_window_seconds", "MINUTES",
+         "a beacon repeating the visitor's last counted one this soon is a duplicate"),
+        ("--raw-retention-days", "raw_retention_days", "DAYS",
+         "raw events older than this go once their day is rolled up (%(default)s)"),
         ("--compact-delay", "compact_delay_seconds", "MINUTES",
          "rewrite erased data out of the file this long after it is deleted (%(default)g)"),
         ("--rotation-limit", "rotation_limit", "K",
