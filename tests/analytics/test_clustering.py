@@ -16,7 +16,7 @@ from tourviews.analytics.rollup import roll_up_completed
 from tourviews.analytics.stats import tour_stats
 from tourviews.ingest.store.writer import EventWriter
 from tourviews.storage.database import Database, open_database, read_meta
-from tourviews.storage.event import Event
+from tourviews.storage.event import COLUMNS, Event
 
 MONDAY = date(2026, 11, 2)
 
@@ -39,12 +39,9 @@ def db(data_dir: Path) -> Iterator[Database]:
     db.close()
 
 
-def stored(db: Database) -> list[tuple[object, ...]]:
-    return (
-        db.cursor()
-        .execute("SELECT * REPLACE (visitor::VARCHAR AS visitor) FROM events ORDER BY rowid")
-        .fetchall()
-    )
+def stored(db: Database) -> list[Event]:
+    found = db.cursor().execute(f"SELECT {COLUMNS} FROM events ORDER BY rowid").fetchall()
+    return [Event(*row) for row in found]
 
 
 def test_a_completed_week_is_rewritten_once_sorted_by_tour(db: Database) -> None:
@@ -56,10 +53,10 @@ def test_a_completed_week_is_rewritten_once_sorted_by_tour(db: Database) -> None
     assert read_meta(db.cursor(), CLUSTERED) == "2026-11-09"
     rows = stored(db)
     assert sorted(rows) == sorted(written)  # the same events, none lost or doubled
-    week = [row for row in rows if row[0] < datetime(2026, 11, 9)]
-    assert week == sorted(week, key=lambda row: (row[1], row[0]))
-    rest = [row for row in rows if row[0] >= datetime(2026, 11, 9)]
-    assert rest == sorted(rest, key=lambda row: row[0])  # the running week keeps time order
+    week = [row for row in rows if row.ts < datetime(2026, 11, 9)]
+    assert week == sorted(week, key=lambda row: (row.tour, row.ts))
+    rest = [row for row in rows if row.ts >= datetime(2026, 11, 9)]
+    assert rest == sorted(rest, key=lambda row: row.ts)  # the running week keeps time order
 
 
 def test_the_stats_do_not_change_when_a_week_is_sorted(db: Database) -> None:

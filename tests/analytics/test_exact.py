@@ -75,40 +75,42 @@ def traffic(rng: random.Random, visits: int = 120) -> list[Event]:
             at += timedelta(minutes=rng.choice((2, 40)))
             action = rng.choice(("lead-form", "call"))
             rows.append(event(ts=at, kind="action", action=action, **shared))
-    rows.sort(key=lambda row: row[0])
+    rows.sort(key=lambda row: row.ts)
     return rows
 
 
 def visits_of(events: list[Event], tour: str, start: datetime, end: datetime) -> list[list[Event]]:
     """The visits that began from ``start`` to ``end``, with their events up to ``end``."""
     mine = sorted(
-        (e for e in events if e[1] == tour and start <= e[0] < end),
-        key=lambda e: (e[4], e[0], e[2] != "view"),
+        (e for e in events if e.tour == tour and start <= e.ts < end),
+        key=lambda e: (e.visitor, e.ts, e.kind != "view"),
     )
     visits: list[list[Event]] = []
     current: list[Event] | None = None
     last: tuple[str, datetime] | None = None
     for e in mine:
-        same = last is not None and last[0] == e[4]
-        if e[2] == "view":
+        same = last is not None and last[0] == e.visitor
+        if e.kind == "view":
             current = [e]
             visits.append(current)
         elif (
             not same
-            or e[0] - last[1] > timedelta(minutes=30)  # type: ignore[index]
-            or e[0].date() != last[1].date()  # type: ignore[index]
+            or e.ts - last[1] > timedelta(minutes=30)  # type: ignore[index]
+            or e.ts.date() != last[1].date()  # type: ignore[index]
         ):
             current = None  # began before start, after a pause, or past UTC midnight
         elif current is not None:
             current.append(e)
-        last = (e[4], e[0])
+        last = (e.visitor, e.ts)
     return visits
 
 
 def visit_numbers(visits: list[list[Event]]) -> dict[str, Any]:
     """The visit figures of the stats document, from the visits."""
-    engaged = sorted(sum(e[9] or 0 for e in v if e[2] == "engage") for v in visits)
-    paths = [[e[3] for e in v if e[2] in ("view", "scene") and e[3] is not None] for v in visits]
+    engaged = sorted(sum(e.seconds or 0 for e in v if e.kind == "engage") for v in visits)
+    paths = [
+        [e.scene for e in v if e.kind in ("view", "scene") and e.scene is not None] for v in visits
+    ]
     n = len(visits)
     middle = (engaged[(n - 1) // 2] + engaged[n // 2]) / 2 if n else 0
     entries: dict[str, int] = defaultdict(int)
@@ -124,10 +126,10 @@ def visit_numbers(visits: list[list[Event]]) -> dict[str, Any]:
     scene_engaged: dict[str, int] = defaultdict(int)
     for v in visits:
         for e in v:
-            if e[2] == "action":
-                actions[str(e[10])].append(e[4])
-            if e[2] == "engage" and e[3] is not None:
-                scene_engaged[e[3]] += e[9] or 0
+            if e.kind == "action":
+                actions[str(e.action)].append(e.visitor)
+            if e.kind == "engage" and e.scene is not None:
+                scene_engaged[e.scene] += e.seconds or 0
 
     def ranked(counts: dict[str, int]) -> list[tuple[str, int]]:
         return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -155,16 +157,16 @@ def visit_numbers(visits: list[list[Event]]) -> dict[str, Any]:
 
 def expected(events: list[Event], tour: str, period: Period) -> dict[str, Any]:
     """The stats document's numbers, counted one event at a time."""
-    mine = [e for e in events if e[1] == tour and period.first <= e[0].date() <= period.last]
-    views = [e for e in mine if e[2] == "view"]
+    mine = [e for e in events if e.tour == tour and period.first <= e.ts.date() <= period.last]
+    views = [e for e in mine if e.kind == "view"]
 
     def count(rows: list[Event]) -> dict[str, int]:
-        return {"views": len(rows), "visitors": len({e[4] for e in rows})}
+        return {"views": len(rows), "visitors": len({e.visitor for e in rows})}
 
-    def breakdown(rows: list[Event], column: int) -> list[dict[str, Any]]:
+    def breakdown(rows: list[Event], column: str) -> list[dict[str, Any]]:
         groups: dict[str, list[Event]] = defaultdict(list)
         for e in rows:
-            groups[str(e[column])].append(e)
+            groups[str(getattr(e, column))].append(e)
         found = [{"key": key, **count(group)} for key, group in groups.items()]
         return sorted(found, key=lambda kv: (-kv["views"], kv["key"]))
 
@@ -175,20 +177,18 @@ def expected(events: list[Event], tour: str, period: Period) -> dict[str, Any]:
     visits = visit_numbers(cut)
 
     def began(b: datetime) -> dict[str, int]:
-        mine = [v for v in cut if b <= v[0][0] < b + step]
-        seconds = sum(e[9] or 0 for v in mine for e in v if e[2] == "engage")
+        mine = [v for v in cut if b <= v[0].ts < b + step]
+        seconds = sum(e.seconds or 0 for v in mine for e in v if e.kind == "engage")
         return {"visits": len(mine), "engaged_seconds": seconds}
 
-    scenes = breakdown([e for e in mine if e[2] == "scene"], 3)
+    scenes = breakdown([e for e in mine if e.kind == "scene"], "scene")
     for row in scenes:
         row["engaged_seconds"] = visits["scene_engaged"].get(row["key"], 0)
     return {
         "totals": {**count(views), "visitors_exact": True, **visits["totals"]},
-        "series": [count([e for e in views if b <= e[0] < b + step]) | began(b) for b in buckets],
+        "series": [count([e for e in views if b <= e.ts < b + step]) | began(b) for b in buckets],
         "breakdown": {
-            "device": breakdown(views, 6),
-            "browser": breakdown(views, 7),
-            "os": breakdown(views, 8),
+            **{column: breakdown(views, column) for column in ("device", "browser", "os")},
             "scene": scenes,
             "entry_scene": visits["entry_scene"],
             "exit_scene": visits["exit_scene"],
@@ -305,22 +305,22 @@ def test_events_committed_after_their_day_was_rolled_up_are_rolled_up_next_time(
     EventWriter(db).write(late, {})
     assert roll_up_completed(db.cursor(), TODAY) == [date(2026, 11, 3)]
     assert roll_up_completed(db.cursor(), TODAY) == []
-    assert_exact(db, sorted(events + late, key=lambda row: row[0]))
+    assert_exact(db, sorted(events + late, key=lambda row: row.ts))
 
 
 def test_erasure_corrects_the_recency_of_every_day_of_the_visitor(
     db: Database, events: list[Event]
 ) -> None:
     roll_up_completed(db.cursor(), TODAY)
-    regular = max({e[4] for e in events}, key=lambda v: sum(e[4] == v for e in events))
-    assert forget(db.cursor(), regular) == sum(e[4] == regular for e in events)
-    assert_exact(db, [e for e in events if e[4] != regular])
+    regular = max({e.visitor for e in events}, key=lambda v: sum(e.visitor == v for e in events))
+    assert forget(db.cursor(), regular) == sum(e.visitor == regular for e in events)
+    assert_exact(db, [e for e in events if e.visitor != regular])
 
 
 def test_after_purge_periods_within_retention_stay_exact(db: Database, events: list[Event]) -> None:
     deleted = purge(db.cursor(), TODAY, days=4)  # raw events kept from 2026-11-06
     horizon = TODAY - timedelta(days=4)
-    assert deleted == sum(e[0].date() < horizon for e in events)
+    assert deleted == sum(e.ts.date() < horizon for e in events)
     assert db.cursor().execute("SELECT min(day) FROM recency").fetchone() == (horizon,)
     assert_exact(db, events, first=horizon)
 

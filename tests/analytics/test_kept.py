@@ -64,10 +64,10 @@ def test_completed_days_are_read_once_then_kept(db: Database, events: list[Event
 def test_an_erased_visitor_is_gone_from_kept_reads(db: Database, events: list[Event]) -> None:
     roll_up_completed(db.cursor(), TODAY)
     kept_reads(db, events)
-    recent = [e for e in events if e[0].date() >= RECENT]
-    regular = max({e[4] for e in recent}, key=lambda v: sum(e[4] == v for e in recent))
+    recent = [e for e in events if e.ts.date() >= RECENT]
+    regular = max({e.visitor for e in recent}, key=lambda v: sum(e.visitor == v for e in recent))
     assert forget(db.cursor(), regular) > 0
-    kept_reads(db, [e for e in events if e[4] != regular])
+    kept_reads(db, [e for e in events if e.visitor != regular])
 
 
 def test_late_events_rolled_up_again_reach_kept_reads(db: Database, events: list[Event]) -> None:
@@ -77,7 +77,7 @@ def test_late_events_rolled_up_again_reach_kept_reads(db: Database, events: list
                   scene="lobby", device="mobile", browser="Mobile Safari", os="iOS")]  # fmt: skip
     EventWriter(db).write(late, {})
     assert roll_up_completed(db.cursor(), TODAY) == [TODAY - timedelta(days=2)]
-    kept_reads(db, sorted(events + late, key=lambda row: row[0]))
+    kept_reads(db, sorted(events + late, key=lambda row: row.ts))
 
 
 def test_days_un_rolled_by_a_clock_set_back_are_read_again(
@@ -90,7 +90,7 @@ def test_days_un_rolled_by_a_clock_set_back_are_read_again(
         event(ts=datetime.combine(RECENT, datetime.min.time()) + timedelta(hours=12), tour="t2")
     ]
     EventWriter(db).write(extra, {})
-    kept_reads(db, sorted(events + extra, key=lambda row: row[0]))
+    kept_reads(db, sorted(events + extra, key=lambda row: row.ts))
 
 
 def test_purge_replaces_what_was_kept(db: Database, events: list[Event]) -> None:
@@ -134,7 +134,7 @@ def test_a_new_token_forgets_everything_kept(db: Database, events: list[Event]) 
     roll_up_completed(db.cursor(), TODAY)
     kept_reads(db, events)
     before = dict(kept._kept)
-    forget(db.cursor(), events[0][4])
+    forget(db.cursor(), events[0].visitor)
     tour_stats(db.cursor(), "t1", Period(RECENT, RECENT, "day"))
     assert before and all(kept._kept.get(key) is not value for key, value in before.items())
 
@@ -170,11 +170,11 @@ def test_one_read_looks_up_the_standing_once_and_what_changes_during_it_is_read_
     period = Period(RECENT, TODAY - timedelta(days=1), "day")
     tour_stats(db.cursor(), "t1", period)
     assert len(looked_up) == 1  # one document, several kept parts
-    recent = [e for e in events if e[0].date() >= RECENT]
-    regular = max({e[4] for e in recent}, key=lambda v: sum(e[4] == v for e in recent))
+    recent = [e for e in events if e.ts.date() >= RECENT]
+    regular = max({e.visitor for e in recent}, key=lambda v: sum(e.visitor == v for e in recent))
     with kept.reading(db.cursor()):  # an erasure in the middle of a read
         tour_stats(db.cursor(), "t1", period)
         assert forget(db.cursor(), regular) > 0
         tour_stats(db.cursor(), "t1", period)
     assert len(set(looked_up)) == 1  # the whole read went by the token at its start
-    kept_reads(db, [e for e in events if e[4] != regular])  # the next read: nothing stale
+    kept_reads(db, [e for e in events if e.visitor != regular])  # the next read: nothing stale

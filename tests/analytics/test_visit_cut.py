@@ -53,7 +53,7 @@ def rows_of(events: list[tuple[str, int, str, str | None, str]]) -> list[Event]:
         rows.append(builders.event(ts=at[visitor], tour=tour, kind=kind, scene=scene,
                                    visitor=visitor, seconds=seconds,
                                    action=action if kind == "action" else None))  # fmt: skip
-    return sorted(rows, key=lambda row: row[0])
+    return sorted(rows, key=lambda row: row.ts)
 
 
 def counted(rows: list[tuple[str, str, int, Any]]) -> Counter[tuple[str, str, int, Any]]:

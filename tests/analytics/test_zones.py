@@ -39,8 +39,8 @@ def local_views(events: list[Event], tour: str, period: Period) -> list[int]:
     end = period.end.replace(tzinfo=None)
     counts = [0] * len(starts)
     for e in events:
-        if e[1] == tour and e[2] == "view" and starts[0] <= e[0] < end:
-            counts[max(i for i, s in enumerate(starts) if s <= e[0])] += 1
+        if e.tour == tour and e.kind == "view" and starts[0] <= e.ts < end:
+            counts[max(i for i, s in enumerate(starts) if s <= e.ts)] += 1
     return counts
 
 
@@ -78,8 +78,8 @@ def test_within_retention_every_number_of_a_local_period_is_exact(
     period = Period(date(2026, 11, 8), TODAY - timedelta(days=1), "day", ZoneInfo(zone))
     document = tour_stats(purged.cursor(), "t1", period)
     start, end = (m.replace(tzinfo=None) for m in (period.start, period.end))
-    views = [e for e in events if e[1] == "t1" and e[2] == "view" and start <= e[0] < end]
-    assert document["totals"]["visitors"] == len({e[4] for e in views})
+    views = [e for e in events if e.tour == "t1" and e.kind == "view" and start <= e.ts < end]
+    assert document["totals"]["visitors"] == len({e.visitor for e in views})
     assert document["totals"]["visitors_exact"] is True
     expected = visit_numbers(visits_of(events, "t1", start, end))
     assert {k: document["totals"][k] for k in expected["totals"]} == expected["totals"]
