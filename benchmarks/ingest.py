@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import orjson
 
-from tourviews.ingest.rules.ledger import SILENT_DROPS
+from tourviews.ingest.rules.steps import SILENT_DROPS
 
 LUA = Path(__file__).with_name("beacons.lua")
 TOURS = 50

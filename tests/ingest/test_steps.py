@@ -7,7 +7,8 @@ import re
 from importlib import resources
 from pathlib import Path
 
-from tourviews.ingest.rules.steps import LEDGER, STEPS, Step
+from tourviews.ingest.http.beacon import ANSWERS
+from tourviews.ingest.rules.steps import LEDGER, REFUSED, SILENT_DROPS, STEPS, Step
 from tourviews.storage.outcomes import Outcome
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,3 +94,10 @@ def test_the_docs_out_of_order_are_caught() -> None:
 def test_each_outcome_is_dropped_by_one_step() -> None:
     # what lets a block of the script be known by the outcome it names
     assert len(DROPS) == len(STEPS)
+
+
+def test_the_beacon_endpoint_refuses_what_the_table_refuses_and_hides_the_rest() -> None:
+    # 429 is answered apart (it carries its wait); every other drop is a plain 204
+    refused = {step.drops for step in STEPS if step.answer is REFUSED}
+    assert {Outcome.THROTTLED, *ANSWERS} == refused
+    assert SILENT_DROPS.isdisjoint(refused) and len(SILENT_DROPS | refused) == len(STEPS)

@@ -24,15 +24,6 @@ from tourviews.storage.event import Event
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
 
-# Dropped beacons that are still answered 204: a sender cannot tell how it was classified.
-SILENT_DROPS = frozenset(
-    (Outcome.WITHDRAWN, Outcome.ORIGIN, Outcome.BOT, Outcome.SCENE_LIMIT, Outcome.ROTATION,
-     Outcome.DUPLICATE, Outcome.OUTSIDE_VISIT)
-)  # fmt: skip
-
-# Refused before anything is stored: counted as drops, not waited for.
-REFUSED = frozenset((Outcome.INVALID, Outcome.UNKNOWN_TOUR, Outcome.THROTTLED))
-
 # Engagement and actions, which are not deduplicated (``DEDUPLICATED``), count only
 # inside a visit.
 WITHIN_VISIT = frozenset(("engage", "action"))

@@ -21,8 +21,6 @@ from typing import Protocol
 
 from tourviews.ingest.rules.dedup import DEDUPLICATED, Deduplicator, dedup_key
 from tourviews.ingest.rules.ledger import (
-    REFUSED,
-    SILENT_DROPS,
     WITHIN_VISIT,
     Hit,
     Unavailable,
@@ -31,7 +29,7 @@ from tourviews.ingest.rules.ledger import (
 )
 from tourviews.ingest.rules.names import SceneBound
 from tourviews.ingest.rules.rotation import RotationGuard
-from tourviews.ingest.rules.steps import LEDGER, SHARED, Passes
+from tourviews.ingest.rules.steps import LEDGER, REFUSED_OUTCOMES, SHARED, SILENT_DROPS, Passes
 from tourviews.ingest.rules.throttle import Limiter
 from tourviews.ingest.rules.visits import Visits
 from tourviews.ingest.rules.withdrawn import Withdrawn
@@ -78,7 +76,7 @@ class MemoryLedger:
 
     async def settle(self, hit: Hit, verdict: Outcome | None) -> Outcome:
         outcome = self.judge(hit, verdict)
-        if outcome in REFUSED:
+        if outcome in REFUSED_OUTCOMES:
             self.refuse(outcome, hit.beacon.tour, drop_sender(outcome, hit), hit.at)
             return outcome
         try:

@@ -41,6 +41,16 @@ class Needs(Enum):
 BEACON, SHARED = Needs.BEACON, Needs.SHARED
 
 
+class Answer(Enum):
+    """What the sender of a beacon a step drops is answered."""
+
+    REFUSED = "an error that says why (404, 429); nothing is stored"
+    SILENT = "204, as if counted: a sender cannot tell how it was classified"
+
+
+REFUSED, SILENT = Answer.REFUSED, Answer.SILENT
+
+
 @dataclass(frozen=True, slots=True)
 class Step:
     """One rule: the method that applies it, the outcome it drops a beacon with."""
@@ -48,20 +58,21 @@ class Step:
     name: str
     drops: Outcome
     needs: Needs
+    answer: Answer
     meaning: str  # what it drops
 
 
 # fmt: off
 STEPS: tuple[Step, ...] = (
-    Step("known_tour",       Outcome.UNKNOWN_TOUR,  BEACON, "a tour not registered"),
-    Step("throttle",         Outcome.THROTTLED,     SHARED, "rate limits: network, visitor, tour"),
-    Step("after_withdrawal", Outcome.WITHDRAWN,     SHARED, "its visitor withdrew consent lately"),
-    Step("check_origin",     Outcome.ORIGIN,        BEACON, "a page not among the tour's origins"),
-    Step("filter_bots",      Outcome.BOT,           BEACON, "crawlers, scripts, headless browsers"),
-    Step("bound_names",      Outcome.SCENE_LIMIT,   SHARED, "a scene or action name past a bound"),
-    Step("guard_rotation",   Outcome.ROTATION,      SHARED, "one network cycling visitor IDs"),
-    Step("dedup",            Outcome.DUPLICATE,     SHARED, "a view or scene again in the window"),
-    Step("within_visit",     Outcome.OUTSIDE_VISIT, SHARED, "an engage or action outside a visit"),
+    Step("known_tour",       Outcome.UNKNOWN_TOUR,  BEACON, REFUSED, "a tour not registered"),
+    Step("throttle",         Outcome.THROTTLED,     SHARED, REFUSED, "rates of net, visitor, tour"),
+    Step("after_withdrawal", Outcome.WITHDRAWN,     SHARED, SILENT,  "a visitor who withdrew"),
+    Step("check_origin",     Outcome.ORIGIN,        BEACON, SILENT,  "a page not of its origins"),
+    Step("filter_bots",      Outcome.BOT,           BEACON, SILENT,  "crawlers, scripts, headless"),
+    Step("bound_names",      Outcome.SCENE_LIMIT,   SHARED, SILENT,  "a name past the bound"),
+    Step("guard_rotation",   Outcome.ROTATION,      SHARED, SILENT,  "a network cycling visitors"),
+    Step("dedup",            Outcome.DUPLICATE,     SHARED, SILENT,  "a repeated view or scene"),
+    Step("within_visit",     Outcome.OUTSIDE_VISIT, SHARED, SILENT,  "engaging outside a visit"),
 )
 # fmt: on
 
@@ -73,6 +84,13 @@ AHEAD = STEPS[:_FIRST_SHARED]
 LEDGER = STEPS[_FIRST_SHARED:]
 # The pipeline's steps whose first drop is the verdict it hands the ledger.
 VERDICT = tuple(step for step in LEDGER if step.needs is BEACON)
+
+# Refused before anything is stored (a malformed beacon too): counted, not waited for.
+REFUSED_OUTCOMES = frozenset(
+    (Outcome.INVALID, *(step.drops for step in STEPS if step.answer is REFUSED))
+)
+# Dropped beacons that are still answered 204.
+SILENT_DROPS = frozenset(step.drops for step in STEPS if step.answer is SILENT)
 
 Passes = Callable[[Hit], bool]  # a step's method: whether the beacon goes on
 
