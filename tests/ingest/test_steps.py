@@ -7,7 +7,10 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from tourviews.ingest.beacon import KINDS
 from tourviews.ingest.http.beacon import ANSWERS
+from tourviews.ingest.rules.dedup import DEDUPLICATED
+from tourviews.ingest.rules.ledger import WITHIN_VISIT
 from tourviews.ingest.rules.steps import LEDGER, REFUSED, SILENT_DROPS, STEPS, Step
 from tourviews.storage.outcomes import Outcome
 
@@ -101,3 +104,22 @@ def test_the_beacon_endpoint_refuses_what_the_table_refuses_and_hides_the_rest()
     refused = {step.drops for step in STEPS if step.answer is REFUSED}
     assert {Outcome.THROTTLED, *ANSWERS} == refused
     assert SILENT_DROPS.isdisjoint(refused) and len(SILENT_DROPS | refused) == len(STEPS)
+
+
+def script_kinds(script: str, step: str) -> set[str]:
+    """The beacon kinds the block of the script's ``step`` names."""
+    start = script.index(f"-- step: {step}.")
+    end = script.find("\n-- ", start + 1)
+    return set(re.findall(r"kind == '(\w+)'", script[start:end]))
+
+
+def test_the_script_dedups_and_bounds_to_a_visit_the_kinds_the_in_process_ledger_does() -> None:
+    assert script_kinds(SCRIPT, "dedup") == DEDUPLICATED
+    assert script_kinds(SCRIPT, "within_visit") == WITHIN_VISIT
+    named = set(re.findall(r"kind == '(\w+)'", SCRIPT))
+    assert named <= {*KINDS, "withdraw"}, named - set(KINDS)  # withdraw: forget's call
+
+
+def test_a_kind_missing_from_the_scripts_dedup_is_caught() -> None:
+    edited = SCRIPT.replace("if kind == 'view' or kind == 'scene' then", "if kind == 'view' then")
+    assert edited != SCRIPT and script_kinds(edited, "dedup") != DEDUPLICATED
