@@ -88,7 +88,8 @@ CREATE TABLE IF NOT EXISTS drop_log (
 CREATE VIEW IF NOT EXISTS drop_counters AS
     SELECT * FROM drops UNION ALL SELECT * FROM drop_log;
 -- Per-day aggregates of counted events, written once a UTC day is complete; they
--- outlive the raw events. dimension: total | hour | device | browser | os | scene.
+-- outlive the raw events. dimension: total, hour, or a breakdown's name (the
+-- registry: tourviews.analytics.breakdowns).
 CREATE TABLE IF NOT EXISTS rollups (
     tour VARCHAR NOT NULL,
     day DATE NOT NULL,
@@ -118,7 +119,7 @@ CREATE TABLE IF NOT EXISTS rolled_days (
 -- For each rolled-up day whose raw events are kept: its visitors of each dimension and
 -- key (not hours), and their views, by the previous day they were seen with that key
 -- (NULL: not among the raw events), so that the distinct visitors of a period are a
--- sum. Deleted with the day's raw events. dimension: total | device | browser | os | scene.
+-- sum. Deleted with the day's raw events. dimension: total, or a breakdown's name.
 CREATE TABLE IF NOT EXISTS recency (
     tour VARCHAR NOT NULL,
     day DATE NOT NULL,
