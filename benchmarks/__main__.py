@@ -24,6 +24,7 @@ from user_agents import parse as legacy_parse
 
 from benchmarks.accuracy import evaluate
 from benchmarks.accuracy import report as accuracy_report
+from benchmarks.compare import RESULT as COMPARISON
 from benchmarks.ingest import ROUNDS, SECONDS, bench_ingest
 from benchmarks.reads import bench_reads
 from benchmarks.redis_mode import ROUNDS as ROUNDS_REDIS
@@ -214,6 +215,14 @@ def redis_paragraph(shared: dict[str, float]) -> str:
     )
 
 
+def before_after() -> list[str]:
+    """The last comparison of two trees (``python -m benchmarks.compare``), kept as it was
+    measured: a restructure is judged against the tree before it, which this run has not."""
+    if not COMPARISON.exists():
+        return []
+    return ["## Before and after", "", COMPARISON.read_text()]
+
+
 def main() -> int:
     print("HTTP ingest under wrk (about three minutes) ...", flush=True)
     ingest = bench_ingest()
@@ -356,6 +365,7 @@ def main() -> int:
             "The read data directory is generated through the real storage code and the "
             "service's daily housekeeping (docs/storage.md), then cached in `.bench/`.",
             "",
+            *before_after(),
         ]
     )
     print(report)
