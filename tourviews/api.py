@@ -15,13 +15,14 @@ from starlette.exceptions import HTTPException
 
 from tourviews.analytics import breakdowns
 from tourviews.analytics.auth import Authenticator
+from tourviews.analytics.funnel import STEP
 from tourviews.analytics.report import UnknownOrganization
 from tourviews.analytics.report_email import html
 from tourviews.analytics.stats import BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT, series_csv
 from tourviews.analytics.week import ISO_WEEK
 from tourviews.operations import Operations
 from tourviews.storage.errors import Conflict, InvalidValue
-from tourviews.storage.registry import KEEP, NAME, ORG, UUID, Principal, Tour
+from tourviews.storage.registry import GOAL, KEEP, NAME, ORG, UUID, Principal, Tour
 
 
 @dataclass(frozen=True)
@@ -245,6 +246,26 @@ def stats(
     )
 
 
+@owner.get("/tours/{tour}/funnel", summary="Visits that took steps in order, step by step")
+def funnel(
+    ops: Ops,
+    caller: Caller,
+    tour: TourName,
+    step: Annotated[
+        list[str] | None,
+        Query(
+            description="view, scene:NAME or action:NAME (repeatable, in order; view first "
+            "if at all)",
+            json_schema_extra={"items": {"type": "string", **_shape(STEP.pattern)}},
+        ),
+    ] = None,
+    start: FromDay = None,
+    end: ToDay = None,
+    tz: Zone = None,
+) -> dict[str, Any]:
+    return ops.funnel(visible_tour(ops, caller, tour), step or [], start, end, tz)
+
+
 @owner.get("/tours/{tour}/now", summary="Visitors on the tour now: the last 5 minutes")
 def now(ops: Ops, caller: Caller, tour: TourName) -> dict[str, int]:
     return {"visitors": ops.visitors_now(visible_tour(ops, caller, tour))}
@@ -394,6 +415,12 @@ class TourBody(BaseModel):
         "not given: a new tour is in UTC, an existing one keeps its zone",
         json_schema_extra={"examples": ["Asia/Almaty"]},
     )
+    goals: list[str] | None = Field(
+        default=None,
+        description="what a visit should reach: scene:NAME or action:NAME, each with its "
+        "conversion in the stats; not given: a new tour has none, an existing one keeps its",
+        json_schema_extra={"items": {"type": "string", **_shape(GOAL.pattern)}},
+    )
     move: bool = Field(
         default=False,
         description="move an existing tour, with its history, to another organization "
@@ -408,6 +435,7 @@ class TourOut(BaseModel):
     scenes: list[str] | None = None
     public_counter: bool = False
     timezone: str = "UTC"
+    goals: list[str] = []
 
 
 def _tour_out(tour: Tour) -> TourOut:
@@ -423,7 +451,14 @@ def put_tour(ops: Ops, _: Admin, tour: TourName, body: TourBody) -> TourOut:
     scenes = body.scenes if "scenes" in body.model_fields_set else KEEP
     return _tour_out(
         ops.put_tour(
-            tour, body.org, body.origins, scenes, body.move, body.public_counter, body.timezone
+            tour,
+            body.org,
+            body.origins,
+            scenes,
+            body.move,
+            body.public_counter,
+            body.timezone,
+            body.goals,
         )
     )
 

@@ -23,7 +23,7 @@ from tourviews.storage.registry import check_name
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
-         "timezone": "--timezone", "tz": "--tz"}  # fmt: skip
+         "timezone": "--timezone", "tz": "--tz", "goals": "--goal", "step": "--step"}  # fmt: skip
 # What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
 DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -197,6 +197,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the IANA time zone of its days, like Asia/Almaty; not given: kept, or UTC",
     )  # fmt: skip
     add.add_argument(
+        "--goal", action="append", default=None, metavar="GOAL",
+        help="scene:NAME or action:NAME, a visit's goal (repeatable); not given: kept, or none",
+    )  # fmt: skip
+    add.add_argument("--no-goals", action="store_true", help="the tour has no goal any more")
+    add.add_argument(
         "--move", action="store_true",
         help="move an existing tour, with its history, to the organization --org",
     )  # fmt: skip
@@ -223,6 +228,19 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--interval", choices=("day", "hour"))
     stats.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+
+    funnel = commands.add_parser(
+        "funnel", parents=[data], help="visits that took steps in order, step by step"
+    )
+    funnel.add_argument("tour", type=_tour, metavar="TOUR")
+    funnel.add_argument(
+        "--step", action="append", required=True, metavar="STEP",
+        help="view, scene:NAME or action:NAME (repeatable, in order)",
+    )  # fmt: skip
+    funnel.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
+    funnel.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
+    funnel.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
+    funnel.add_argument("--format", choices=("table", "json"), default="table")
 
     abuse = commands.add_parser(
         "abuse", parents=[data], help="what was not counted, and who sent it"
@@ -298,7 +316,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 # Commands that only read (or work on what is there): they create no data directory.
-READERS = {"stats", "abuse", "report", "forget", "purge", "compact", "tours list",
+READERS = {"stats", "funnel", "abuse", "report", "forget", "purge", "compact", "tours list",
            "tokens list", "tokens revoke"}  # fmt: skip
 
 
@@ -414,7 +432,7 @@ def _rate(name: str, per_second: float, burst: int) -> Rate:
 def _add_tour(backend: Backend, args: argparse.Namespace) -> str:
     tour = backend.put_tour(
         args.tour, args.org, args.origin, args.scene, args.move, args.public_counter,
-        args.timezone,
+        args.timezone, [] if args.no_goals else args.goal,
     )  # fmt: skip
     zone = tour.get("timezone", "UTC")
     return f"registered {tour['tour']} for {tour['org']}" + (
@@ -428,6 +446,7 @@ def _list_tours(backend: Backend, args: argparse.Namespace) -> str:
         + (f"  scenes: {' '.join(t['scenes'])}" if t.get("scenes") is not None else "")
         + ("  public counter" if t.get("public_counter") else "")
         + (f"  {t['timezone']}" if t.get("timezone", "UTC") != "UTC" else "")
+        + (f"  goals: {' '.join(t['goals'])}" if t.get("goals") else "")
         for t in backend.list_tours()
     ]
     return "".join(line + "\n" for line in lines) or "no tours registered\n"
@@ -463,6 +482,31 @@ def _stats(backend: Backend, args: argparse.Namespace) -> str:
     if args.format == "csv":
         return series_csv(document)
     return _table(document)
+
+
+def _funnel(backend: Backend, args: argparse.Namespace) -> str:
+    document = backend.funnel(args.tour, args.step, args.start, args.end, args.tz)
+    if args.format == "json":
+        return _json(document)
+    return funnel_table(document)
+
+
+def funnel_table(document: dict[str, Any]) -> str:
+    """Each step with its visits, its share of the first step's and the drop from the last."""
+    steps = document["steps"]
+    lines = [
+        f"{document['tour']}  {document['from']} to {document['to']}  "
+        f"({document.get('timezone', 'UTC')})",
+        "",
+        f"{'step':<40}{'visits':>10}{'of first':>10}{'drop':>10}",
+    ]
+    first = steps[0]["visits"] if steps else 0
+    for at, step in enumerate(steps):
+        before = steps[at - 1]["visits"] if at else step["visits"]
+        share = f"{step['visits'] / first:.0%}" if first else "-"
+        drop = f"{(before - step['visits']) / before:.0%}" if at and before else ""
+        lines.append(f"{step['step'][:39]:<40}{step['visits']:>10,}{share:>10}{drop:>10}")
+    return "\n".join(lines) + "\n"
 
 
 def _abuse(backend: Backend, args: argparse.Namespace) -> str:
@@ -504,6 +548,7 @@ COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], str]] = {
     "tokens list": _list_tokens,
     "tokens revoke": _revoke_token,
     "stats": _stats,
+    "funnel": _funnel,
     "abuse": _abuse,
     "report": _report,
     "forget": _forget,
@@ -579,7 +624,23 @@ def _table(document: dict[str, Any]) -> str:
             f"{move['from'][:21]:<22}{move['to'][:21]:<22}{move['visits']:>10,}"
             for move in document["transitions"]
         ]
+    lines += _goal_lines(document)
     return "\n".join(lines) + "\n"
+
+
+def _goal_lines(document: dict[str, Any]) -> list[str]:
+    """The goals' conversion, each against the previous period's."""
+    goals = document.get("goals") or []
+    if not goals:
+        return []
+    before = {g["goal"]: g["visits"] for g in document.get("previous", {}).get("goals", [])}
+    lines = ["", f"{'goal':<40}{'visits':>10}{'rate':>8}"]
+    lines += [
+        f"{g['goal'][:39]:<40}{g['visits']:>10,}{g['rate']:>8.1%}"
+        f"{_change(g['visits'], before.get(g['goal']))}"
+        for g in goals
+    ]
+    return lines
 
 
 def _change(now: int, before: int | None) -> str:

@@ -21,7 +21,7 @@ from tourviews.operations import Operations
 from tourviews.storage.clock import SystemClock
 from tourviews.storage.database import open_database
 from tourviews.storage.errors import InvalidValue, StorageBusy, StorageError
-from tourviews.storage.registry import KEEP, Registry, check_token_id
+from tourviews.storage.registry import KEEP, Registry, Tour, check_token_id
 from tourviews.storage.secret import derive_key, load_secret
 
 SERVER_FILE = "server.json"
@@ -88,7 +88,7 @@ class Backend(Protocol):
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
-        timezone: str | None = None,
+        timezone: str | None = None, goals: list[str] | None = None,
     ) -> dict[str, Any]: ...  # fmt: skip
     def list_tours(self) -> list[dict[str, Any]]: ...
     def create_token(self, org: str, admin: bool, tour: str | None) -> str: ...
@@ -96,6 +96,10 @@ class Backend(Protocol):
     def revoke_token(self, identifier: str) -> None: ...
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]: ...  # fmt: skip
+    def funnel(
+        self, tour: str, steps: list[str], start: str | None, end: str | None,
         tz: str | None = None,
     ) -> dict[str, Any]: ...  # fmt: skip
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
@@ -118,10 +122,12 @@ class Local:
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
-        timezone: str | None = None,
+        timezone: str | None = None, goals: list[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         kept = KEEP if scenes is None else scenes  # a command cannot ask for "any scene"
-        entry = self.operations.put_tour(tour, org, origins, kept, move, public_counter, timezone)
+        entry = self.operations.put_tour(
+            tour, org, origins, kept, move, public_counter, timezone, goals
+        )
         return entry.document()
 
     def list_tours(self) -> list[dict[str, Any]]:
@@ -141,10 +147,19 @@ class Local:
         self, tour: str, start: str | None, end: str | None, interval: str | None,
         tz: str | None = None,
     ) -> dict[str, Any]:  # fmt: skip
+        return self.operations.stats(self._tour(tour), start, end, interval, tz)
+
+    def funnel(
+        self, tour: str, steps: list[str], start: str | None, end: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return self.operations.funnel(self._tour(tour), steps, start, end, tz)
+
+    def _tour(self, tour: str) -> Tour:
         found = self.operations.tours.get(tour)
         if found is None:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
-        return self.operations.stats(found, start, end, interval, tz)
+        return found
 
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         return self.operations.abuse(start, end)
@@ -194,10 +209,10 @@ class Remote:
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
-        timezone: str | None = None,
+        timezone: str | None = None, goals: list[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         given = {"origins": origins, "scenes": scenes, "public_counter": public_counter,
-                 "timezone": timezone}  # fmt: skip
+                 "timezone": timezone, "goals": goals}  # fmt: skip
         body = {"org": org, "move": move} | {k: v for k, v in given.items() if v is not None}
         result: dict[str, Any] = self._call("PUT", f"/v1/admin/tours/{tour}", json=body)
         return result
@@ -225,6 +240,15 @@ class Remote:
         given = (("from", start), ("to", end), ("interval", interval), ("tz", tz))
         params = {k: v for k, v in given if v}
         result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/stats", params=params)
+        return result
+
+    def funnel(
+        self, tour: str, steps: list[str], start: str | None, end: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        given = (("from", start), ("to", end), ("tz", tz))
+        params = [("step", step) for step in steps] + [(k, v) for k, v in given if v]
+        result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/funnel", params=params)
         return result
 
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:

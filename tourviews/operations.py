@@ -17,6 +17,7 @@ from typing import Any
 
 from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.erasure import forget
+from tourviews.analytics.funnel import parse_steps, tour_funnel
 from tourviews.analytics.period import Period, parse_period, parse_zone
 from tourviews.analytics.report import org_tours, weekly_report
 from tourviews.analytics.retention import purge, retention_days
@@ -56,7 +57,18 @@ class Operations:
         """The stats document of ``tour``, in days of ``tz`` (default: the tour's zone)."""
         period = self.period(tour.timezone if tz is None else tz, start, end, interval)
         with self.db.using() as cursor:
-            return tour_stats(cursor, tour.tour, period, rows)
+            return tour_stats(cursor, tour.tour, period, rows, tour.goals)
+
+    def funnel(
+        self, tour: Tour, steps: Iterable[str], start: str | None, end: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """How many visits of ``tour`` took ``steps`` in order, in days of ``tz`` (default:
+        the tour's zone); within raw retention alone."""
+        chosen = parse_steps(steps)
+        period = self.period(tour.timezone if tz is None else tz, start, end, None)
+        with self.db.using() as cursor:
+            return tour_funnel(cursor, tour.tour, period, chosen)
 
     def totals(
         self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
@@ -98,9 +110,12 @@ class Operations:
         self, tour: str, org: str, origins: Iterable[str] | None = None,
         scenes: Iterable[str] | Keep | None = KEEP, move: bool = False,
         public_counter: bool | None = None, timezone: str | None = None,
+        goals: Iterable[str] | None = None,
     ) -> Tour:  # fmt: skip
         """Register or update a tour; what is not given (None, ``KEEP``) keeps its value."""
-        return self.registry.put_tour(tour, org, origins, scenes, move, public_counter, timezone)
+        return self.registry.put_tour(
+            tour, org, origins, scenes, move, public_counter, timezone, goals
+        )
 
     def delete_tour(self, tour: str) -> bool:
         """Unregister ``tour`` and delete its history; False when there is no such tour."""

@@ -62,6 +62,7 @@ def test_completed_day_is_rolled_up_once_with_every_dimension(
         ("scenes", "1"): (1, 0),
         ("entry", "lobby"): (1, 0),
         ("exit", "lobby"): (1, 0),
+        ("reached", "scene:lobby"): (1, 0),  # the visits that reached each goal it could have
     }
     assert rollups(app, clock.now().date()) == {}
 

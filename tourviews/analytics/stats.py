@@ -61,33 +61,41 @@ MAX_BREAKDOWN_LIMIT = 1_000
 
 
 def tour_stats(
-    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int = BREAKDOWN_LIMIT
+    cursor: duckdb.DuckDBPyConnection,
+    tour: str,
+    period: Period,
+    limit: int = BREAKDOWN_LIMIT,
+    goals: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The contract's stats document for ``tour`` over ``period``; ``limit`` rows a breakdown.
 
     Within raw retention every number is exact. Days whose raw events were purged
     come from the rollups: per day and hour still exact, but over several days the
-    visitors are a union of sketches, and ``visitors_exact`` says so.
+    visitors are a union of sketches, and ``visitors_exact`` says so. ``goals``: the
+    tour's, each with the visits that reached it (here and in ``previous``).
     """
     with reading(cursor):
         series, cells = _views(cursor, tour, period)
         visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
         document = _document(tour, period, series, cells, visits, limit)
+        document["goals"] = visits.goals(goals)
         previous = period.before()
         document["previous"] = {
             "from": previous.first.isoformat(),
             "to": previous.last.isoformat(),
-            **_past_totals(cursor, tour, previous),
+            **_past_totals(cursor, tour, previous, goals),
         }
     return document
 
 
-def _past_totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
+def _past_totals(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, goals: tuple[str, ...]
+) -> dict[str, Any]:
     """``_totals``, kept while the figures of the period's days cannot change (the
     dashboard asks for the period before its own again and again)."""
     last = (period.end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    key = ("totals", tour, period.first, period.last, period.zone.key)
-    return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period)))
+    key = ("totals", tour, period.first, period.last, period.zone.key, goals)
+    return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period, goals)))
 
 
 def _rolled(cursor: duckdb.DuckDBPyConnection, period: Period) -> date | None:
@@ -118,10 +126,14 @@ def _views(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> tupl
     return _merged_stats(cursor, tour, period)
 
 
-def _totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
-    """The totals of ``tour``'s stats document for ``period`` (no series, no breakdown)."""
+def _totals(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, goals: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The totals of ``tour``'s stats document for ``period`` (no series, no breakdown),
+    and its ``goals``."""
     visits = visit_figures(cursor, tour, period, _rolled(cursor, period), totals_only=True)
-    return tour_totals(cursor, [tour], period)[tour] | visits.totals()
+    reached = {"goals": visits.goals(goals)}
+    return tour_totals(cursor, [tour], period)[tour] | visits.totals() | reached
 
 
 def _merged_stats(

@@ -106,6 +106,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR",
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP",
     )),
+    # Goals: a tour's goals, and the visits that reached each scene and action kept in
+    # the rollups. Rolled-up days whose raw events are kept are rolled up again (at the
+    # next housekeeping round) to gain those rows; until then their raw events answer.
+    Migration(3, (
+        "ALTER TABLE tours ADD COLUMN goals VARCHAR[]",
+        "DELETE FROM rolled_days WHERE day >= coalesce((SELECT value FROM meta "
+        "WHERE key = 'raw_from')::DATE, DATE '1970-01-01')",
+    )),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 
