@@ -106,6 +106,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR",
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP",
     )),
+    # The sender's country (serve --geoip): NULL for every event before it.
+    Migration(3, ("ALTER TABLE events ADD COLUMN IF NOT EXISTS country VARCHAR",)),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 
