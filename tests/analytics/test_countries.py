@@ -8,7 +8,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import orjson
 import pytest
 from starlette.testclient import TestClient
@@ -78,14 +77,14 @@ def test_views_are_counted_by_the_country_of_their_address(
 
 
 def test_only_the_code_is_stored_with_the_event(
-    senders: dict[str, TestClient], data_dir: Path
+    geoip_app: TourviewsApp, senders: dict[str, TestClient]
 ) -> None:
     view(senders[KZ], visitor())
     view(senders["10.0.0.7"], visitor())
-    senders[KZ].__exit__(None, None, None)  # stopped: the file is closed
-    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
-        stored = con.execute("SELECT country FROM events ORDER BY country NULLS LAST").fetchall()
-    assert stored == [("KZ",), (None,)]
+    stored = geoip_app.service.db.cursor().execute(
+        "SELECT country FROM events ORDER BY country NULLS LAST"
+    )
+    assert stored.fetchall() == [("KZ",), (None,)]
 
 
 def test_the_dashboard_is_told_of_countries_with_the_database(
