@@ -296,7 +296,7 @@ def tours(
             for tour in mine
         ],
         # the dashboard's tables, in order: here, as it reads this answer first anyway
-        "breakdowns": [breakdown.listed() for breakdown in breakdowns.registered()],
+        "breakdowns": [breakdown.listed() for breakdown in breakdowns.shown(ops.with_geoip())],
     }
 
 

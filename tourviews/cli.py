@@ -79,6 +79,14 @@ def _workers_flags(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
 
 
+def _geoip_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--geoip", type=Path, metavar="FILE", default=DEFAULT["geoip"],
+        help="count each view's country, looked up in this MaxMind-format database "
+        "(DB-IP Lite Country or GeoLite2 Country; docs/countries.md)",
+    )  # fmt: skip
+
+
 def _redis_flags(command: argparse.ArgumentParser) -> None:
     group = command.add_argument_group("Redis mode (docs/scaling.md)")
     group.add_argument(
@@ -155,6 +163,7 @@ def _parser() -> argparse.ArgumentParser:
         "--quickstart", action="store_true",
         help="on an empty data directory, register tour 'demo' and print an admin token",
     )  # fmt: skip
+    _geoip_flag(serve)
     _redis_flags(serve)
     _workers_flags(
         serve,
@@ -169,6 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _redis_flags(ingest)
     _listen_flags(ingest)
+    _geoip_flag(ingest)
     _connection_flags(ingest)
     _workers_flags(ingest, "processes on one listening socket")
     # a front worker's of serve --workers N: the primary's socket
@@ -362,6 +372,7 @@ def serve_settings(data_dir: Path, args: argparse.Namespace) -> Settings:
         redis_url=args.redis,
         redis_durability=args.redis_durability,
         workers=args.workers,
+        geoip=args.geoip,
     )
 
 
@@ -380,7 +391,7 @@ def ingest_settings(args: argparse.Namespace) -> Settings:
         host=args.host, port=args.port, trusted_proxies=Settings.proxies(args.trusted_proxy),
         redis_url=args.redis, redis_durability=args.redis_durability, workers=args.workers,
         limit_concurrency=args.limit_concurrency, timeout_keep_alive=args.timeout_keep_alive,
-        timeout_request=args.timeout_request,
+        timeout_request=args.timeout_request, geoip=args.geoip,
     )  # fmt: skip
 
 

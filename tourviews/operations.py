@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tourviews.analytics.abuse import abuse_report
+from tourviews.analytics.breakdowns import with_geoip
 from tourviews.analytics.erasure import forget
 from tourviews.analytics.funnel import parse_steps, tour_funnel
 from tourviews.analytics.period import Period, parse_period, parse_zone
@@ -82,6 +83,11 @@ class Operations:
             for zone, group in zones.items():
                 totals |= tour_totals(cursor, group, self.period(zone, start, end, None))
         return totals
+
+    def with_geoip(self) -> bool:
+        """Whether the stats show countries: the server last started with ``--geoip``."""
+        with self.db.using() as cursor:
+            return with_geoip(cursor)
 
     def visitors_now(self, tour: Tour) -> int:
         """Visitors of ``tour`` in the last 5 minutes."""

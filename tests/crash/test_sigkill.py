@@ -208,7 +208,8 @@ def seed(data_dir: Path) -> None:
 
     with duckdb.connect(str(data_dir / DATABASE_FILE)) as con:
         con.execute(
-            "INSERT INTO events SELECT now()::TIMESTAMP - INTERVAL 1 HOUR, 't1', 'scene', 'hall', "
+            "INSERT INTO events (ts, tour, kind, scene, visitor, ip_hash, device, browser, os, "
+            "seconds, action) SELECT now()::TIMESTAMP - INTERVAL 1 HOUR, 't1', 'scene', 'hall', "
             "uuid(), '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL FROM range(?)",
             [SEEDED],
         )

@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import httpx
 import orjson
+import pytest
 
 from tests.conftest import (
     CHROME,
@@ -22,6 +24,7 @@ from tests.conftest import (
     stored_visitors,
     visitor,
 )
+from tests.countries import geoip_database
 
 
 def test_sigterm_commits_every_acknowledged_beacon_then_exits_cleanly(
@@ -61,11 +64,14 @@ def test_marker_scan_finds_a_planted_marker(tmp_path: Path) -> None:
     assert leaks([("planted", (tmp_path / "planted").read_bytes())]) != []
 
 
+@pytest.mark.parametrize("geoip", [False, True], ids=["", "with-geoip"])
 def test_no_raw_address_or_user_agent_reaches_disk_or_output(
-    data_dir: Path, start: StartServer
+    data_dir: Path, start: StartServer, tmp_path: Path, geoip: bool
 ) -> None:
     register(data_dir)
-    server = start(data_dir, *PROXY)
+    # with --geoip the markers' country is looked up (and kept) before the hash
+    database = geoip_database(tmp_path / "geoip", {"KZ": [f"{MARK_V4}/32", f"{MARK_V6}/128"]})
+    server = start(data_dir, *PROXY, *(("--geoip", str(database)) if geoip else ()))
     agent = f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 {MARK_UA} Chrome/131.0"
     bot = f"Mozilla/5.0 (compatible; Googlebot/2.1; {MARK_UA})"
     url = f"{server.url}/v1/beacon"
@@ -94,6 +100,9 @@ def test_no_raw_address_or_user_agent_reaches_disk_or_output(
     files = [(str(path), path.read_bytes()) for path in data_dir.rglob("*") if path.is_file()]
     assert any(name.endswith(".duckdb") for name, _ in files)
     assert counted_views(data_dir, "t1") == 3  # the events are there, the markers are not
+    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
+        countries = con.execute("SELECT DISTINCT country FROM events").fetchall()
+    assert countries == [("KZ",) if geoip else (None,)]
     assert leaks(files) == []
     assert leaks([("server output", server.output())]) == []
 

@@ -15,6 +15,12 @@ entry here says how people see them.
 
 The order of ``BREAKDOWNS`` is the order people see them in: the dashboard, the weekly
 report, the stats document and the command line's table.
+
+A breakdown marked ``geoip`` (countries) is counted and rolled up like any other, but
+shown (``shown``) only while the data directory's server looks countries up: ``serve
+--geoip`` records that in ``meta`` at start, so a command reading the directory without
+the server (``tourviews stats``) shows what the server would. Without it the breakdown
+is absent from the stats document and from ``GET /v1/tours``, not a column of unknowns.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import duckdb
+
+from tourviews.storage.database import read_meta
 
 Counts = Literal["view", "scene", "visit"]
 
@@ -47,6 +57,7 @@ class Column:
 
 
 COUNTS = (Column("views", "views"), Column("visitors", "visitors"))
+UNKNOWN_COUNTRY = "(unknown)"  # the country row of views whose address has none (--geoip)
 VISITS = (Column("visits", "visits"),)
 
 
@@ -63,6 +74,7 @@ class Breakdown:
     daily: bool = True  # kept in the daily rollups, so it outlives the raw events
     report: str | None = None  # its title in the weekly report (None: not in it)
     top: int | None = None  # the dashboard shows this many rows at most (None: all)
+    geoip: bool = False  # shown only while the server looks countries up (``shown``)
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name) or self.name in RESERVED:
@@ -104,6 +116,9 @@ BREAKDOWNS: tuple[Breakdown, ...] = (
     Breakdown("device", "Devices", "device", COUNTS, "view", "device"),
     Breakdown("browser", "Browsers", "browser", COUNTS, "view", "browser"),
     Breakdown("os", "Operating systems", "OS", COUNTS, "view", "os"),
+    # an address with no country in the database (private, loopback, unlisted) is one row
+    Breakdown("country", "Countries", "country", COUNTS, "view",
+              f"coalesce(country, '{UNKNOWN_COUNTRY}')", report="Countries", geoip=True),
 )  # fmt: skip
 
 
@@ -114,6 +129,20 @@ def registered() -> tuple[Breakdown, ...]:
     if twice:
         raise ValueError(f"breakdowns registered twice: {', '.join(twice)}")
     return BREAKDOWNS
+
+
+# meta: "on" while the server last started with --geoip (tourviews.service writes it)
+GEOIP = "geoip"
+
+
+def with_geoip(cursor: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the data directory's server looks countries up (its last start said so)."""
+    return read_meta(cursor, GEOIP) == "on"
+
+
+def shown(geoip: bool) -> tuple[Breakdown, ...]:
+    """The breakdowns people see, in order: those marked ``geoip`` only with ``geoip``."""
+    return tuple(b for b in registered() if geoip or not b.geoip)
 
 
 def counted() -> tuple[Breakdown, ...]:

@@ -26,8 +26,9 @@ from tourviews.analytics.breakdowns import (
     key_columns,
     parts,
     quoted,
-    registered,
     rolled_up,
+    shown,
+    with_geoip,
 )
 from tourviews.analytics.exact import exact_stats, exact_totals, fresh_from
 from tourviews.analytics.kept import kept, reading
@@ -77,7 +78,7 @@ def tour_stats(
     with reading(cursor):
         series, cells = _views(cursor, tour, period)
         visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
-        document = _document(tour, period, series, cells, visits, limit)
+        document = _document(tour, period, series, cells, visits, limit, with_geoip(cursor))
         document["goals"] = visits.goals(goals)
         previous = period.before()
         document["previous"] = {
@@ -180,14 +181,20 @@ def _merged_stats(
 
 
 def _document(
-    tour: str, period: Period, series: Series, cells: Cells, visits: VisitFigures, limit: int
+    tour: str,
+    period: Period,
+    series: Series,
+    cells: Cells,
+    visits: VisitFigures,
+    limit: int,
+    geoip: bool,
 ) -> dict[str, Any]:
     total = cells.get(("total", ""), Cell())
     ranked = sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
     found = {b.name: _rows(b, ranked, visits, limit) for b in counted()}
     found |= visits.breakdowns(limit)
     # the paths between scenes are the document's own ``transitions``, not in ``found``
-    breakdown = {b.name: found[b.name] for b in registered() if b.name in found}
+    breakdown = {b.name: found[b.name] for b in shown(geoip) if b.name in found}
     starts = period.buckets()
     utc = [start.astimezone(UTC).replace(tzinfo=None) for start in starts]
     return {

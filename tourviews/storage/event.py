@@ -59,6 +59,10 @@ class Event(NamedTuple):
         int | None, Column("INTEGER", "int32", "'engage': visible seconds since the last one")
     ]
     action: Annotated[str | None, Column("VARCHAR", "string", "'action': its name")]
+    country: Annotated[
+        str | None,
+        Column("VARCHAR", "string", "ISO 3166-1 alpha-2 of the address (--geoip), or NULL"),
+    ] = None
 
 
 def _fields() -> list[tuple[str, Any, Column]]:

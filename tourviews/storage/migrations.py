@@ -114,6 +114,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "DELETE FROM rolled_days WHERE day >= coalesce((SELECT value FROM meta "
         "WHERE key = 'raw_from')::DATE, DATE '1970-01-01')",
     )),
+    # The sender's country (serve --geoip): NULL for every event before it.
+    Migration(4, ("ALTER TABLE events ADD COLUMN IF NOT EXISTS country VARCHAR",)),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 

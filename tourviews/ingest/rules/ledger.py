@@ -50,6 +50,7 @@ class Hit:
     agent: Agent
     origin: str | None  # the page's origin, as the browser sent it
     scene: str | None  # the scene kept with it (a view's scene past the bound is not)
+    country: str | None = None  # of the sender's address (--geoip); stored
     retry_after: float = 0.0
 
     def as_event(self) -> Event:
@@ -59,6 +60,7 @@ class Hit:
             ts=self.at.replace(tzinfo=None), tour=beacon.tour, kind=beacon.kind, scene=self.scene,
             visitor=beacon.visitor, ip_hash=self.ip_hash, device=agent.device,
             browser=agent.browser, os=agent.os, seconds=beacon.seconds, action=beacon.action,
+            country=self.country,
         )  # fmt: skip
 
 
