@@ -132,8 +132,8 @@ def test_the_dashboard_is_told_each_breakdown_in_order(
     add(monkeypatch, PLATFORM)
     listed = client.get("/v1/tours", headers={"Authorization": f"Bearer {admin_token}"}).json()
     assert [b["name"] for b in listed["breakdowns"]] == [
-        "scene", "entry_scene", "exit_scene", "transitions", "action", "device", "browser", "os",
-        "platform",
+        "scene", "entry_scene", "exit_scene", "transitions", "action", "source", "channel",
+        "utm_source", "utm_medium", "utm_campaign", "device", "browser", "os", "platform",
     ]  # fmt: skip
     assert listed["breakdowns"][0] == {
         "name": "scene",

@@ -31,14 +31,21 @@ events = st.builds(
     os=st.text(max_size=10),
     seconds=st.none() | st.integers(0, 2**31 - 1),
     action=names,
+    source=names,
+    channel=names,
+    utm_source=names,
+    utm_medium=names,
+    utm_campaign=names,
 )
 
 
 def written_before(e: Event) -> bytes:
-    """A stream row as the Redis ledger wrote it before the event spec."""
+    """A stream row as the Redis ledger wrote it before the event spec, with the fields
+    added since at its end."""
     return orjson.dumps(
         (e.ts.isoformat(), e.tour, e.kind, e.scene, e.visitor, e.ip_hash.hex(), e.device,
-         e.browser, e.os, e.seconds, e.action)
+         e.browser, e.os, e.seconds, e.action, e.source, e.channel, e.utm_source, e.utm_medium,
+         e.utm_campaign)
     )  # fmt: skip
 
 
@@ -60,6 +67,11 @@ def test_the_events_table_has_the_fields_of_an_event_in_order(tmp_path: Path) ->
         ("os", "VARCHAR", "NO"),
         ("seconds", "INTEGER", "YES"),
         ("action", "VARCHAR", "YES"),
+        ("source", "VARCHAR", "YES"),
+        ("channel", "VARCHAR", "YES"),
+        ("utm_source", "VARCHAR", "YES"),
+        ("utm_medium", "VARCHAR", "YES"),
+        ("utm_campaign", "VARCHAR", "YES"),
     ]
     assert arrow_schema().names == list(Event._fields)
 
@@ -116,7 +128,7 @@ VALUES = orjson.loads(encode(event()))  # a good row's values, to spoil
         b'"2026-11-24T12:00:00"',
         b"null",
         orjson.dumps([*VALUES, "one too many"]),
-        orjson.dumps(VALUES[:-2]),  # two fields short, neither with a default
+        orjson.dumps(VALUES[:9]),  # no seconds and no action, neither with a default
         orjson.dumps([None, *VALUES[1:]]),  # no time
         orjson.dumps([*VALUES[:5], "not hex", *VALUES[6:]]),
     ],

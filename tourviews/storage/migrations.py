@@ -106,6 +106,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR",
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP",
     )),
+    # Where a view came from (issue 27): its referrer's host, channel and UTM values.
+    Migration(3, (
+        "ALTER TABLE events ADD COLUMN source VARCHAR",
+        "ALTER TABLE events ADD COLUMN channel VARCHAR",
+        "ALTER TABLE events ADD COLUMN utm_source VARCHAR",
+        "ALTER TABLE events ADD COLUMN utm_medium VARCHAR",
+        "ALTER TABLE events ADD COLUMN utm_campaign VARCHAR",
+    )),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 

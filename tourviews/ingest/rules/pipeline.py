@@ -23,6 +23,7 @@ from tourviews.ingest.beacon import Beacon
 from tourviews.ingest.privacy import IpHasher
 from tourviews.ingest.rules.ledger import Hit, Ledger
 from tourviews.ingest.rules.steps import AHEAD, VERDICT, bind
+from tourviews.ingest.sources import acquisition_of
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
 
@@ -50,7 +51,12 @@ class Pipeline:
         """Keep only the hashes and the user-agent class of the sender."""
         ip_hash, source = self._hasher.hashes(address, now)
         tour = self._tours().get(beacon.tour)
-        return Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene)
+        hit = Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene)
+        if beacon.kind == "view" and tour is not None:  # only a view keeps where it came from
+            hit.acquisition = acquisition_of(
+                beacon.referrer, beacon.embedded, beacon.utm, tour.origins, origin
+            )
+        return hit
 
     async def settle(self, hit: Hit) -> Outcome:
         """Judge ``hit`` and store what it became; raises ``Unavailable`` if it cannot be.
