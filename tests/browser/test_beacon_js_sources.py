@@ -186,7 +186,7 @@ def views_by(document: Any, breakdown: str) -> dict[str, int]:
 
 
 def test_an_embedded_tour_counts_the_embedding_host_as_source_and_embed_as_channel(
-    browser: Browser, service: tuple[ServerProcess, str], pages: Pages
+    browser: Browser, data_dir: Path, service: tuple[ServerProcess, str], pages: Pages
 ) -> None:
     for url, link in ((pages.listing, None), (pages.article, "#tour")):  # a visitor each
         context = browser.new_context(user_agent=desktop_agent(browser))
@@ -196,6 +196,14 @@ def test_an_embedded_tour_counts_the_embedding_host_as_source_and_embed_as_chann
     assert document["totals"]["views"] == 2
     assert views_by(document, "source") == {"localhost": 2}
     assert views_by(document, "channel") == {"embed": 1, "referral": 1}
+    server, _ = service
+    assert server.terminate() == 0
+    for path in [*data_dir.rglob("*"), server.log]:  # the pages' paths and queries: nowhere
+        if path.is_file():
+            content = path.read_bytes()
+            assert all(
+                part not in content for part in (b"/listing/", b"/news/", b"id=7", b"agent=7")
+            )
 
 
 def test_a_campaign_in_the_tour_pages_url_is_counted(
