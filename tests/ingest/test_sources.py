@@ -3,6 +3,7 @@ precedence, as the beacon's fields are parsed and a view is identified."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import UTC, datetime
@@ -180,3 +181,16 @@ def test_only_a_view_keeps_where_it_came_from() -> None:
     )
     assert identify() is DIRECT_VIEW
     assert identify("scene", referrer="https://vk.com/wall", utm_source="vk") is None
+
+
+@given(st.text(max_size=200))
+def test_any_referrer_is_a_bare_host_or_refused_naming_the_field(referrer: str) -> None:
+    try:
+        host = parsed(referrer=referrer).referrer
+    except BeaconError as refused:
+        assert refused.field == "referrer"
+        return
+    assert host is None or (HOST_ONLY.fullmatch(host) and not host.startswith("www."))
+
+
+HOST_ONLY = re.compile(r"[a-z0-9_.-]+|\[[0-9a-f:.%a-z]+\]")
