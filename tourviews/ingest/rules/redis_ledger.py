@@ -33,7 +33,7 @@ from tourviews.ingest.rules.names import NEW_PER_SOURCE
 from tourviews.ingest.rules.throttle import Gcra
 from tourviews.ingest.rules.visits import IDLE
 from tourviews.ingest.rules.withdrawn import WINDOW as WITHDRAWN_WINDOW
-from tourviews.ingest.sources import BOUNDED, DIRECT_VIEW
+from tourviews.ingest.sources import BOUNDED, DIRECT_VIEW, OTHER
 from tourviews.storage.event import encode
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
@@ -152,7 +152,7 @@ class RedisLedger:
         if came is not None and came is not DIRECT_VIEW:  # the view's bounded values, if any
             for dimension in BOUNDED:
                 value = getattr(came, dimension)
-                if value is not None:
+                if value is not None and value != OTHER:  # a page's "(other)" is no name
                     keys += names_keys(dimension, name, source)
                     args += [dimension, value]
         outcome, retry_after = await self._call(keys, args)
