@@ -248,7 +248,8 @@ def test_the_tables_are_the_breakdowns_the_service_lists(
     loaded(page)
     assert page.locator("#breakdowns h2").all_inner_texts() == [
         "Scenes", "Where visits began", "Where visits ended", "Paths between scenes", "Actions",
-        "Devices", "Browsers", "Operating systems", "Platforms",
+        "Sources", "Channels", "Campaign sources", "Campaign media", "Campaigns", "Devices",
+        "Browsers", "Operating systems", "Platforms",
     ]  # fmt: skip
     systems = rows(page, "breakdown-os")
     assert len(systems) == 2

@@ -32,6 +32,11 @@ events = st.builds(
     seconds=st.none() | st.integers(0, 2**31 - 1),
     action=names,
     country=st.none() | st.text(min_size=2, max_size=2),
+    source=names,
+    channel=names,
+    utm_source=names,
+    utm_medium=names,
+    utm_campaign=names,
 )
 
 
@@ -63,6 +68,11 @@ def test_the_events_table_has_the_fields_of_an_event_in_order(tmp_path: Path) ->
         ("seconds", "INTEGER", "YES"),
         ("action", "VARCHAR", "YES"),
         ("country", "VARCHAR", "YES"),
+        ("source", "VARCHAR", "YES"),
+        ("channel", "VARCHAR", "YES"),
+        ("utm_source", "VARCHAR", "YES"),
+        ("utm_medium", "VARCHAR", "YES"),
+        ("utm_campaign", "VARCHAR", "YES"),
     ]
     assert arrow_schema().names == list(Event._fields)
 
@@ -125,7 +135,7 @@ VALUES = orjson.loads(encode(event()))  # a good row's values, to spoil
         b'"2026-11-24T12:00:00"',
         b"null",
         orjson.dumps([*VALUES, "one too many"]),
-        orjson.dumps(VALUES[:-2]),  # two fields short, neither with a default
+        orjson.dumps(VALUES[:9]),  # no seconds and no action, neither with a default
         orjson.dumps([None, *VALUES[1:]]),  # no time
         orjson.dumps([*VALUES[:5], "not hex", *VALUES[6:]]),
     ],

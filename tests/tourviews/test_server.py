@@ -14,6 +14,7 @@ import httpx
 import orjson
 import pytest
 
+from tests import referrers
 from tests.conftest import (
     CHROME,
     PROXY,
@@ -105,6 +106,30 @@ def test_no_raw_address_or_user_agent_reaches_disk_or_output(
     assert countries == [("KZ",) if geoip else (None,)]
     assert leaks(files) == []
     assert leaks([("server output", server.output())]) == []
+
+
+def test_referrer_scan_finds_a_planted_mark() -> None:
+    assert referrers.leaks([("planted", referrers.REFERRERS[1].encode())]) != []
+
+
+def test_no_referrer_path_or_query_reaches_disk_or_output(
+    data_dir: Path, start: StartServer
+) -> None:
+    register(data_dir)
+    server = start(data_dir, *PROXY)
+    headers = {"Content-Type": "text/plain", "User-Agent": CHROME}
+    with httpx.Client() as client:
+        for body, status in referrers.bodies():
+            answer = client.post(f"{server.url}/v1/beacon", content=body, headers=headers)
+            assert answer.status_code == status, answer.text
+            assert referrers.leaks([("answer", answer.content)]) == []
+    assert server.terminate() == 0
+    files = [(str(path), path.read_bytes()) for path in data_dir.rglob("*") if path.is_file()]
+    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
+        kept = con.execute("SELECT source, count(*) FROM events GROUP BY ALL ORDER BY 1")
+        assert kept.fetchall() == [(referrers.HOST, 3), (None, 1)]  # the host, and the scene
+    assert referrers.leaks(files) == []
+    assert referrers.leaks([("server output", server.output())]) == []
 
 
 def test_forwarded_for_from_an_untrusted_peer_does_not_split_one_address(

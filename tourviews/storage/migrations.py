@@ -116,6 +116,14 @@ MIGRATIONS: tuple[Migration, ...] = (
     )),
     # The sender's country (serve --geoip): NULL for every event before it.
     Migration(4, ("ALTER TABLE events ADD COLUMN IF NOT EXISTS country VARCHAR",)),
+    # Where a view came from (issue 27): its referrer's host, channel and UTM values.
+    Migration(5, (
+        "ALTER TABLE events ADD COLUMN source VARCHAR",
+        "ALTER TABLE events ADD COLUMN channel VARCHAR",
+        "ALTER TABLE events ADD COLUMN utm_source VARCHAR",
+        "ALTER TABLE events ADD COLUMN utm_medium VARCHAR",
+        "ALTER TABLE events ADD COLUMN utm_campaign VARCHAR",
+    )),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 

@@ -25,6 +25,7 @@ from tourviews.ingest.countries import Countries
 from tourviews.ingest.privacy import IpHasher
 from tourviews.ingest.rules.ledger import Hit, Ledger
 from tourviews.ingest.rules.steps import AHEAD, VERDICT, bind
+from tourviews.ingest.sources import acquisition_of
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
 
@@ -58,7 +59,12 @@ class Pipeline:
         ip_hash, source = self._hasher.hashes(address, now)
         country = None if self._countries is None else self._countries.of(address)
         tour = self._tours().get(beacon.tour)
-        return Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene, country)
+        hit = Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene, country)
+        if beacon.kind == "view" and tour is not None:  # only a view keeps where it came from
+            hit.acquisition = acquisition_of(
+                beacon.referrer, beacon.embedded, beacon.utm, tour.origins, origin
+            )
+        return hit
 
     async def settle(self, hit: Hit) -> Outcome:
         """Judge ``hit`` and store what it became; raises ``Unavailable`` if it cannot be.
