@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from tourviews.analytics import breakdowns
 from tourviews.analytics.auth import Authenticator
+from tourviews.analytics.period import Period
 from tourviews.analytics.report import UnknownOrganization
 from tourviews.analytics.report_email import html
 from tourviews.analytics.stats import BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT, series_csv
@@ -250,16 +252,25 @@ def now(ops: Ops, caller: Caller, tour: TourName) -> dict[str, int]:
     return {"visitors": ops.visitors_now(visible_tour(ops, caller, tour))}
 
 
-@owner.get("/tours", summary="The organization's tours with their totals")
-def tours(
-    ops: Ops, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
-) -> dict[str, Any]:
+def readable(
+    ops: Operations, caller: Principal, start: str | None, end: str | None, tz: str | None
+) -> tuple[Period, Mapping[str, Tour], list[str]]:
+    """The period of a listing of tours (in days of UTC or ``tz``), the registered tours,
+    and the IDs of those the caller may read."""
     period = ops.period("UTC" if tz is None else tz, start, end, None)
     registered = ops.tours  # one snapshot: an admin may change tours meanwhile
     mine = sorted(
         t.tour for t in registered.values()
         if (caller.admin or t.org == caller.org) and caller.tour in (None, t.tour)
     )  # fmt: skip
+    return period, registered, mine
+
+
+@owner.get("/tours", summary="The organization's tours with their totals")
+def tours(
+    ops: Ops, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
+) -> dict[str, Any]:
+    period, registered, mine = readable(ops, caller, start, end, tz)
     totals = ops.totals((registered[tour] for tour in mine), start, end, tz)
     return {
         "from": period.first.isoformat(),
@@ -277,6 +288,25 @@ def tours(
         # the dashboard's tables, in order: here, as it reads this answer first anyway
         "breakdowns": [breakdown.listed() for breakdown in breakdowns.registered()],
     }
+
+
+@owner.get("/overview", summary="Every tour of the organization, against the period before")
+def tours_overview(
+    ops: Ops, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
+) -> dict[str, Any]:
+    period, registered, mine = readable(ops, caller, start, end, tz)
+    before = period.before()
+    found = ops.overview((registered[tour] for tour in mine), start, end, tz)
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "previous": {"from": before.first.isoformat(), "to": before.last.isoformat()},
+        "tours": [
+            {"tour": tour, "org": registered[tour].org, "timezone": registered[tour].timezone,
+             **found[tour]}
+            for tour in mine
+        ],
+    }  # fmt: skip
 
 
 public = APIRouter(prefix="/v1", tags=["public"])

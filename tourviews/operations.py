@@ -17,6 +17,7 @@ from typing import Any
 
 from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.erasure import forget
+from tourviews.analytics.overview import overview
 from tourviews.analytics.period import Period, parse_period, parse_zone
 from tourviews.analytics.report import org_tours, weekly_report
 from tourviews.analytics.retention import purge, retention_days
@@ -28,6 +29,14 @@ from tourviews.analytics.week import parse_week
 from tourviews.storage.clock import Clock
 from tourviews.storage.database import Database
 from tourviews.storage.registry import KEEP, Keep, Registry, Tour
+
+
+def by_zone(tours: Iterable[Tour], tz: str | None) -> dict[str, list[str]]:
+    """The tours' IDs by the zone of their days: each its own, unless ``tz`` names one for all."""
+    zones: dict[str, list[str]] = {}
+    for tour in tours:
+        zones.setdefault(tour.timezone if tz is None else tz, []).append(tour.tour)
+    return zones
 
 
 @dataclass(frozen=True)
@@ -62,14 +71,27 @@ class Operations:
         self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
     ) -> dict[str, dict[str, Any]]:
         """Each tour's totals, in days of its own zone unless ``tz`` names one for all."""
-        zones: dict[str, list[str]] = {}
-        for tour in tours:
-            zones.setdefault(tour.timezone if tz is None else tz, []).append(tour.tour)
+        zones = by_zone(tours, tz)
         totals: dict[str, dict[str, Any]] = {}
         with self.db.using() as cursor:
             for zone, group in zones.items():
                 totals |= tour_totals(cursor, group, self.period(zone, start, end, None))
         return totals
+
+    def overview(
+        self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
+    ) -> dict[str, dict[str, Any]]:
+        """Each tour's overview (``tourviews.analytics.overview``), in days of its own zone
+        unless ``tz`` names one for all; with the ``from`` and ``to`` of its period."""
+        zones = by_zone(tours, tz)
+        found: dict[str, dict[str, Any]] = {}
+        with self.db.using() as cursor:
+            for zone, group in zones.items():
+                period = self.period(zone, start, end, None)
+                days = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+                for tour, entry in overview(cursor, group, period).items():
+                    found[tour] = days | entry
+        return found
 
     def visitors_now(self, tour: Tour) -> int:
         """Visitors of ``tour`` in the last 5 minutes."""
