@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException
 
 from tourviews.analytics import breakdowns
 from tourviews.analytics.auth import Authenticator
+from tourviews.analytics.export import breakdown_csv, exported
 from tourviews.analytics.period import Period
 from tourviews.analytics.report import UnknownOrganization
 from tourviews.analytics.report_email import html
@@ -225,10 +226,19 @@ def stats(
         Query(description=f"rows per breakdown, the most viewed first (default {BREAKDOWN_LIMIT})"),
     ] = None,
     tz: Zone = None,
-) -> Any:
+    breakdown: Annotated[
+        str | None,
+        Query(description="with format=csv: this breakdown's rows (a name GET /v1/tours lists) "
+              "rather than the series"),
+    ] = None,
+) -> Any:  # fmt: skip
     found = visible_tour(ops, caller, tour)
     if format not in ("json", "csv"):
         raise ApiError(400, "format must be 'json' or 'csv'", "format")
+    chosen = None if breakdown is None else exported(breakdown)
+    if chosen is not None and format != "csv":
+        raise ApiError(400, "breakdown is for format=csv: the JSON holds every breakdown",
+                       "breakdown")  # fmt: skip
     rows = BREAKDOWN_LIMIT
     if limit is not None:
         # ASCII digits, few: "²" is a digit to str.isdigit, and int() refuses it.
@@ -240,8 +250,10 @@ def stats(
     if format == "json":
         return document
     filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
+    if chosen is not None:
+        filename = f"{tour}-{chosen.name}-{document['from']}-{document['to']}.csv"
     return Response(
-        series_csv(document),
+        series_csv(document) if chosen is None else breakdown_csv(document, chosen),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from tourviews.analytics.export import breakdown_csv, exported
 from tourviews.analytics.stats import series_csv
 from tourviews.control import Backend, CommandError, connect
 from tourviews.ingest.rules.throttle import Rate
@@ -23,7 +24,8 @@ from tourviews.storage.registry import check_name
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
-         "timezone": "--timezone", "tz": "--tz"}  # fmt: skip
+         "timezone": "--timezone", "tz": "--tz",
+         "breakdown": "--breakdown"}  # fmt: skip
 # What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
 DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -223,6 +225,11 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--interval", choices=("day", "hour"))
     stats.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    stats.add_argument(
+        "--breakdown",
+        metavar="NAME",
+        help="with --format csv: this breakdown's rows rather than the series",
+    )
 
     abuse = commands.add_parser(
         "abuse", parents=[data], help="what was not counted, and who sent it"
@@ -457,9 +464,14 @@ def _revoke_token(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _stats(backend: Backend, args: argparse.Namespace) -> str:
+    chosen = None if args.breakdown is None else exported(args.breakdown)
+    if chosen is not None and args.format != "csv":
+        raise InvalidValue("breakdown", "is for --format csv: the others show every breakdown")
     document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz)
     if args.format == "json":
         return _json(document)
+    if chosen is not None:
+        return breakdown_csv(document, chosen)
     if args.format == "csv":
         return series_csv(document)
     return _table(document)
