@@ -385,7 +385,17 @@ def abuse(ops: Ops, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[
 def report(
     ops: Ops,
     _: Admin,
-    org: Annotated[str, Query(json_schema_extra=_shape(ORG.pattern))],
+    org: Annotated[
+        str | None,
+        Query(description="the organization (or give tour)", json_schema_extra=_shape(ORG.pattern)),
+    ] = None,
+    tour: Annotated[
+        str | None,
+        Query(
+            description="one tour: its own report (or give org)",
+            json_schema_extra=_shape(NAME.pattern),
+        ),
+    ] = None,
     week: Annotated[
         str | None,
         Query(
@@ -402,8 +412,17 @@ def report(
 ) -> Any:
     if format not in ("html", "json"):
         raise ApiError(400, "format must be 'html' or 'json'", "format")
+    if (org is None) == (tour is None):
+        raise ApiError(400, "give either org (its tours' report) or tour (its own)", "org")
     try:
-        document = ops.report(org, week)
+        if tour is not None:
+            found = ops.tours.get(tour)
+            if found is None:
+                raise ApiError(404, "unknown tour", "tour")
+            document = ops.tour_report(found, week)
+        else:
+            assert org is not None
+            document = ops.report(org, week)
     except UnknownOrganization as exc:
         raise ApiError(404, exc.message, "org") from None
     return document if format == "json" else HTMLResponse(html(document))
@@ -468,6 +487,28 @@ def put_tour(ops: Ops, _: Admin, tour: TourName, body: TourBody) -> TourOut:
             tour, body.org, body.origins, scenes, body.move, body.public_counter, body.timezone
         )
     )
+
+
+class ReportTo(BaseModel):
+    report_to: list[str] = Field(
+        description="the addresses the tour's own weekly report goes to; empty: none",
+        json_schema_extra={"items": {"type": "string", "format": "email"}},
+    )
+
+
+@operator.put("/tours/{tour}/report", summary="Where the tour's own weekly report goes")
+def put_report_to(ops: Ops, _: Admin, tour: TourName, body: ReportTo) -> dict[str, Any]:
+    if tour not in ops.tours:
+        raise ApiError(404, "unknown tour", "tour")
+    return {"tour": tour, "report_to": list(ops.set_report_to(tour, body.report_to))}
+
+
+@operator.get("/tours/{tour}/report", summary="Where the tour's own weekly report goes")
+def get_report_to(ops: Ops, _: Admin, tour: TourName) -> dict[str, Any]:
+    found = ops.tours.get(tour)
+    if found is None:
+        raise ApiError(404, "unknown tour", "tour")
+    return {"tour": tour, "report_to": list(ops.report_to(found))}
 
 
 @operator.delete("/tours/{tour}", summary="Unregister a tour and delete its history")

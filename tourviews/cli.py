@@ -25,7 +25,7 @@ FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
          "timezone": "--timezone", "tz": "--tz",
-         "breakdown": "--breakdown"}  # fmt: skip
+         "breakdown": "--breakdown", "report_to": "--report-to"}  # fmt: skip
 # What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
 DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -202,6 +202,14 @@ def _parser() -> argparse.ArgumentParser:
         "--move", action="store_true",
         help="move an existing tour, with its history, to the organization --org",
     )  # fmt: skip
+    recipients = add.add_mutually_exclusive_group()
+    recipients.add_argument(
+        "--report-to", action="append", default=None, metavar="ADDR",
+        help="send the tour's own weekly report here (repeatable; replaces the addresses)",
+    )  # fmt: skip
+    recipients.add_argument(
+        "--no-report-to", action="store_true", help="no weekly report of its own any more"
+    )
     tours.add_parser("list", parents=[data], help="list every tour")
 
     tokens = commands.add_parser("tokens", help="issue, list and revoke tokens").add_subparsers(
@@ -241,7 +249,12 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", parents=[data], help="an organization's weekly report, as an e-mail"
     )
-    report.add_argument("--org", required=True)
+    whose = report.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--org", help="the report of the organization's tours")
+    whose.add_argument(
+        "--tour", type=_tour, metavar="TOUR",
+        help="the tour's own report; with --smtp, to its --report-to addresses unless --to",
+    )  # fmt: skip
     report.add_argument(
         "--week", metavar="WEEK", help="2026-W48, or a day of it (default: the last complete week)"
     )
@@ -424,9 +437,14 @@ def _add_tour(backend: Backend, args: argparse.Namespace) -> str:
         args.timezone,
     )  # fmt: skip
     zone = tour.get("timezone", "UTC")
-    return f"registered {tour['tour']} for {tour['org']}" + (
+    done = f"registered {tour['tour']} for {tour['org']}" + (
         f" in {zone}\n" if zone != "UTC" else "\n"
     )
+    if args.report_to is not None or args.no_report_to:
+        chosen = backend.set_report_to(tour["tour"], args.report_to or [])
+        done += f"its weekly report goes to {', '.join(chosen)}\n" if chosen else (
+            "it has no weekly report of its own\n")  # fmt: skip
+    return done
 
 
 def _list_tours(backend: Backend, args: argparse.Namespace) -> str:
@@ -483,7 +501,15 @@ def _abuse(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _report(backend: Backend, args: argparse.Namespace) -> str:
-    where = delivery(args.smtp, args.sender, args.recipients, args.out)  # before the work
+    recipients = args.recipients
+    if args.tour is not None and args.smtp is not None and not recipients:
+        recipients = backend.report_to(args.tour)
+        if not recipients:
+            raise InvalidValue("to", f"tour {args.tour} has no recipients: give --to, or "
+                               f"tours add {args.tour} --report-to ADDR")  # fmt: skip
+    where = delivery(args.smtp, args.sender, recipients, args.out)  # before the work
+    if args.tour is not None:
+        return deliver(backend.tour_report(args.tour, args.week), where)
     return deliver(backend.report(args.org, args.week), where)
 
 

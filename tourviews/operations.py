@@ -26,6 +26,7 @@ from tourviews.analytics.stats import BREAKDOWN_LIMIT, tour_stats, tour_totals
 from tourviews.analytics.stats import views_to_date as counted_views
 from tourviews.analytics.stats import visitors_now as present_visitors
 from tourviews.analytics.week import parse_week
+from tourviews.mail import check_address
 from tourviews.storage.clock import Clock
 from tourviews.storage.database import Database
 from tourviews.storage.registry import KEEP, Keep, Registry, Tour
@@ -115,6 +116,23 @@ class Operations:
         chosen = parse_week(week, self.clock.now(), tours.values())
         with self.db.using() as cursor:
             return weekly_report(cursor, org, tours, chosen)
+
+    def tour_report(self, tour: Tour, week: str | None) -> dict[str, Any]:
+        """The weekly report of ``tour`` alone: the organization's report of one tour,
+        naming it under ``tour``."""
+        chosen = parse_week(week, self.clock.now(), [tour.timezone])
+        with self.db.using() as cursor:
+            document = weekly_report(cursor, tour.org, {tour.tour: tour.timezone}, chosen)
+        return {"org": document.pop("org"), "tour": tour.tour, **document}
+
+    def report_to(self, tour: Tour) -> tuple[str, ...]:
+        """The addresses ``tour``'s own weekly report goes to."""
+        return self.registry.report_to(tour.tour)
+
+    def set_report_to(self, tour: str, recipients: Iterable[str]) -> tuple[str, ...]:
+        """Send ``tour``'s own weekly report to ``recipients`` (none: no report of its own)."""
+        addresses = [check_address("report_to", address) for address in recipients]
+        return self.registry.set_report_to(tour, addresses)
 
     def put_tour(
         self, tour: str, org: str, origins: Iterable[str] | None = None,

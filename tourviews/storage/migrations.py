@@ -106,6 +106,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR",
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP",
     )),
+    # A tour's own weekly report: the addresses it goes to (tours add --report-to).
+    Migration(3, (
+        """CREATE TABLE IF NOT EXISTS tour_reports (
+            tour VARCHAR PRIMARY KEY, recipients VARCHAR[] NOT NULL)""",
+    )),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 
