@@ -6,8 +6,9 @@ the views and visitors of both periods (``tour_totals``, exact as in the stats
 documents), and one query for the views, visits and engaged seconds of every tour and
 day of both periods.
 
-That query reads the 15-minute ``quarters`` of the rolled-up days (whole UTC buckets,
-so any zone's days add up exactly) and cuts the raw events of the days after them into
+That query reads the daily rollups of the rolled-up days (in another zone than UTC,
+their 15-minute ``quarters``: whole UTC buckets, so that any zone's days add up
+exactly, at some 96 times the rows) and cuts the raw events of the days after them into
 visits, as ``tourviews.analytics.visits`` does: a visit begins with its view, so the
 visits of a day are its views, and a visit's engaged seconds count on the day it began.
 Each row finds its local day by an as-of join on the days' UTC starts.
@@ -26,9 +27,18 @@ from tourviews.analytics.stats import tour_totals
 from tourviews.storage.database import one
 from tourviews.storage.visit import IDLE_SECONDS
 
-DAYS = f"""
-WITH days AS (SELECT unnest($starts) AS start, unnest($labels) AS label),
-rolled AS (
+# The rolled-up days: UTC days from the daily rollups (a row per tour, day and figure;
+# the engaged seconds are a histogram there), other zones' from the quarters.
+DAILY = """
+    SELECT tour, day::TIMESTAMP AS at,
+        CASE dimension WHEN 'total' THEN views ELSE 0 END AS views,
+        CASE dimension WHEN 'visits' THEN views ELSE 0 END AS visits,
+        CASE dimension WHEN 'engaged' THEN views * key::BIGINT ELSE 0 END AS engaged
+    FROM rollups
+    WHERE tour IN (SELECT unnest($tours)) AND day >= $start::DATE AND day < $fresh::DATE
+        AND dimension IN ('total', 'visits', 'engaged')
+"""
+QUARTERS = """
     SELECT tour, start AS at,
         CASE dimension WHEN 'total' THEN amount ELSE 0 END AS views,
         CASE dimension WHEN 'visits' THEN amount ELSE 0 END AS visits,
@@ -36,7 +46,10 @@ rolled AS (
     FROM quarters
     WHERE tour IN (SELECT unnest($tours)) AND start >= $start AND start < $fresh
         AND dimension IN ('total', 'visits', 'engaged')
-),
+"""
+DAYS = f"""
+WITH days AS (SELECT unnest($starts) AS start, unnest($labels) AS label),
+rolled AS ({{rolled}}),
 ev AS MATERIALIZED (
     SELECT tour, visitor, ts, kind, scene, seconds, ts::DATE AS day,
         coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {IDLE_SECONDS} SECOND,
@@ -55,7 +68,7 @@ fresh AS (
     FROM runs
     WHERE run > 0  -- run 0: the day's events before its first view, of a visit begun earlier
     GROUP BY tour, visitor, day, run
-    HAVING arg_min(kind, {{'ts': ts, 'later': kind <> 'view'}}) = 'view'
+    HAVING arg_min(kind, {{{{'ts': ts, 'later': kind <> 'view'}}}}) = 'view'
 )
 SELECT a.tour, CASE WHEN d.label < $first THEN '' ELSE d.label END,
     sum(views)::BIGINT, sum(visits)::BIGINT, sum(engaged)::BIGINT
@@ -120,7 +133,8 @@ def _days(
         "tours": tours, "start": start, "end": end, "fresh": fresh,
         "first": period.first.isoformat(),
     }  # fmt: skip
-    return cursor.execute(DAYS, parameters).fetchall()
+    query = DAYS.format(rolled=DAILY if period.in_utc else QUARTERS)
+    return cursor.execute(query, parameters).fetchall()
 
 
 def _naive(moment: datetime) -> datetime:
