@@ -22,6 +22,7 @@ from typing import Any
 import duckdb
 
 from tourviews.analytics.kept import kept, reading
+from tourviews.analytics.kept import rows as kept_rows
 from tourviews.analytics.period import Period
 from tourviews.analytics.stats import tour_totals
 from tourviews.storage.database import one
@@ -47,10 +48,18 @@ QUARTERS = """
     WHERE tour IN (SELECT unnest($tours)) AND start >= $start AND start < $fresh
         AND dimension IN ('total', 'visits', 'engaged')
 """
-DAYS = f"""
-WITH days AS (SELECT unnest($starts) AS start, unnest($labels) AS label),
-rolled AS ({{rolled}}),
-ev AS MATERIALIZED (
+# The rows of either part, each by its local day ('' for the period before).
+DAYS = """
+WITH days AS (SELECT unnest($starts) AS start, unnest($labels) AS label)
+SELECT a.tour, CASE WHEN d.label < $first THEN '' ELSE d.label END,
+    sum(views)::BIGINT, sum(visits)::BIGINT, sum(engaged)::BIGINT
+FROM ({amounts}) a
+ASOF JOIN days d ON a.at >= d.start
+GROUP BY ALL
+"""
+# The days after them: their raw events cut into visits.
+FRESH = f"""
+WITH ev AS MATERIALIZED (
     SELECT tour, visitor, ts, kind, scene, seconds, ts::DATE AS day,
         coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {IDLE_SECONDS} SECOND,
             kind = 'view') AS starts
@@ -62,19 +71,12 @@ runs AS (
         PARTITION BY tour, visitor, day ORDER BY ts, kind <> 'view', scene ROWS UNBOUNDED PRECEDING
     ) AS run
     FROM ev
-),
-fresh AS (
-    SELECT tour, min(ts) AS at, 1 AS views, 1 AS visits, coalesce(sum(seconds), 0) AS engaged
-    FROM runs
-    WHERE run > 0  -- run 0: the day's events before its first view, of a visit begun earlier
-    GROUP BY tour, visitor, day, run
-    HAVING arg_min(kind, {{{{'ts': ts, 'later': kind <> 'view'}}}}) = 'view'
 )
-SELECT a.tour, CASE WHEN d.label < $first THEN '' ELSE d.label END,
-    sum(views)::BIGINT, sum(visits)::BIGINT, sum(engaged)::BIGINT
-FROM (SELECT * FROM rolled UNION ALL SELECT * FROM fresh) a
-ASOF JOIN days d ON a.at >= d.start
-GROUP BY ALL
+SELECT tour, min(ts) AS at, 1 AS views, 1 AS visits, coalesce(sum(seconds), 0) AS engaged
+FROM runs
+WHERE run > 0  -- run 0: the day's events before its first view, of a visit begun earlier
+GROUP BY tour, visitor, day, run
+HAVING arg_min(kind, {{'ts': ts, 'later': kind <> 'view'}}) = 'view'
 """
 
 DAY = timedelta(days=1)
@@ -130,11 +132,17 @@ def _days(
     parameters = {
         "starts": [_naive(Period(day, day, "day", period.zone).start) for day in days],
         "labels": [day.isoformat() for day in days],
-        "tours": tours, "start": start, "end": end, "fresh": fresh,
-        "first": period.first.isoformat(),
+        "tours": tours, "fresh": fresh, "first": period.first.isoformat(),
     }  # fmt: skip
-    query = DAYS.format(rolled=DAILY if period.in_utc else QUARTERS)
-    return cursor.execute(query, parameters).fetchall()
+    rows: list[tuple[str, str, int, int, int]] = []
+    if fresh > start:  # the rolled-up days cannot change: kept, read again and again
+        query = DAYS.format(amounts=DAILY if period.in_utc else QUARTERS)
+        last = (fresh - timedelta(microseconds=1)).date()
+        rows += kept_rows(cursor, query, parameters | {"start": start}, last)
+    if fresh < end:
+        query = DAYS.format(amounts=FRESH)
+        rows += cursor.execute(query, parameters | {"end": end}).fetchall()
+    return rows
 
 
 def _naive(moment: datetime) -> datetime:
