@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from tourviews.analytics.export import breakdown_csv, exported
 from tourviews.analytics.stats import series_csv
 from tourviews.control import Backend, CommandError, connect
 from tourviews.ingest.rules.throttle import Rate
@@ -23,7 +24,8 @@ from tourviews.storage.registry import check_name
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
-         "timezone": "--timezone", "tz": "--tz", "goals": "--goal", "step": "--step"}  # fmt: skip
+         "timezone": "--timezone", "tz": "--tz", "goals": "--goal", "step": "--step",
+         "breakdown": "--breakdown", "report_to": "--report-to"}  # fmt: skip
 # What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
 DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -215,6 +217,14 @@ def _parser() -> argparse.ArgumentParser:
         "--move", action="store_true",
         help="move an existing tour, with its history, to the organization --org",
     )  # fmt: skip
+    recipients = add.add_mutually_exclusive_group()
+    recipients.add_argument(
+        "--report-to", action="append", default=None, metavar="ADDR",
+        help="send the tour's own weekly report here (repeatable; replaces the addresses)",
+    )  # fmt: skip
+    recipients.add_argument(
+        "--no-report-to", action="store_true", help="no weekly report of its own any more"
+    )
     tours.add_parser("list", parents=[data], help="list every tour")
 
     tokens = commands.add_parser("tokens", help="issue, list and revoke tokens").add_subparsers(
@@ -238,6 +248,11 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--interval", choices=("day", "hour"))
     stats.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    stats.add_argument(
+        "--breakdown",
+        metavar="NAME",
+        help="with --format csv: this breakdown's rows rather than the series",
+    )
 
     funnel = commands.add_parser(
         "funnel", parents=[data], help="visits that took steps in order, step by step"
@@ -262,7 +277,12 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", parents=[data], help="an organization's weekly report, as an e-mail"
     )
-    report.add_argument("--org", required=True)
+    whose = report.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--org", help="the report of the organization's tours")
+    whose.add_argument(
+        "--tour", type=_tour, metavar="TOUR",
+        help="the tour's own report; with --smtp, to its --report-to addresses unless --to",
+    )  # fmt: skip
     report.add_argument(
         "--week", metavar="WEEK", help="2026-W48, or a day of it (default: the last complete week)"
     )
@@ -446,9 +466,14 @@ def _add_tour(backend: Backend, args: argparse.Namespace) -> str:
         args.timezone, [] if args.no_goals else args.goal,
     )  # fmt: skip
     zone = tour.get("timezone", "UTC")
-    return f"registered {tour['tour']} for {tour['org']}" + (
+    done = f"registered {tour['tour']} for {tour['org']}" + (
         f" in {zone}\n" if zone != "UTC" else "\n"
     )
+    if args.report_to is not None or args.no_report_to:
+        chosen = backend.set_report_to(tour["tour"], args.report_to or [])
+        done += f"its weekly report goes to {', '.join(chosen)}\n" if chosen else (
+            "it has no weekly report of its own\n")  # fmt: skip
+    return done
 
 
 def _list_tours(backend: Backend, args: argparse.Namespace) -> str:
@@ -487,9 +512,14 @@ def _revoke_token(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _stats(backend: Backend, args: argparse.Namespace) -> str:
+    chosen = None if args.breakdown is None else exported(args.breakdown)
+    if chosen is not None and args.format != "csv":
+        raise InvalidValue("breakdown", "is for --format csv: the others show every breakdown")
     document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz)
     if args.format == "json":
         return _json(document)
+    if chosen is not None:
+        return breakdown_csv(document, chosen)
     if args.format == "csv":
         return series_csv(document)
     return _table(document)
@@ -526,7 +556,15 @@ def _abuse(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _report(backend: Backend, args: argparse.Namespace) -> str:
-    where = delivery(args.smtp, args.sender, args.recipients, args.out)  # before the work
+    recipients = args.recipients
+    if args.tour is not None and args.smtp is not None and not recipients:
+        recipients = backend.report_to(args.tour)
+        if not recipients:
+            raise InvalidValue("to", f"tour {args.tour} has no recipients: give --to, or "
+                               f"tours add {args.tour} --report-to ADDR")  # fmt: skip
+    where = delivery(args.smtp, args.sender, recipients, args.out)  # before the work
+    if args.tour is not None:
+        return deliver(backend.tour_report(args.tour, args.week), where)
     return deliver(backend.report(args.org, args.week), where)
 
 

@@ -104,6 +104,9 @@ class Backend(Protocol):
     ) -> dict[str, Any]: ...  # fmt: skip
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
     def report(self, org: str, week: str | None) -> dict[str, Any]: ...
+    def tour_report(self, tour: str, week: str | None) -> dict[str, Any]: ...
+    def report_to(self, tour: str) -> list[str]: ...
+    def set_report_to(self, tour: str, recipients: list[str]) -> list[str]: ...
     def forget(self, visitor: str) -> int: ...
     def purge(self) -> int: ...
     def compact(self) -> tuple[int, int]: ...
@@ -155,17 +158,26 @@ class Local:
     ) -> dict[str, Any]:  # fmt: skip
         return self.operations.funnel(self._tour(tour), steps, start, end, tz)
 
+    def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
+        return self.operations.abuse(start, end)
+
+    def report(self, org: str, week: str | None) -> dict[str, Any]:
+        return self.operations.report(org, week)
+
     def _tour(self, tour: str) -> Tour:
         found = self.operations.tours.get(tour)
         if found is None:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
         return found
 
-    def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
-        return self.operations.abuse(start, end)
+    def tour_report(self, tour: str, week: str | None) -> dict[str, Any]:
+        return self.operations.tour_report(self._tour(tour), week)
 
-    def report(self, org: str, week: str | None) -> dict[str, Any]:
-        return self.operations.report(org, week)
+    def report_to(self, tour: str) -> list[str]:
+        return list(self.operations.report_to(self._tour(tour)))
+
+    def set_report_to(self, tour: str, recipients: list[str]) -> list[str]:
+        return list(self.operations.set_report_to(tour, recipients))
 
     def forget(self, visitor: str) -> int:
         return self.operations.forget(visitor)
@@ -260,6 +272,18 @@ class Remote:
         params = {"org": org, "format": "json"} | ({"week": week} if week else {})
         result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
         return result
+
+    def tour_report(self, tour: str, week: str | None) -> dict[str, Any]:
+        params = {"tour": tour, "format": "json"} | ({"week": week} if week else {})
+        result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
+        return result
+
+    def report_to(self, tour: str) -> list[str]:
+        return list(self._call("GET", f"/v1/admin/tours/{tour}/report")["report_to"])
+
+    def set_report_to(self, tour: str, recipients: list[str]) -> list[str]:
+        body = {"report_to": recipients}
+        return list(self._call("PUT", f"/v1/admin/tours/{tour}/report", json=body)["report_to"])
 
     def forget(self, visitor: str) -> int:
         return int(self._call("DELETE", f"/v1/admin/visitors/{visitor}")["deleted"])

@@ -19,6 +19,7 @@ from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.breakdowns import with_geoip
 from tourviews.analytics.erasure import forget
 from tourviews.analytics.funnel import parse_steps, tour_funnel
+from tourviews.analytics.overview import overview
 from tourviews.analytics.period import Period, parse_period, parse_zone
 from tourviews.analytics.report import org_tours, weekly_report
 from tourviews.analytics.retention import purge, retention_days
@@ -27,9 +28,18 @@ from tourviews.analytics.stats import BREAKDOWN_LIMIT, tour_stats, tour_totals
 from tourviews.analytics.stats import views_to_date as counted_views
 from tourviews.analytics.stats import visitors_now as present_visitors
 from tourviews.analytics.week import parse_week
+from tourviews.mail import check_address
 from tourviews.storage.clock import Clock
 from tourviews.storage.database import Database
 from tourviews.storage.registry import KEEP, Keep, Registry, Tour
+
+
+def by_zone(tours: Iterable[Tour], tz: str | None) -> dict[str, list[str]]:
+    """The tours' IDs by the zone of their days: each its own, unless ``tz`` names one for all."""
+    zones: dict[str, list[str]] = {}
+    for tour in tours:
+        zones.setdefault(tour.timezone if tz is None else tz, []).append(tour.tour)
+    return zones
 
 
 @dataclass(frozen=True)
@@ -75,9 +85,7 @@ class Operations:
         self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
     ) -> dict[str, dict[str, Any]]:
         """Each tour's totals, in days of its own zone unless ``tz`` names one for all."""
-        zones: dict[str, list[str]] = {}
-        for tour in tours:
-            zones.setdefault(tour.timezone if tz is None else tz, []).append(tour.tour)
+        zones = by_zone(tours, tz)
         totals: dict[str, dict[str, Any]] = {}
         with self.db.using() as cursor:
             for zone, group in zones.items():
@@ -88,6 +96,21 @@ class Operations:
         """Whether the stats show countries: the server last started with ``--geoip``."""
         with self.db.using() as cursor:
             return with_geoip(cursor)
+
+    def overview(
+        self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
+    ) -> dict[str, dict[str, Any]]:
+        """Each tour's overview (``tourviews.analytics.overview``), in days of its own zone
+        unless ``tz`` names one for all; with the ``from`` and ``to`` of its period."""
+        zones = by_zone(tours, tz)
+        found: dict[str, dict[str, Any]] = {}
+        with self.db.using() as cursor:
+            for zone, group in zones.items():
+                period = self.period(zone, start, end, None)
+                days = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+                for tour, entry in overview(cursor, group, period).items():
+                    found[tour] = days | entry
+        return found
 
     def visitors_now(self, tour: Tour) -> int:
         """Visitors of ``tour`` in the last 5 minutes."""
@@ -111,6 +134,23 @@ class Operations:
         chosen = parse_week(week, self.clock.now(), tours.values())
         with self.db.using() as cursor:
             return weekly_report(cursor, org, tours, chosen)
+
+    def tour_report(self, tour: Tour, week: str | None) -> dict[str, Any]:
+        """The weekly report of ``tour`` alone: the organization's report of one tour,
+        naming it under ``tour``."""
+        chosen = parse_week(week, self.clock.now(), [tour.timezone])
+        with self.db.using() as cursor:
+            document = weekly_report(cursor, tour.org, {tour.tour: tour.timezone}, chosen)
+        return {"org": document.pop("org"), "tour": tour.tour, **document}
+
+    def report_to(self, tour: Tour) -> tuple[str, ...]:
+        """The addresses ``tour``'s own weekly report goes to."""
+        return self.registry.report_to(tour.tour)
+
+    def set_report_to(self, tour: str, recipients: Iterable[str]) -> tuple[str, ...]:
+        """Send ``tour``'s own weekly report to ``recipients`` (none: no report of its own)."""
+        addresses = [check_address("report_to", address) for address in recipients]
+        return self.registry.set_report_to(tour, addresses)
 
     def put_tour(
         self, tour: str, org: str, origins: Iterable[str] | None = None,

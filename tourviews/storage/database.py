@@ -56,6 +56,10 @@ CREATE TABLE IF NOT EXISTS tours (
     timezone VARCHAR DEFAULT 'UTC',    -- IANA name: the zone of the owner's days
     goals VARCHAR[]                    -- scene:NAME or action:NAME, in the owner's order
 );
+CREATE TABLE IF NOT EXISTS tour_reports (
+    tour VARCHAR PRIMARY KEY,
+    recipients VARCHAR[] NOT NULL      -- where the tour's own weekly report goes
+);
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash BLOB PRIMARY KEY,       -- SHA-256 of the token, never the token
     org VARCHAR NOT NULL,

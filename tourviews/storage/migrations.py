@@ -124,6 +124,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE events ADD COLUMN utm_medium VARCHAR",
         "ALTER TABLE events ADD COLUMN utm_campaign VARCHAR",
     )),
+    # A tour's own weekly report: the addresses it goes to (tours add --report-to).
+    Migration(6, (
+        """CREATE TABLE IF NOT EXISTS tour_reports (
+            tour VARCHAR PRIMARY KEY, recipients VARCHAR[] NOT NULL)""",
+    )),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 

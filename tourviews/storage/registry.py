@@ -327,9 +327,28 @@ class Registry:
         found = tour in self._tours
         with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
             cursor.execute("DELETE FROM tours WHERE tour = ?", [tour])
+            cursor.execute("DELETE FROM tour_reports WHERE tour = ?", [tour])
             _delete_history(cursor, tour)
         self.reload()
         return found
+
+    def report_to(self, tour: str) -> tuple[str, ...]:
+        """The addresses ``tour``'s own weekly report goes to (none: it has no report)."""
+        with self._db.using() as cursor:
+            row = one(cursor, "SELECT recipients FROM tour_reports WHERE tour = ?", [tour])
+        return () if row is None else tuple(row[0])
+
+    def set_report_to(self, tour: str, recipients: Iterable[str]) -> tuple[str, ...]:
+        """Send ``tour``'s own weekly report to ``recipients`` (checked by the caller)
+        from now on; none: no report of its own. ``InvalidValue`` for an unknown tour."""
+        chosen = tuple(dict.fromkeys(recipients))  # in the order given, each once
+        with self._db.using() as cursor, transaction(cursor):
+            if one(cursor, "SELECT 1 FROM tours WHERE tour = ?", [tour]) is None:
+                raise InvalidValue("tour", f"unknown tour {tour!r}")
+            cursor.execute("DELETE FROM tour_reports WHERE tour = ?", [tour])
+            if chosen:
+                cursor.execute("INSERT INTO tour_reports VALUES (?, ?)", [tour, list(chosen)])
+        return chosen
 
     def create_token(
         self, org: str, admin: bool = False, tour: str | None = None, token: str | None = None
