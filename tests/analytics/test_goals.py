@@ -13,7 +13,11 @@ from starlette.testclient import TestClient
 
 from tests.analytics.test_retention import stats
 from tests.conftest import view, visitor
+from tourviews.analytics.rollup import complete_before, roll_up_completed
+from tourviews.app import TourviewsApp
 from tourviews.storage.clock import ManualClock
+from tourviews.storage.database import SCHEMA
+from tourviews.storage.migrations import migrate
 
 GOALS = ["action:lead-form", "scene:kitchen"]
 
@@ -173,3 +177,28 @@ def test_the_command_sets_lists_and_clears_goals_and_refuses_a_bad_one(data_dir:
     cleared = cli(data_dir, "tours", "add", "t1", "--org", "acme", "--no-goals")
     assert cleared.returncode == 0
     assert "goals" not in cli(data_dir, "tours", "list").stdout
+
+
+def test_an_upgraded_file_rolls_its_kept_days_up_again_to_answer_goals(
+    app: TourviewsApp, client: TestClient, clock: ManualClock, admin_token: str
+) -> None:
+    clock.advance(timedelta(days=-3))
+    visit(client, clock, KITCHEN)
+    visit(client, clock)
+    clock.advance(timedelta(days=3))
+    cursor = app.service.db.cursor()
+    roll_up_completed(cursor, complete_before(clock.now()))
+    # the file as a tourviews before goals left it: no goals, no rows of goals reached
+    cursor.execute("DELETE FROM rollups WHERE dimension = 'reached'")
+    cursor.execute("ALTER TABLE tours DROP COLUMN goals")
+    cursor.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    assert migrate(cursor, SCHEMA, Path("upgraded")) == [3]
+    app.service.registry.reload()
+    put_goals(client, admin_token, ["scene:kitchen"])
+    day = stats(client, admin_token, "2026-11-21", "2026-11-21")
+    assert day["goals"] == [{"goal": "scene:kitchen", "visits": 1, "rate": 0.5}]
+    app.service.keep_house()  # rolls the day up again, with its goals reached
+    kept = cursor.execute(
+        "SELECT key, views FROM rollups WHERE dimension = 'reached' AND day = '2026-11-21'"
+    ).fetchall()
+    assert kept == [("scene:kitchen", 1)]

@@ -53,7 +53,7 @@ def test_stats_offline_prints_the_contract_document(data_dir: Path) -> None:
     document = orjson.loads(ok(data_dir, "stats", "t1", "--format", "json"))
     assert set(document) == {
         "tour", "from", "to", "interval", "timezone", "totals", "previous", "series", "breakdown",
-        "breakdowns_exact", "transitions",
+        "breakdowns_exact", "transitions", "goals",
     }  # fmt: skip
     assert document["totals"].items() >= {"views": 0, "visitors": 0, "visitors_exact": True}.items()
     assert len(document["series"]) == 30

@@ -22,11 +22,12 @@ import duckdb
 
 from tourviews.analytics.parts import raw_from
 from tourviews.analytics.period import Period
-from tourviews.analytics.visits import RUNS
+from tourviews.analytics.visits import GOAL, GOAL_EVENTS, RUNS
+from tourviews.storage import registry
 from tourviews.storage.errors import InvalidValue
 from tourviews.storage.visit import IDLE_SECONDS
 
-STEP = re.compile(r"view|(?:scene|action):[A-Za-z0-9_-]{1,64}")
+STEP = re.compile(f"view|{registry.GOAL.pattern}")  # a goal, or the visit itself
 MAX_STEPS = 10
 
 # Each visit as one string of its steps in order, every step between bars
@@ -35,10 +36,8 @@ MAX_STEPS = 10
 PATHS = """
 visits AS MATERIALIZED (
     SELECT '|' || array_to_string([step.token FOR step IN list_sort(list({{'ts': ts,
-        'later': kind <> 'view', 'scene': scene, 'token': CASE kind WHEN 'action'
-        THEN 'action:' || action ELSE 'scene:' || scene END}})
-        FILTER (kind IN ('view', 'scene') AND scene IS NOT NULL
-            OR kind = 'action' AND action IS NOT NULL))], '||') || '|' AS path
+        'later': kind <> 'view', 'scene': scene, 'token': {goal}}}) FILTER ({goal_events}))],
+        '||') || '|' AS path
     FROM runs
     WHERE run > 0  -- run 0: the span (or the UTC day) began inside it
     GROUP BY tour, visitor, day, run
@@ -75,7 +74,8 @@ def funnel_query(patterns: int, condition: str = "TRUE") -> str:
     """
     where = f"tour = $tour AND ts >= $start AND ts < $end AND ({condition})"
     reached = "".join(f", count(*) FILTER (regexp_matches(path, $p{n}))" for n in range(patterns))
-    return RUNS.format(where=where, idle=IDLE_SECONDS) + PATHS.format(reached=reached)
+    paths = PATHS.format(reached=reached, goal=GOAL, goal_events=GOAL_EVENTS)
+    return RUNS.format(where=where, idle=IDLE_SECONDS) + paths
 
 
 def tour_funnel(

@@ -64,9 +64,7 @@ visits AS MATERIALIZED (
             AS path,
         coalesce(sum(seconds), 0) AS engaged,
         -- the goals it reached: every scene entered and action taken
-        coalesce(list_distinct(list(CASE kind WHEN 'action' THEN 'action:' || action
-            ELSE 'scene:' || scene END) FILTER (kind IN ('view', 'scene') AND scene IS NOT NULL
-            OR kind = 'action' AND action IS NOT NULL)), []) AS reached
+        coalesce(list_distinct(list({goal}) FILTER ({goal_events})), []) AS reached
     FROM runs
     WHERE run > 0  -- run 0: the span (or the UTC day) began inside it
     GROUP BY tour, visitor, day, run
@@ -120,9 +118,20 @@ FROM visits GROUP BY ALL
 """
 
 
+# An event as a goal or a funnel's step (``scene:NAME``, ``action:NAME``), and the
+# events that are one: a view or scene event with its scene, an action.
+GOAL = "CASE kind WHEN 'action' THEN 'action:' || action ELSE 'scene:' || scene END"
+GOAL_EVENTS = (
+    "kind IN ('view', 'scene') AND scene IS NOT NULL OR kind = 'action' AND action IS NOT NULL"
+)
+
+
 def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
     """The query of the visit rows (tour, bucket, dimension, key, amount, visitor IDs)."""
-    return VISITS.format(where=where, bucket=bucket, idle=IDLE_SECONDS, series=series)
+    return VISITS.format(
+        where=where, bucket=bucket, idle=IDLE_SECONDS, series=series, goal=GOAL,
+        goal_events=GOAL_EVENTS,
+    )  # fmt: skip
 
 
 OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end", series=SERIES)
