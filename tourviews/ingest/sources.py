@@ -38,6 +38,11 @@ BOUNDED = ("source", "utm_source", "utm_medium", "utm_campaign")
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
 HOST = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
 MAX_HOST = 253
+# An http(s) URL or a host, its host a valid name followed by a port or the path, if
+# anything: the host is the first group. Anything else goes through urlsplit.
+PLAIN_URL = re.compile(
+    rf"(?:https?://)?(?:www\.)?({_LABEL}(?:\.{_LABEL})*)\.?(?::[0-9]{{1,5}})?(?:[/?#]|$)", re.I
+)
 
 
 class Acquisition(NamedTuple):
@@ -58,6 +63,9 @@ def host_of(referrer: str) -> str:
     """The host of a URL or of a host (with or without a port or a path): lower case,
     without ``www.``. Raises ``ValueError`` for anything else; the message never
     repeats the value (it may carry a path and a query)."""
+    plain = PLAIN_URL.match(referrer)
+    if plain is not None and len(plain[1]) <= MAX_HOST:  # the usual one, at a regex's cost
+        return plain[1].lower()
     try:
         parts = urlsplit(referrer if "://" in referrer else "//" + referrer)
         parts.port  # noqa: B018 -- a port that is no number makes no host
