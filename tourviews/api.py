@@ -236,7 +236,7 @@ def stats(
     found = visible_tour(ops, caller, tour)
     if format not in ("json", "csv"):
         raise ApiError(400, "format must be 'json' or 'csv'", "format")
-    chosen = None if breakdown is None else exported(breakdown)
+    chosen = None if breakdown is None else exported(breakdown, ops.with_geoip())
     if chosen is not None and format != "csv":
         raise ApiError(400, "breakdown is for format=csv: the JSON holds every breakdown",
                        "breakdown")  # fmt: skip

@@ -512,10 +512,12 @@ def _revoke_token(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _stats(backend: Backend, args: argparse.Namespace) -> str:
-    chosen = None if args.breakdown is None else exported(args.breakdown)
-    if chosen is not None and args.format != "csv":
+    if args.breakdown is not None and args.format != "csv":
         raise InvalidValue("breakdown", "is for --format csv: the others show every breakdown")
     document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz)
+    # the document holds the breakdowns shown: countries only where the server looks them up
+    geoip = "country" in document.get("breakdown", {})
+    chosen = None if args.breakdown is None else exported(args.breakdown, geoip)
     if args.format == "json":
         return _json(document)
     if chosen is not None:

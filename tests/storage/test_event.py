@@ -107,8 +107,8 @@ def test_an_event_decodes_from_its_stream_row(e: Event) -> None:
 
 def test_a_row_written_before_the_country_decodes_without_one() -> None:
     counted = event(country="KZ")
-    row = orjson.loads(encode(counted))
-    assert decode(orjson.dumps(row[:-1])) == counted._replace(country=None)
+    before = orjson.loads(encode(counted))[: Event._fields.index("country")]
+    assert decode(orjson.dumps(before)) == counted._replace(country=None)
 
 
 def test_a_row_written_before_the_spec_decodes() -> None:

@@ -11,18 +11,19 @@ from typing import Any
 
 import polars as pl
 
-from tourviews.analytics.breakdowns import Breakdown, registered
+from tourviews.analytics.breakdowns import Breakdown, shown
 from tourviews.storage.errors import InvalidValue
 
 TRANSITIONS = "transitions"  # not in the document's ``breakdown``, a list of its own
 
 
-def exported(name: str) -> Breakdown:
-    """The breakdown called ``name``; ``InvalidValue`` naming ``breakdown`` if none is."""
-    for breakdown in registered():
+def exported(name: str, geoip: bool) -> Breakdown:
+    """The breakdown called ``name`` among those shown (countries only with ``geoip``);
+    ``InvalidValue`` naming ``breakdown`` if none is."""
+    for breakdown in shown(geoip):
         if breakdown.name == name:
             return breakdown
-    names = ", ".join(b.name for b in registered())
+    names = ", ".join(b.name for b in shown(geoip))
     raise InvalidValue("breakdown", f"breakdown must be one of {names}")
 
 

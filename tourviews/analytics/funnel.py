@@ -24,6 +24,7 @@ from tourviews.analytics.parts import raw_from
 from tourviews.analytics.period import Period
 from tourviews.analytics.visits import GOAL, GOAL_EVENTS, RUNS
 from tourviews.storage import registry
+from tourviews.storage.database import one
 from tourviews.storage.errors import InvalidValue
 from tourviews.storage.visit import IDLE_SECONDS
 
@@ -105,7 +106,7 @@ def tour_funnel(
     patterns = [".*".join(rf"\|{step}\|" for step in later[: n + 1]) for n in range(len(later))]
     parameters = {"tour": tour, "start": start, "end": end, **(values or {})}
     parameters |= {f"p{n}": pattern for n, pattern in enumerate(patterns)}
-    row = cursor.execute(funnel_query(len(patterns), condition), parameters).fetchone()
+    row = one(cursor, funnel_query(len(patterns), condition), parameters)
     visits, *reached = row if row is not None else (0,)
     counts = [visits, *reached] if steps[0] == "view" else reached
     return {

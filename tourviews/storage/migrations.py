@@ -118,11 +118,11 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, ("ALTER TABLE events ADD COLUMN IF NOT EXISTS country VARCHAR",)),
     # Where a view came from (issue 27): its referrer's host, channel and UTM values.
     Migration(5, (
-        "ALTER TABLE events ADD COLUMN source VARCHAR",
-        "ALTER TABLE events ADD COLUMN channel VARCHAR",
-        "ALTER TABLE events ADD COLUMN utm_source VARCHAR",
-        "ALTER TABLE events ADD COLUMN utm_medium VARCHAR",
-        "ALTER TABLE events ADD COLUMN utm_campaign VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS source VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS channel VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS utm_source VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS utm_medium VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS utm_campaign VARCHAR",
     )),
     # A tour's own weekly report: the addresses it goes to (tours add --report-to).
     Migration(6, (
