@@ -140,17 +140,21 @@ def _stored(db: Database) -> tuple[Counter[str], Counter[str]]:
         return Counter(dict(rows)), Counter({k: int(v) for k, v in drops.fetchall()})
 
 
+def _either(request: pytest.FixtureRequest, tmp_path: Path, **settings: Any) -> Iterator[Backend]:
+    """The backend the fixture's param names, its settings but ``settings`` the defaults."""
+    make = _memory if request.param == "memory" else _redis
+    yield from make(Settings(data_dir=tmp_path / "data", **settings), tmp_path)
+
+
 @pytest.fixture(params=["memory", "redis"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    make = _memory if request.param == "memory" else _redis
-    yield from make(Settings(data_dir=tmp_path / "data"), tmp_path)
+    yield from _either(request, tmp_path)
 
 
 @pytest.fixture(params=["memory", "redis"])
 def quick(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A backend whose windows last a second."""
-    make = _memory if request.param == "memory" else _redis
-    yield from make(Settings(data_dir=tmp_path / "data", dedup_window_seconds=WINDOW), tmp_path)
+    yield from _either(request, tmp_path, dedup_window_seconds=WINDOW)
 
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:
@@ -313,8 +317,7 @@ def test_one_network_brings_at_most_fifty_new_scene_names(backend: Backend) -> N
 @pytest.fixture(params=["memory", "redis"])
 def narrow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A backend whose tours count 3 names of each bounded dimension."""
-    make = _memory if request.param == "memory" else _redis
-    yield from make(Settings(data_dir=tmp_path / "data", max_scenes=3), tmp_path)
+    yield from _either(request, tmp_path, max_scenes=3)
 
 
 def test_sources_past_a_tours_bound_are_counted_as_other(narrow: Backend) -> None:
@@ -352,8 +355,7 @@ def test_sources_past_a_tours_bound_are_counted_as_other(narrow: Backend) -> Non
 @pytest.fixture(params=["memory", "redis"])
 def lenient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A backend whose rotation guard lets one network bring 1,000 visitors."""
-    make = _memory if request.param == "memory" else _redis
-    yield from make(Settings(data_dir=tmp_path / "data", rotation_limit=1_000), tmp_path)
+    yield from _either(request, tmp_path, rotation_limit=1_000)
 
 
 def test_one_network_brings_at_most_fifty_new_sources(lenient: Backend) -> None:
