@@ -171,7 +171,12 @@ def reads(before: Path) -> list[str]:
     samples: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     try:
         for name, reader in readers.items():
-            assert reader.stdout is not None and reader.stdout.readline().strip() == "ready", name
+            assert reader.stdout is not None
+            if reader.stdout.readline().strip() != "ready":
+                raise SystemExit(
+                    f"the {name} tree could not read {CACHE}: a tree older than the one that "
+                    "generated it refuses a newer schema; generate the data with the older tree"
+                )
         for _ in range(READ_ROUNDS):
             for name, reader in readers.items():
                 assert reader.stdin is not None and reader.stdout is not None
@@ -214,7 +219,9 @@ def main() -> int:
     here = subprocess.run(["git", "-C", str(AFTER), "rev-parse", "--short", "HEAD"],
                           capture_output=True, text=True).stdout.strip()  # fmt: skip
     load = os.getloadavg()[0]
-    rows = ingest(before) + reads(before)
+    rows = ingest(before)
+    print(*rows, sep="\n", flush=True)  # kept even if the reads fail
+    rows += reads(before)
     after_load = os.getloadavg()[0]
     text = "\n".join([
         f"{label}: before is `{commit}`, after `{here}`, measured "
