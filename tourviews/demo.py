@@ -6,10 +6,11 @@ simulation moves forward, so no time is slept. Beacons go through the ASGI app
 from a browser, each person behind their own documentation-range address, forwarded
 by a trusted proxy.
 
-A person's visit is what ``beacon.js`` and ``engage.js`` send for it: the view, the
-first scene, then on each scene change an ``engage`` with the visible seconds spent in
-the scene left and the next ``scene``, a few actions in the scene they are in, and a
-last ``engage`` when the page is hidden.
+A person's visit is what ``beacon.js`` and ``engage.js`` send for it: the view (with
+where it came from: a portal's iframe, search, a campaign's link), the first scene,
+then on each scene change an ``engage`` with the visible seconds spent in the scene
+left and the next ``scene``, a few actions in the scene they are in, and a last
+``engage`` when the page is hidden.
 The clock moves in steps of ``STEP``: the beacons of one step are sent together, and a
 person's beacons that follow each other fall in different steps, so the stored order
 is the order they were sent in.
@@ -60,6 +61,21 @@ SCENES = tuple(NEXT)
 BOUNCE = 0.3  # leaves after the first scene
 LEAVE = 0.25  # leaves after any later scene
 ACTIONS = (("floor-plan", 0.12), ("lead-form", 0.05), ("book-viewing", 0.03))  # per visit
+GOALS = ("action:lead-form", "action:book-viewing", "scene:terrace")
+# Where a visit comes from, as beacon.js reports it: most tours are seen in an iframe on
+# a property portal or an agency's listing (the referrer is then the embedding page),
+# some through search or a link, some from a campaign's tagged link.
+ACQUISITION: tuple[tuple[int, dict[str, Any]], ...] = (
+    (30, {"referrer": "https://krisha.kz/a/show/687351204", "embedded": True}),
+    (14, {"referrer": "https://www.etagi.kz/realty/almaty/flat/58812", "embedded": True}),
+    (16, {}),  # typed or bookmarked: direct
+    (14, {"referrer": "https://www.google.com/"}),
+    (6, {"referrer": "https://yandex.kz/"}),
+    (8, {"referrer": "https://l.instagram.com/", "utm_source": "instagram",
+         "utm_medium": "social", "utm_campaign": "winter-sale"}),
+    (5, {"referrer": "https://web.whatsapp.com/"}),
+    (7, {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "winter-sale"}),
+)  # fmt: skip
 
 BROWSERS = (  # real user-agents of the browsers people use, by rough share
     (30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -154,7 +170,9 @@ class Simulation:
         """One person's visit from ``step`` on: the beacons the scripts send for it."""
         rng, plan = self.rng, self.plan
         scene = pick(rng, ENTRIES)
-        plan[step] += [(who, beacon(who)), (who, beacon(who, "scene", scene=scene))]
+        weights, sources = zip(*ACQUISITION, strict=True)
+        came_from = rng.choices(sources, weights)[0]
+        plan[step] += [(who, beacon(who, **came_from)), (who, beacon(who, "scene", scene=scene))]
         seen = {scene}
         actions = [name for name, chance in ACTIONS if rng.random() < chance]
         while True:
@@ -217,7 +235,7 @@ def run_demo(settings: Settings, days: int = 7, seed: int = 7) -> tuple[str, int
     clock = ManualClock(now - timedelta(days=days))
     proxied = dataclasses.replace(settings, trusted_proxies=parse_networks(["127.0.0.1/32"]))
     app = create_app(proxied, clock)
-    app.service.registry.put_tour(TOUR, ORG, timezone=TIMEZONE)
+    app.service.registry.put_tour(TOUR, ORG, timezone=TIMEZONE, goals=GOALS)
     token = app.service.registry.create_token(ORG)
 
     async def run() -> int:

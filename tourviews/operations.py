@@ -102,13 +102,15 @@ class Operations:
     ) -> dict[str, dict[str, Any]]:
         """Each tour's overview (``tourviews.analytics.overview``), in days of its own zone
         unless ``tz`` names one for all; with the ``from`` and ``to`` of its period."""
+        tours = list(tours)
         zones = by_zone(tours, tz)
+        goals = {tour.tour: tour.goals for tour in tours if tour.goals}
         found: dict[str, dict[str, Any]] = {}
         with self.db.using() as cursor:
             for zone, group in zones.items():
                 period = self.period(zone, start, end, None)
                 days = {"from": period.first.isoformat(), "to": period.last.isoformat()}
-                for tour, entry in overview(cursor, group, period).items():
+                for tour, entry in overview(cursor, group, period, goals).items():
                     found[tour] = days | entry
         return found
 

@@ -23,27 +23,32 @@ def get(client: TestClient, token: str, path: str, **params: str) -> Any:
     return response.json()
 
 
-def visit(client: TestClient, who: str, tour: str, seconds: int = 0) -> None:
+def visit(client: TestClient, who: str, tour: str, seconds: int = 0, call: bool = False) -> None:
     assert send(client, who, tour) == 204
     if seconds:
         assert send(client, who, tour, event="engage", seconds=seconds) == 204  # type: ignore[arg-type]
+    if call:  # the goal of t1 and t2
+        assert send(client, who, tour, event="action", name="call") == 204
 
 
 @pytest.fixture
 def traffic(app: TourviewsApp, client: TestClient, clock: ManualClock) -> dict[str, str]:
     """Two tours, one in Almaty's days, visited over the last eight days (the range
-    and the five days before it), with engaged seconds; a third tour never visited."""
-    app.service.registry.put_tour("t2", "acme", timezone="Asia/Almaty")
+    and the five days before it), with engaged seconds and calls (their goal); a third
+    tour never visited."""
+    app.service.registry.put_tour("t1", "acme", goals=["action:call", "scene:lobby"])
+    app.service.registry.put_tour("t2", "acme", timezone="Asia/Almaty", goals=["action:call"])
     app.service.registry.put_tour("quiet", "acme")
     app.service.registry.put_tour("theirs", "other")
     loyal, once = visitor(), visitor()
     start = clock.now()
-    for days_ago, who, tour, seconds in [
-        (7, loyal, "t1", 40), (5, once, "t2", 15), (3, loyal, "t1", 20), (3, loyal, "t2", 0),
-        (1, visitor(), "t1", 5), (0, loyal, "t1", 60), (0, visitor(), "t2", 30),
+    for days_ago, who, tour, seconds, call in [
+        (7, loyal, "t1", 40, True), (5, once, "t2", 15, False), (3, loyal, "t1", 20, False),
+        (3, loyal, "t2", 0, False), (1, visitor(), "t1", 5, False), (0, loyal, "t1", 60, True),
+        (0, visitor(), "t2", 30, True),
     ]:  # fmt: skip
         clock.set(start - timedelta(days=days_ago, hours=5))  # 07:00 UTC, 12:00 in Almaty
-        visit(client, who, tour, seconds)
+        visit(client, who, tour, seconds, call)
         visit(client, visitor(), "theirs", 10)
     clock.set(start)
     return {"loyal": loyal}
@@ -61,7 +66,8 @@ def as_in_stats(client: TestClient, token: str, tour: str) -> dict[str, Any]:
         "totals": {key: stats["totals"][key] for key in FIGURES},
         "previous": {key: stats["previous"][key] for key in FIGURES},
         "views_by_day": [entry["views"] for entry in stats["series"]],
-    }
+        "goals": stats["goals"],
+    } | {"previous": {key: stats["previous"][key] for key in (*FIGURES, "goals")}}
 
 
 def test_overview_lists_each_tour_with_the_figures_of_its_stats_document(
@@ -79,12 +85,19 @@ def test_overview_lists_each_tour_with_the_figures_of_its_stats_document(
     assert t1["totals"] == {"views": 3, "visitors": 2, "visitors_exact": True, "visits": 3,
                             "engaged_seconds": 85}  # fmt: skip
     assert t1["previous"] == {"views": 1, "visitors": 1, "visitors_exact": True, "visits": 1,
-                              "engaged_seconds": 40}  # fmt: skip
+                              "engaged_seconds": 40,
+                              "goals": [{"goal": "action:call", "visits": 1, "rate": 1.0},
+                                        {"goal": "scene:lobby", "visits": 0, "rate": 0.0}]}  # fmt: skip
     assert t1["views_by_day"] == [0, 1, 0, 1, 1]
+    assert t1["goals"] == [{"goal": "action:call", "visits": 1, "rate": 0.3333},
+                           {"goal": "scene:lobby", "visits": 0, "rate": 0.0}]  # fmt: skip
     t2 = next(t for t in document["tours"] if t["tour"] == "t2")
     assert (t2["timezone"], t2["totals"]["views"], t2["totals"]["engaged_seconds"]) == (
         "Asia/Almaty", 2, 30)  # fmt: skip
     assert t2["previous"]["engaged_seconds"] == 15
+    assert t2["goals"] == [{"goal": "action:call", "visits": 1, "rate": 0.5}]  # in Almaty's days
+    quiet = next(t for t in document["tours"] if t["tour"] == "quiet")
+    assert (quiet["goals"], quiet["previous"]["goals"]) == ([], [])  # no goals
 
 
 def test_overview_reads_the_same_once_the_days_are_rolled_up(

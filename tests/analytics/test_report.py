@@ -194,6 +194,20 @@ def test_figures_the_stats_document_lacks_are_left_out_and_shown_once_it_has_the
     assert "Bounce rate" in text(full) and "lead-form" in text(full)
 
 
+def test_the_sources_and_campaigns_of_the_week_are_in_the_report() -> None:
+    breakdown = {
+        "source": [{"key": "krisha.kz", "views": 5, "visitors": 4},
+                   {"key": "(direct)", "views": 2, "visitors": 2}],
+        "utm_campaign": [{"key": "winter-sale", "views": 3, "visitors": 3}],
+    }  # fmt: skip
+    full = document(("t1", stats([1] * 7, breakdown), stats([1] * 7)))
+    rows = section(html(full), "t1")
+    assert ["krisha.kz", "5"] in rows and ["(direct)", "2"] in rows
+    assert ["winter-sale", "3"] in rows
+    assert "Where views came from" in html(full) and "Campaigns" in html(full)
+    assert "krisha.kz" in text(full) and "winter-sale" in text(full)
+
+
 def test_a_worse_bounce_rate_is_red_and_more_views_green() -> None:
     bounce = next(f for f in FIGURES if f.key == "bounce_rate")
     assert change(bounce, 0.5, 0.4).good is False

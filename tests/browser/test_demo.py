@@ -19,7 +19,7 @@ import orjson
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from tests.conftest import StartServer
-from tourviews.demo import ACTIONS, SCENES, TIMEZONE
+from tourviews.demo import ACTIONS, GOALS, SCENES, TIMEZONE
 
 SCREENSHOTS = os.environ.get("TOURVIEWS_SCREENSHOTS")  # a directory: make screenshot
 WIDTHS: dict[str, ViewportSize] = {
@@ -61,6 +61,12 @@ def test_demo_fills_every_figure_and_the_dashboard_shows_them(
     assert all(row["engaged_seconds"] > 0 for row in breakdown["scene"])
     assert {row["key"] for row in breakdown["action"]} == {name for name, _ in ACTIONS}
     assert breakdown["entry_scene"] and breakdown["exit_scene"] and stats["transitions"]
+    sources = {row["key"] for row in breakdown["source"]}
+    assert {"krisha.kz", "google.com", "(direct)"} <= sources, sources
+    assert {row["key"] for row in breakdown["channel"]} >= {"embed", "search", "direct"}
+    assert "winter-sale" in {row["key"] for row in breakdown["utm_campaign"]}
+    assert [goal["goal"] for goal in stats["goals"]] == list(GOALS)
+    assert all(goal["visits"] > 0 for goal in stats["goals"]), stats["goals"]
 
     server = start(data_dir)
     errors: list[str] = []

@@ -115,14 +115,15 @@ BREAKDOWNS: tuple[Breakdown, ...] = (
               report="Actions"),
     # Where views came from (tourviews.ingest.sources): views stored before it, and those
     # without the beacon field, are direct; values past a tour's bound are "(other)".
-    Breakdown("source", "Sources", "source", COUNTS, "view", "coalesce(source, '(direct)')"),
+    Breakdown("source", "Sources", "source", COUNTS, "view", "coalesce(source, '(direct)')",
+              report="Where views came from"),
     Breakdown("channel", "Channels", "channel", COUNTS, "view", "coalesce(channel, 'direct')"),
     Breakdown("utm_source", "Campaign sources", "utm_source", COUNTS, "view",
               "coalesce(utm_source, '(none)')"),
     Breakdown("utm_medium", "Campaign media", "utm_medium", COUNTS, "view",
               "coalesce(utm_medium, '(none)')"),
     Breakdown("utm_campaign", "Campaigns", "utm_campaign", COUNTS, "view",
-              "coalesce(utm_campaign, '(none)')"),
+              "coalesce(utm_campaign, '(none)')", report="Campaigns"),
     Breakdown("device", "Devices", "device", COUNTS, "view", "device"),
     Breakdown("browser", "Browsers", "browser", COUNTS, "view", "browser"),
     Breakdown("os", "Operating systems", "OS", COUNTS, "view", "os"),

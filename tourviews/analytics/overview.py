@@ -16,6 +16,7 @@ Each row finds its local day by an as-of join on the days' UTC starts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -24,7 +25,7 @@ import duckdb
 from tourviews.analytics.kept import kept, reading
 from tourviews.analytics.kept import rows as kept_rows
 from tourviews.analytics.period import Period
-from tourviews.analytics.stats import tour_totals
+from tourviews.analytics.stats import goal_rates, tour_totals
 from tourviews.storage.database import one
 from tourviews.storage.visit import IDLE_SECONDS
 
@@ -84,12 +85,21 @@ ADDED = ("visits", "engaged_seconds")  # to the totals of tour_totals
 
 
 def overview(
-    cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period
+    cursor: duckdb.DuckDBPyConnection,
+    tours: list[str],
+    period: Period,
+    goals: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Each of ``tours`` over ``period`` (of days, in one zone) and the period before:
-    ``{"totals", "previous", "views_by_day"}``, the totals holding views, visitors
+    ``{"totals", "previous", "views_by_day", "goals"}``, the totals holding views, visitors
     (exact as in the stats document, or ``visitors_exact`` false), visits and engaged
-    seconds, and ``views_by_day`` one count per day of ``period``."""
+    seconds, and ``views_by_day`` one count per day of ``period``.
+
+    ``goals``: each tour's, if it has any. They are counted as its stats document counts
+    them (``goals``, and ``previous.goals``), a read per tour that has goals: the visits
+    that reached a goal are cut from the tour's own visits, and most tours have none.
+    """
+    goals = goals or {}
     before = period.before()
     days = (period.last - period.first).days + 1
     with reading(cursor):
@@ -100,6 +110,11 @@ def overview(
         previous = kept(cursor, key, last, lambda: tour_totals(cursor, tours, before),
                         lambda found: 200 * len(found))  # fmt: skip
         rows = _days(cursor, tours, before, period)
+        reached = {
+            tour: (goal_rates(cursor, tour, period, goals[tour]),
+                   goal_rates(cursor, tour, before, goals[tour]))
+            for tour in tours if goals.get(tour)
+        }  # fmt: skip
     found: dict[str, dict[str, Any]] = {
         tour: {
             "totals": {**current[tour], **dict.fromkeys(ADDED, 0)},
@@ -108,6 +123,8 @@ def overview(
         }
         for tour in tours
     }
+    for tour, entry in found.items():
+        entry["goals"], entry["previous"]["goals"] = reached.get(tour, ([], []))
     place = {(period.first + timedelta(days=n)).isoformat(): n for n in range(days)}
     for tour, label, views, visits, engaged in rows:
         entry = found[tour]

@@ -99,6 +99,25 @@ def _past_totals(
     return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period, goals)))
 
 
+def goal_rates(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, goals: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """The ``goals`` of ``tour``'s stats document over ``period``, kept as the totals of
+    the period before are, while its days cannot change."""
+    if not goals:
+        return []
+    last = (period.end.astimezone(UTC) - timedelta(microseconds=1)).date()
+    key = ("goals", tour, period.first, period.last, period.zone.key, goals)
+    return list(kept(cursor, key, last, lambda: _goals(cursor, tour, period, goals)))
+
+
+def _goals(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, goals: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    visits = visit_figures(cursor, tour, period, _rolled(cursor, period), totals_only=True)
+    return visits.goals(goals)
+
+
 def _rolled(cursor: duckdb.DuckDBPyConnection, period: Period) -> date | None:
     """Where the visit figures of ``period`` stop reading rollups (None: raw events alone).
 
