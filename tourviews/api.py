@@ -199,6 +199,14 @@ Zone = Annotated[
 
 
 TourName = Annotated[str, Path(json_schema_extra=_shape(NAME.pattern))]
+FilterParameter = Annotated[
+    list[str] | None,
+    Query(
+        description="NAME:KEY, a breakdown and one of its keys, like device:mobile: the "
+        "figures of the visits it picks (repeatable: the visits all of them pick)",
+        json_schema_extra={"examples": [["device:mobile", "entry_scene:lobby"]]},
+    ),
+]
 
 
 @owner.get(
@@ -223,6 +231,7 @@ def stats(
         Query(description=f"rows per breakdown, the most viewed first (default {BREAKDOWN_LIMIT})"),
     ] = None,
     tz: Zone = None,
+    filter: FilterParameter = None,
 ) -> Any:
     found = visible_tour(ops, caller, tour)
     if format not in ("json", "csv"):
@@ -234,7 +243,7 @@ def stats(
             raise ApiError(400, f"limit must be a whole number from 1 to {MAX_BREAKDOWN_LIMIT}",
                            "limit")  # fmt: skip
         rows = int(limit)
-    document = ops.stats(found, start, end, interval, tz, rows)
+    document = ops.stats(found, start, end, interval, tz, rows, filter or ())
     if format == "json":
         return document
     filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
@@ -357,11 +366,12 @@ def report(
         str,
         Query(description="html (default) or json", json_schema_extra={"enum": ["html", "json"]}),
     ] = "html",
+    filter: FilterParameter = None,
 ) -> Any:
     if format not in ("html", "json"):
         raise ApiError(400, "format must be 'html' or 'json'", "format")
     try:
-        document = ops.report(org, week)
+        document = ops.report(org, week, filter or ())
     except UnknownOrganization as exc:
         raise ApiError(404, exc.message, "org") from None
     return document if format == "json" else HTMLResponse(html(document))

@@ -23,7 +23,7 @@ from tourviews.storage.registry import check_name
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
-         "timezone": "--timezone", "tz": "--tz"}  # fmt: skip
+         "timezone": "--timezone", "tz": "--tz", "filter": "--filter"}  # fmt: skip
 # What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
 DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -223,6 +223,7 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--interval", choices=("day", "hour"))
     stats.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    _filter_flag(stats)
 
     abuse = commands.add_parser(
         "abuse", parents=[data], help="what was not counted, and who sent it"
@@ -239,6 +240,7 @@ def _parser() -> argparse.ArgumentParser:
         "--week", metavar="WEEK", help="2026-W48, or a day of it (default: the last complete week)"
     )
     report.add_argument("--out", type=Path, metavar="FILE", help="write the HTML here")
+    _filter_flag(report)
     report.add_argument(
         "--smtp",
         metavar="URL",
@@ -261,6 +263,14 @@ def _parser() -> argparse.ArgumentParser:
         "compact", parents=[data], help="rewrite the database so that deleted data is gone"
     )
     return parser
+
+
+def _filter_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--filter", dest="filters", action="append", default=[], metavar="NAME:KEY",
+        help="the visits with this key of a breakdown, like device:mobile (repeatable: the "
+        "visits all of them pick)",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -457,7 +467,7 @@ def _revoke_token(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _stats(backend: Backend, args: argparse.Namespace) -> str:
-    document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz)
+    document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz, args.filters)
     if args.format == "json":
         return _json(document)
     if args.format == "csv":
@@ -472,7 +482,7 @@ def _abuse(backend: Backend, args: argparse.Namespace) -> str:
 
 def _report(backend: Backend, args: argparse.Namespace) -> str:
     where = delivery(args.smtp, args.sender, args.recipients, args.out)  # before the work
-    return deliver(backend.report(args.org, args.week), where)
+    return deliver(backend.report(args.org, args.week, args.filters), where)
 
 
 def _forget(backend: Backend, args: argparse.Namespace) -> str:
@@ -550,6 +560,11 @@ def _table(document: dict[str, Any]) -> str:
     lines = [
         f"{document['tour']}  {document['from']} to {document['to']}  by {document['interval']}"
         f"  ({document.get('timezone', 'UTC')})",
+        *(
+            [f"the visits of {' and '.join(document['filters'])}"]
+            if document.get("filters")
+            else []
+        ),
         f"views {totals['views']:,}{_change(totals['views'], previous.get('views'))}   "
         f"visitors {totals['visitors']:,}{_change(totals['visitors'], previous.get('visitors'))} "
         f"({exact})",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -96,10 +97,10 @@ class Backend(Protocol):
     def revoke_token(self, identifier: str) -> None: ...
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None,
+        tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]: ...  # fmt: skip
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
-    def report(self, org: str, week: str | None) -> dict[str, Any]: ...
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]: ...
     def forget(self, visitor: str) -> int: ...
     def purge(self) -> int: ...
     def compact(self) -> tuple[int, int]: ...
@@ -139,18 +140,18 @@ class Local:
 
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None,
+        tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
         found = self.operations.tours.get(tour)
         if found is None:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
-        return self.operations.stats(found, start, end, interval, tz)
+        return self.operations.stats(found, start, end, interval, tz, filters=filters)
 
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         return self.operations.abuse(start, end)
 
-    def report(self, org: str, week: str | None) -> dict[str, Any]:
-        return self.operations.report(org, week)
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]:
+        return self.operations.report(org, week, filters)
 
     def forget(self, visitor: str) -> int:
         return self.operations.forget(visitor)
@@ -220,10 +221,10 @@ class Remote:
 
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None,
+        tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
         given = (("from", start), ("to", end), ("interval", interval), ("tz", tz))
-        params = {k: v for k, v in given if v}
+        params: dict[str, Any] = {k: v for k, v in given if v} | _filters(filters)
         result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/stats", params=params)
         return result
 
@@ -232,8 +233,9 @@ class Remote:
         result: dict[str, Any] = self._call("GET", "/v1/admin/abuse", params=params)
         return result
 
-    def report(self, org: str, week: str | None) -> dict[str, Any]:
-        params = {"org": org, "format": "json"} | ({"week": week} if week else {})
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]:
+        params: dict[str, Any] = {"org": org, "format": "json"} | ({"week": week} if week else {})
+        params |= _filters(filters)
         result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
         return result
 
@@ -265,3 +267,8 @@ def connect(data_dir: Path) -> Backend:
             if time.monotonic() > deadline:
                 raise StorageError(f"{exc}, which is not a tourviews server answering") from None
             time.sleep(0.2)
+
+
+def _filters(filters: Sequence[str]) -> dict[str, Any]:
+    """The query parameters of ``filters``: ``filter`` once each (none: no parameter)."""
+    return {"filter": list(filters)} if filters else {}

@@ -11,12 +11,13 @@ already translates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.erasure import forget
+from tourviews.analytics.filters import parse_filters
 from tourviews.analytics.period import Period, parse_period, parse_zone
 from tourviews.analytics.report import org_tours, weekly_report
 from tourviews.analytics.retention import purge, retention_days
@@ -51,12 +52,14 @@ class Operations:
 
     def stats(
         self, tour: Tour, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None, rows: int = BREAKDOWN_LIMIT,
+        tz: str | None = None, rows: int = BREAKDOWN_LIMIT, filters: Sequence[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
-        """The stats document of ``tour``, in days of ``tz`` (default: the tour's zone)."""
+        """The stats document of ``tour``, in days of ``tz`` (default: the tour's zone), of
+        the visits that ``filters`` (``NAME:KEY`` each) pick."""
         period = self.period(tour.timezone if tz is None else tz, start, end, interval)
+        picked = parse_filters(filters)
         with self.db.using() as cursor:
-            return tour_stats(cursor, tour.tour, period, rows)
+            return tour_stats(cursor, tour.tour, period, rows, picked)
 
     def totals(
         self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
@@ -87,12 +90,13 @@ class Operations:
         with self.db.using() as cursor:
             return abuse_report(cursor, period)
 
-    def report(self, org: str, week: str | None) -> dict[str, Any]:
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]:
         """The weekly report of ``org``; ``UnknownOrganization`` when it has no tour."""
         tours = org_tours(self.registry.tours, org)
         chosen = parse_week(week, self.clock.now(), tours.values())
+        picked = parse_filters(filters)
         with self.db.using() as cursor:
-            return weekly_report(cursor, org, tours, chosen)
+            return weekly_report(cursor, org, tours, chosen, picked)
 
     def put_tour(
         self, tour: str, org: str, origins: Iterable[str] | None = None,

@@ -30,6 +30,7 @@ from tourviews.analytics.breakdowns import (
     rolled_up,
 )
 from tourviews.analytics.exact import exact_stats, exact_totals, fresh_from
+from tourviews.analytics.filters import Filters, answerable, filtered_figures
 from tourviews.analytics.kept import kept, reading
 from tourviews.analytics.parts import EPOCH, Cell, Cells, Series, day_key
 from tourviews.analytics.parts import (
@@ -61,14 +62,18 @@ MAX_BREAKDOWN_LIMIT = 1_000
 
 
 def tour_stats(
-    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int = BREAKDOWN_LIMIT
-) -> dict[str, Any]:
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int = BREAKDOWN_LIMIT,
+    filters: Filters = (),
+) -> dict[str, Any]:  # fmt: skip
     """The contract's stats document for ``tour`` over ``period``; ``limit`` rows a breakdown.
 
     Within raw retention every number is exact. Days whose raw events were purged
     come from the rollups: per day and hour still exact, but over several days the
-    visitors are a union of sketches, and ``visitors_exact`` says so.
+    visitors are a union of sketches, and ``visitors_exact`` says so. With ``filters``,
+    the figures of the visits they pick (``tourviews.analytics.filters``).
     """
+    if filters:
+        return _filtered_stats(cursor, tour, period, limit, filters)
     with reading(cursor):
         series, cells = _views(cursor, tour, period)
         visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
@@ -207,6 +212,40 @@ def _document(
         "breakdowns_exact": visits.exact,
         "transitions": visits.transitions(limit),
     }
+
+
+# Filtered reads (tourviews.analytics.filters): raw events alone, in any zone.
+
+
+def _filtered_stats(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int, filters: Filters
+) -> dict[str, Any]:
+    """The stats document of the visits ``filters`` pick, with ``filters`` listed. Its
+    ``previous`` has totals only when the period before is kept raw too."""
+    document = _document(tour, period, *_filtered(cursor, tour, period, filters), limit)
+    document["filters"] = [str(f) for f in filters]
+    previous = period.before()
+    document["previous"] = {"from": previous.first.isoformat(), "to": previous.last.isoformat()}
+    if answerable(cursor, previous):
+        document["previous"] |= filtered_totals(cursor, tour, previous, filters)
+    return document
+
+
+def _filtered(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, filters: Filters
+) -> tuple[Series, Cells, VisitFigures]:
+    labels = [bucket_key(period, start) for start in period.buckets()]
+    return filtered_figures(cursor, tour, period, filters, labels)
+
+
+def filtered_totals(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, filters: Filters
+) -> dict[str, Any]:
+    """The totals of the visits of ``tour`` that ``filters`` pick over ``period``."""
+    _, cells, visits = _filtered(cursor, tour, period, filters)
+    total = cells.get(("total", ""), Cell())
+    return {"views": total.views, "visitors": total.visitors, "visitors_exact": True,
+            **visits.totals()}  # fmt: skip
 
 
 def _rows(

@@ -42,7 +42,7 @@ WITH ev AS MATERIALIZED (
     SELECT tour, visitor, ts::DATE AS day, ts, kind, scene, seconds, action,
         coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {idle} SECOND, kind = 'view')
             AS starts
-    FROM events WHERE {where}
+    FROM {source} WHERE {where}
     WINDOW w AS (PARTITION BY tour, visitor, ts::DATE ORDER BY ts, kind <> 'view', scene)
 ),
 runs AS MATERIALIZED (
@@ -106,9 +106,12 @@ FROM visits GROUP BY ALL
 """
 
 
-def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
-    """The query of the visit rows (tour, bucket, dimension, key, amount, visitor IDs)."""
-    return VISITS.format(where=where, bucket=bucket, idle=IDLE_SECONDS, series=series)
+def visit_rows(where: str, bucket: str = "NULL", series: str = "", source: str = "events") -> str:
+    """The query of the visit rows (tour, bucket, dimension, key, amount, visitor IDs);
+    ``source``: a relation with the columns of ``events`` (a filtered read's events)."""
+    return VISITS.format(
+        where=where, bucket=bucket, idle=IDLE_SECONDS, series=series, source=source
+    )
 
 
 OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end", series=SERIES)
