@@ -12,6 +12,7 @@ import pytest
 from httpx import Response
 from starlette.testclient import TestClient
 
+from tests.analytics.test_breakdowns import PLATFORM, add
 from tests.analytics.test_exact import stored, traffic
 from tests.builders import event
 from tests.conftest import view, visitor
@@ -184,6 +185,23 @@ def test_a_filtered_read_before_the_kept_raw_events_names_the_first_day_it_answe
     with pytest.raises(InvalidValue) as zoned:
         read(db, "device:mobile", period=Period(DAY, DAY, "day", ZoneInfo("Asia/Almaty")))
     assert "2026-11-25" in zoned.value.message
+
+
+def test_a_breakdown_added_to_the_registry_filters_with_no_other_change(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(monkeypatch, PLATFORM)
+    document = read(db, "platform:iOS")
+    assert (document["totals"]["views"], document["totals"]["engaged_seconds"]) == (2, 60)
+    assert document["breakdown"]["platform"] == [{"key": "iOS", "views": 2, "visitors": 1}]
+
+
+def test_the_listing_says_which_breakdowns_filter(client: TestClient, admin_token: str) -> None:
+    listed = get(client, admin_token, "/v1/tours", []).json()["breakdowns"]
+    assert {b["name"]: b["filter"] for b in listed} == {
+        "scene": True, "entry_scene": True, "exit_scene": True, "transitions": False,
+        "action": True, "device": True, "browser": True, "os": True,
+    }  # fmt: skip
 
 
 def test_a_quote_in_a_key_is_a_key_like_any_other(db: Database) -> None:

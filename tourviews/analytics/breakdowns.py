@@ -103,7 +103,7 @@ class Breakdown:
         """The breakdown as ``GET /v1/tours`` lists it for the dashboard."""
         columns = [{"field": c.field, "heading": c.heading, "kind": c.kind} for c in self.columns]
         return {"name": self.name, "title": self.title, "heading": self.heading,
-                "columns": columns, "top": self.top}  # fmt: skip
+                "columns": columns, "top": self.top, "filter": self.filterable}  # fmt: skip
 
 
 # A visit's path of scenes, as ``tourviews.analytics.visits`` orders it: its view's scene,
