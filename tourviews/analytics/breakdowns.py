@@ -97,7 +97,11 @@ class Breakdown:
         matches a visit with one such event: the visit's view for a breakdown of views."""
         if self.counts == "visit":
             return self.visit_match.replace("{value}", value)
-        return f"bool_or(kind = '{self.counts}' AND {self.grouped} = {value})"
+        return f"bool_or({self.counted_as(value)})"
+
+    def counted_as(self, value: str) -> str:
+        """For a breakdown counting events: true of an event it counts under ``value``."""
+        return f"kind = '{self.counts}' AND {self.grouped} = {value}"
 
     def listed(self) -> dict[str, Any]:
         """The breakdown as ``GET /v1/tours`` lists it for the dashboard."""

@@ -41,7 +41,7 @@ from tourviews.analytics.breakdowns import (
 )
 from tourviews.analytics.parts import EPOCH, Cell, Cells, Series, raw_from
 from tourviews.analytics.period import Period
-from tourviews.analytics.visits import SERIES, VisitFigures, visit_rows
+from tourviews.analytics.visits import SERIES, VisitFigures, rows_of_runs
 from tourviews.analytics.zones import INTERVALS
 from tourviews.storage.errors import InvalidValue
 from tourviews.storage.visit import IDLE_SECONDS
@@ -98,36 +98,57 @@ def parse_filters(texts: Iterable[str]) -> tuple[Filter, ...]:
 
 def picked(filters: Filters) -> tuple[str, dict[str, str]]:
     """The events of ``$tour`` from ``$start`` to ``$end`` (naive UTC) in the visits that
-    ``filters`` pick, as an SQL subquery with the columns of ``events``; and the parameters
-    that hold the keys, to be bound with ``$tour``, ``$start`` and ``$end``.
+    ``filters`` pick, as an SQL subquery with the columns of ``events``, ``day`` (UTC) and
+    ``run`` (one number per visit); and the parameters that hold the keys, to be bound
+    with ``$tour``, ``$start`` and ``$end``.
 
     The events are cut into visits as ``tourviews.analytics.visits`` cuts them: a visit is
     a view and what follows it, within a UTC day, until a pause of 30 minutes.
     """
     keys = {f"filter_{n}": f.key for n, f in enumerate(filters)}
+    # Each filter of a breakdown counting events marks the events it needs (a phone's
+    # view); a visit is picked when it has one. One counting visits asks its visit.
+    marks = {p: f.breakdown.counted_as(f"${p}") for p, f in zip(keys, filters, strict=True)
+             if f.breakdown.counts != "visit"}  # fmt: skip
     conditions = " AND ".join(
-        f.breakdown.matches(f"${parameter}") for parameter, f in zip(keys, filters, strict=True)
+        f"bool_or({parameter})" if parameter in marks else f.breakdown.matches(f"${parameter}")
+        for parameter, f in zip(keys, filters, strict=True)
     )
-    order = "ORDER BY ts, kind <> 'view', scene"
+    # Cutting visits sorts the events: first leave out the visitors without a marked event,
+    # and sort narrow rows (the events' row IDs pick the whole rows after).
+    visitors = "".join(
+        f" AND visitor IN (SELECT visitor FROM events WHERE tour = $tour AND ts >= $start "
+        f"AND ts < $end AND {mark})"
+        for mark in marks.values()
+    )
+    marked = "".join(f", {mark} AS {parameter}" for parameter, mark in marks.items())
+    # One order for both windows, and no partition: DuckDB sorts once and runs through.
+    # A visit's number is the count of the starts up to its view, over all the visitors.
+    # At one moment a view comes first, as in the visit cut; the order of other events at
+    # one moment moves no event to another visit, so it is not sorted on (it costs).
+    order = "ORDER BY visitor, ts, kind <> 'view'"
+    span = "tour = $tour AND ts >= $start AND ts < $end"
     query = f"""(
-    WITH runs AS MATERIALIZED (
-        SELECT *, sum(starts::INTEGER) OVER (
-            PARTITION BY visitor, ts::DATE {order} ROWS UNBOUNDED PRECEDING) AS run
+    WITH cut AS MATERIALIZED (
+        SELECT * EXCLUDE (starts), sum(starts::INTEGER) OVER (w ROWS UNBOUNDED PRECEDING) AS run
         FROM (
-            SELECT *, coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {IDLE_SECONDS}
-                SECOND, kind = 'view') AS starts
-            FROM events WHERE tour = $tour AND ts >= $start AND ts < $end
-            WINDOW w AS (PARTITION BY visitor, ts::DATE {order})
+            SELECT rowid AS id, visitor, ts, kind, scene, action{marked}, coalesce(
+                kind = 'view' OR visitor <> lag(visitor) OVER w
+                    OR ts::DATE <> (lag(ts) OVER w)::DATE
+                    OR ts - lag(ts) OVER w > INTERVAL {IDLE_SECONDS} SECOND,
+                TRUE) AS starts
+            FROM events WHERE {span}{visitors}
+            WINDOW w AS ({order})
         )
+        WINDOW w AS ({order})
     ),
     chosen AS (
-        SELECT visitor, ts::DATE AS day, run FROM runs GROUP BY ALL
-        -- a run with a view began with it: it is a visit
-        HAVING bool_or(kind = 'view') AND {conditions or "TRUE"}
+        -- a run with a view began with it: it is a visit (a run without is no visit's)
+        SELECT run FROM cut GROUP BY run HAVING bool_or(kind = 'view') AND {conditions or "TRUE"}
     )
-    SELECT runs.* EXCLUDE (starts, run) FROM runs
-    JOIN chosen ON runs.visitor = chosen.visitor AND runs.ts::DATE = chosen.day
-        AND runs.run = chosen.run
+    SELECT events.*, ts::DATE AS day, run FROM events
+    JOIN (SELECT id, run FROM cut SEMI JOIN chosen USING (run)) ON events.rowid = id
+    WHERE {span}
 )"""
     return query, keys
 
@@ -178,7 +199,7 @@ SELECT 'event', part, key, views, visitors, NULL
 FROM ({groupings(grouped)}) AS g(part, key, views, visitors)
 UNION ALL
 SELECT 'visit', dimension, key, amount, NULL, ids
-FROM ({visit_rows("TRUE", series=SERIES, source="picked")})
+FROM ({rows_of_runs("(SELECT * FROM picked)", SERIES)})
     AS v(tour, bucket, dimension, key, amount, ids)
 """
     return query, keys

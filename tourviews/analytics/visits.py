@@ -37,12 +37,12 @@ Rows = list[tuple[str, str, int, Any]]  # (dimension, key, amount, visitor IDs o
 # The events of a span cut into visits. {where} selects the span's events; {bucket}
 # is what the rows are grouped by besides the tour (a quarter of the visit's start,
 # or nothing).
-VISITS = """
+CUT = """
 WITH ev AS MATERIALIZED (
     SELECT tour, visitor, ts::DATE AS day, ts, kind, scene, seconds, action,
         coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {idle} SECOND, kind = 'view')
             AS starts
-    FROM {source} WHERE {where}
+    FROM events WHERE {where}
     WINDOW w AS (PARTITION BY tour, visitor, ts::DATE ORDER BY ts, kind <> 'view', scene)
 ),
 runs AS MATERIALIZED (
@@ -50,7 +50,9 @@ runs AS MATERIALIZED (
         PARTITION BY tour, visitor, day ORDER BY ts, kind <> 'view', scene ROWS UNBOUNDED PRECEDING
     ) AS run
     FROM ev
-),
+),"""
+# The visits' figures, from ``runs``: the events of each visit under its ``run`` (> 0).
+FIGURES = """
 visits AS MATERIALIZED (
     SELECT tour, visitor, day, run, {bucket} AS bucket, min(ts) AS began,
         -- ordered aggregates cost a sort each: the list is sorted once, by its first fields
@@ -106,12 +108,19 @@ FROM visits GROUP BY ALL
 """
 
 
-def visit_rows(where: str, bucket: str = "NULL", series: str = "", source: str = "events") -> str:
-    """The query of the visit rows (tour, bucket, dimension, key, amount, visitor IDs);
-    ``source``: a relation with the columns of ``events`` (a filtered read's events)."""
-    return VISITS.format(
-        where=where, bucket=bucket, idle=IDLE_SECONDS, series=series, source=source
-    )
+VISITS = CUT + FIGURES
+
+
+def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
+    """The query of the visit rows (tour, bucket, dimension, key, amount, visitor IDs)."""
+    return VISITS.format(where=where, bucket=bucket, idle=IDLE_SECONDS, series=series)
+
+
+def rows_of_runs(runs: str, series: str = "") -> str:
+    """The visit rows of events cut already: ``runs`` is a relation of them with the
+    columns tour, visitor, day (UTC), run (> 0, one number per visit), ts, kind, scene,
+    seconds and action, the first event of each run its view."""
+    return f"WITH runs AS MATERIALIZED {runs}," + FIGURES.format(bucket="NULL", series=series)
 
 
 OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end", series=SERIES)
