@@ -327,3 +327,5 @@ def test_the_weekly_report_counts_the_visits_its_filters_pick(
     ]
     whole = get(client, admin_token, "/v1/admin/report", params[:2]).json()
     assert whole["tours"][0]["totals"]["views"] == 2
+    page = get(client, admin_token, "/v1/admin/report", [("org", "acme"), *params[2:]]).text
+    assert "Only the visits with device:mobile" in page
