@@ -22,7 +22,7 @@ run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) with ./$(DATA) (make run PORT=8001 
 	$(BIN)/tourviews serve --quickstart --port $(PORT) --data $(DATA)
 
 test: $(STAMP)  ## two workers: the suite takes about 7 minutes on 2 cores, 13 on one
-	$(BIN)/python -m pytest -n 2
+	$(BIN)/python -m pytest -n 2 --durations=30
 
 soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples, 1,000 visit cuts; then make faketime
 	TOURVIEWS_CRASH_CYCLES=20 $(BIN)/python -m pytest tests/crash -s

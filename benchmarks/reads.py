@@ -1,4 +1,4 @@
-"""Reads on 10 million events: one tour's stats and an organization's listing, p50/p95.
+"""Reads on 10 million events: one tour's stats, an organization's listing and overview, p50/p95.
 
 The data directory is built through the real storage code, as the running service
 would leave it: tours registered in the registry, 90 days of traffic committed in
@@ -11,7 +11,8 @@ Measured in one process that owns the file, as the service does: the stats of th
 busiest tour and of the median tour over the last 30 days (today included, so today
 answers from raw events), the busiest tour's stats filtered to its phones' visits
 (``filter=device:mobile``: raw events alone, ``tourviews.analytics.filters``), and the
-totals of the biggest organization's tours (as ``GET /v1/tours``), taking turns, read
+totals of the biggest organization's tours (as ``GET /v1/tours``) and their overview
+(``GET /v1/overview``: the period before and views per day too), taking turns, read
 again and again as a dashboard does (what is read of completed days is kept,
 ``tourviews.analytics.kept``; nothing of a filtered read is); then each as a first read, with
 nothing kept; then the same while a thread commits batches of 32 events back to back,
@@ -35,6 +36,7 @@ from pathlib import Path
 
 from tourviews.analytics.filters import parse_filters
 from tourviews.analytics.kept import clear
+from tourviews.analytics.overview import overview
 from tourviews.analytics.period import Period
 from tourviews.analytics.retention import DEFAULT_RETENTION_DAYS
 from tourviews.analytics.stats import tour_stats, tour_totals
@@ -275,6 +277,7 @@ def bench_reads(rounds: int = 100) -> dict[str, float]:
                 "median": lambda: tour_stats(cursor, median, period),
                 "filtered": lambda: tour_stats(cursor, busy, period, filters=filtered),
                 "listing": lambda: tour_totals(cursor, mine, period),
+                "overview": lambda: overview(cursor, mine, period),
             }
             measure(queries, 3)  # warm: the first reads load the file into memory
             alone = measure(queries, rounds)
@@ -321,8 +324,9 @@ def main() -> int:
         f"{figures['generate_s']:.0f} s (cached in {CACHE}).\n"
         f"Stats over the last 30 days of the busiest tour ({figures['busy_views']:,.0f} views) "
         f"and the median tour ({figures['median_views']:,.0f} views); listing: the totals of "
-        f"the {figures['listing_tours']:.0f} tours of the biggest organization; filtered: the "
-        f"busiest tour's, {' and '.join(FILTERS)} ({figures['filtered_views']:,.0f} views). "
+        f"the {figures['listing_tours']:.0f} tours of the biggest organization; overview: "
+        "theirs and the 30 days before, with views per day; filtered: the busiest tour's, "
+        f"{' and '.join(FILTERS)} ({figures['filtered_views']:,.0f} views). "
         "_writing: while a thread commits 32-event batches back to back."
     )
     for key, value in figures.items():

@@ -15,6 +15,10 @@ _EVENT = {"ts": AT, "tour": "t1", "kind": "view", "scene": None, "ip_hash": byte
           "action": None}  # fmt: skip
 
 
+# The columns of events a row written by hand in SQL gives; those after them are NULL.
+SQL_COLUMNS = "ts, tour, kind, scene, visitor, ip_hash, device, browser, os, seconds, action"
+
+
 def event(**fields: Any) -> Event:
     """A counted view of tour "t1" at ``AT`` by a new random visitor, on desktop Chrome
     under Windows, with an all-zero 16-byte IP hash; ``fields`` replace any of that."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,13 +16,16 @@ from starlette.exceptions import HTTPException
 
 from tourviews.analytics import breakdowns
 from tourviews.analytics.auth import Authenticator
+from tourviews.analytics.export import breakdown_csv, exported
+from tourviews.analytics.funnel import STEP
+from tourviews.analytics.period import Period
 from tourviews.analytics.report import UnknownOrganization
 from tourviews.analytics.report_email import html
 from tourviews.analytics.stats import BREAKDOWN_LIMIT, MAX_BREAKDOWN_LIMIT, series_csv
 from tourviews.analytics.week import ISO_WEEK
 from tourviews.operations import Operations
 from tourviews.storage.errors import Conflict, InvalidValue
-from tourviews.storage.registry import KEEP, NAME, ORG, UUID, Principal, Tour
+from tourviews.storage.registry import GOAL, KEEP, NAME, ORG, UUID, Principal, Tour
 
 
 @dataclass(frozen=True)
@@ -231,11 +235,20 @@ def stats(
         Query(description=f"rows per breakdown, the most viewed first (default {BREAKDOWN_LIMIT})"),
     ] = None,
     tz: Zone = None,
+    breakdown: Annotated[
+        str | None,
+        Query(description="with format=csv: this breakdown's rows (a name GET /v1/tours lists) "
+              "rather than the series"),
+    ] = None,
     filter: FilterParameter = None,
-) -> Any:
+) -> Any:  # fmt: skip
     found = visible_tour(ops, caller, tour)
     if format not in ("json", "csv"):
         raise ApiError(400, "format must be 'json' or 'csv'", "format")
+    chosen = None if breakdown is None else exported(breakdown, ops.with_geoip())
+    if chosen is not None and format != "csv":
+        raise ApiError(400, "breakdown is for format=csv: the JSON holds every breakdown",
+                       "breakdown")  # fmt: skip
     rows = BREAKDOWN_LIMIT
     if limit is not None:
         # ASCII digits, few: "²" is a digit to str.isdigit, and int() refuses it.
@@ -247,11 +260,33 @@ def stats(
     if format == "json":
         return document
     filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
+    if chosen is not None:
+        filename = f"{tour}-{chosen.name}-{document['from']}-{document['to']}.csv"
     return Response(
-        series_csv(document),
+        series_csv(document) if chosen is None else breakdown_csv(document, chosen),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@owner.get("/tours/{tour}/funnel", summary="Visits that took steps in order, step by step")
+def funnel(
+    ops: Ops,
+    caller: Caller,
+    tour: TourName,
+    step: Annotated[
+        list[str] | None,
+        Query(
+            description="view, scene:NAME or action:NAME (repeatable, in order; view first "
+            "if at all)",
+            json_schema_extra={"items": {"type": "string", **_shape(STEP.pattern)}},
+        ),
+    ] = None,
+    start: FromDay = None,
+    end: ToDay = None,
+    tz: Zone = None,
+) -> dict[str, Any]:
+    return ops.funnel(visible_tour(ops, caller, tour), step or [], start, end, tz)
 
 
 @owner.get("/tours/{tour}/now", summary="Visitors on the tour now: the last 5 minutes")
@@ -259,16 +294,25 @@ def now(ops: Ops, caller: Caller, tour: TourName) -> dict[str, int]:
     return {"visitors": ops.visitors_now(visible_tour(ops, caller, tour))}
 
 
-@owner.get("/tours", summary="The organization's tours with their totals")
-def tours(
-    ops: Ops, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
-) -> dict[str, Any]:
+def readable(
+    ops: Operations, caller: Principal, start: str | None, end: str | None, tz: str | None
+) -> tuple[Period, Mapping[str, Tour], list[str]]:
+    """The period of a listing of tours (in days of UTC or ``tz``), the registered tours,
+    and the IDs of those the caller may read."""
     period = ops.period("UTC" if tz is None else tz, start, end, None)
     registered = ops.tours  # one snapshot: an admin may change tours meanwhile
     mine = sorted(
         t.tour for t in registered.values()
         if (caller.admin or t.org == caller.org) and caller.tour in (None, t.tour)
     )  # fmt: skip
+    return period, registered, mine
+
+
+@owner.get("/tours", summary="The organization's tours with their totals")
+def tours(
+    ops: Ops, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
+) -> dict[str, Any]:
+    period, registered, mine = readable(ops, caller, start, end, tz)
     totals = ops.totals((registered[tour] for tour in mine), start, end, tz)
     return {
         "from": period.first.isoformat(),
@@ -284,8 +328,27 @@ def tours(
             for tour in mine
         ],
         # the dashboard's tables, in order: here, as it reads this answer first anyway
-        "breakdowns": [breakdown.listed() for breakdown in breakdowns.registered()],
+        "breakdowns": [breakdown.listed() for breakdown in breakdowns.shown(ops.with_geoip())],
     }
+
+
+@owner.get("/overview", summary="Every tour of the organization, against the period before")
+def tours_overview(
+    ops: Ops, caller: Caller, start: FromDay = None, end: ToDay = None, tz: Zone = None
+) -> dict[str, Any]:
+    period, registered, mine = readable(ops, caller, start, end, tz)
+    before = period.before()
+    found = ops.overview((registered[tour] for tour in mine), start, end, tz)
+    return {
+        "from": period.first.isoformat(),
+        "to": period.last.isoformat(),
+        "previous": {"from": before.first.isoformat(), "to": before.last.isoformat()},
+        "tours": [
+            {"tour": tour, "org": registered[tour].org, "timezone": registered[tour].timezone,
+             **found[tour]}
+            for tour in mine
+        ],
+    }  # fmt: skip
 
 
 public = APIRouter(prefix="/v1", tags=["public"])
@@ -352,7 +415,17 @@ def abuse(ops: Ops, _: Admin, start: FromDay = None, end: ToDay = None) -> dict[
 def report(
     ops: Ops,
     _: Admin,
-    org: Annotated[str, Query(json_schema_extra=_shape(ORG.pattern))],
+    org: Annotated[
+        str | None,
+        Query(description="the organization (or give tour)", json_schema_extra=_shape(ORG.pattern)),
+    ] = None,
+    tour: Annotated[
+        str | None,
+        Query(
+            description="one tour: its own report (or give org)",
+            json_schema_extra=_shape(NAME.pattern),
+        ),
+    ] = None,
     week: Annotated[
         str | None,
         Query(
@@ -370,8 +443,17 @@ def report(
 ) -> Any:
     if format not in ("html", "json"):
         raise ApiError(400, "format must be 'html' or 'json'", "format")
+    if (org is None) == (tour is None):
+        raise ApiError(400, "give either org (its tours' report) or tour (its own)", "org")
     try:
-        document = ops.report(org, week, filter or ())
+        if tour is not None:
+            found = ops.tours.get(tour)
+            if found is None:
+                raise ApiError(404, "unknown tour", "tour")
+            document = ops.tour_report(found, week, filter or ())
+        else:
+            assert org is not None
+            document = ops.report(org, week, filter or ())
     except UnknownOrganization as exc:
         raise ApiError(404, exc.message, "org") from None
     return document if format == "json" else HTMLResponse(html(document))
@@ -404,6 +486,12 @@ class TourBody(BaseModel):
         "not given: a new tour is in UTC, an existing one keeps its zone",
         json_schema_extra={"examples": ["Asia/Almaty"]},
     )
+    goals: list[str] | None = Field(
+        default=None,
+        description="what a visit should reach: scene:NAME or action:NAME, each with its "
+        "conversion in the stats; not given: a new tour has none, an existing one keeps its",
+        json_schema_extra={"items": {"type": "string", **_shape(GOAL.pattern)}},
+    )
     move: bool = Field(
         default=False,
         description="move an existing tour, with its history, to another organization "
@@ -418,6 +506,7 @@ class TourOut(BaseModel):
     scenes: list[str] | None = None
     public_counter: bool = False
     timezone: str = "UTC"
+    goals: list[str] = []
 
 
 def _tour_out(tour: Tour) -> TourOut:
@@ -433,9 +522,38 @@ def put_tour(ops: Ops, _: Admin, tour: TourName, body: TourBody) -> TourOut:
     scenes = body.scenes if "scenes" in body.model_fields_set else KEEP
     return _tour_out(
         ops.put_tour(
-            tour, body.org, body.origins, scenes, body.move, body.public_counter, body.timezone
+            tour,
+            body.org,
+            body.origins,
+            scenes,
+            body.move,
+            body.public_counter,
+            body.timezone,
+            body.goals,
         )
     )
+
+
+class ReportTo(BaseModel):
+    report_to: list[str] = Field(
+        description="the addresses the tour's own weekly report goes to; empty: none",
+        json_schema_extra={"items": {"type": "string", "format": "email"}},
+    )
+
+
+@operator.put("/tours/{tour}/report", summary="Where the tour's own weekly report goes")
+def put_report_to(ops: Ops, _: Admin, tour: TourName, body: ReportTo) -> dict[str, Any]:
+    if tour not in ops.tours:
+        raise ApiError(404, "unknown tour", "tour")
+    return {"tour": tour, "report_to": list(ops.set_report_to(tour, body.report_to))}
+
+
+@operator.get("/tours/{tour}/report", summary="Where the tour's own weekly report goes")
+def get_report_to(ops: Ops, _: Admin, tour: TourName) -> dict[str, Any]:
+    found = ops.tours.get(tour)
+    if found is None:
+        raise ApiError(404, "unknown tour", "tour")
+    return {"tour": tour, "report_to": list(ops.report_to(found))}
 
 
 @operator.delete("/tours/{tour}", summary="Unregister a tour and delete its history")

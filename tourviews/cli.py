@@ -12,6 +12,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from tourviews.analytics.export import breakdown_csv, exported
 from tourviews.analytics.stats import series_csv
 from tourviews.control import Backend, CommandError, connect
 from tourviews.ingest.rules.throttle import Rate
@@ -23,7 +24,8 @@ from tourviews.storage.registry import check_name
 FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval", "org": "--org",
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
-         "timezone": "--timezone", "tz": "--tz", "filter": "--filter"}  # fmt: skip
+         "timezone": "--timezone", "tz": "--tz", "goals": "--goal", "step": "--step",
+         "breakdown": "--breakdown", "report_to": "--report-to", "filter": "--filter"}  # fmt: skip
 # What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
 DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -77,6 +79,14 @@ def _workers_flags(command: argparse.ArgumentParser, what: str) -> None:
     # a worker's: the socket its supervisor listens on, and the pipe to say it is ready
     command.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
     command.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+
+
+def _geoip_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--geoip", type=Path, metavar="FILE", default=DEFAULT["geoip"],
+        help="count each view's country, looked up in this MaxMind-format database "
+        "(DB-IP Lite Country or GeoLite2 Country; docs/countries.md)",
+    )  # fmt: skip
 
 
 def _redis_flags(command: argparse.ArgumentParser) -> None:
@@ -155,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
         "--quickstart", action="store_true",
         help="on an empty data directory, register tour 'demo' and print an admin token",
     )  # fmt: skip
+    _geoip_flag(serve)
     _redis_flags(serve)
     _workers_flags(
         serve,
@@ -169,6 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     _redis_flags(ingest)
     _listen_flags(ingest)
+    _geoip_flag(ingest)
     _connection_flags(ingest)
     _workers_flags(ingest, "processes on one listening socket")
     # a front worker's of serve --workers N: the primary's socket
@@ -197,9 +209,22 @@ def _parser() -> argparse.ArgumentParser:
         help="the IANA time zone of its days, like Asia/Almaty; not given: kept, or UTC",
     )  # fmt: skip
     add.add_argument(
+        "--goal", action="append", default=None, metavar="GOAL",
+        help="scene:NAME or action:NAME, a visit's goal (repeatable); not given: kept, or none",
+    )  # fmt: skip
+    add.add_argument("--no-goals", action="store_true", help="the tour has no goal any more")
+    add.add_argument(
         "--move", action="store_true",
         help="move an existing tour, with its history, to the organization --org",
     )  # fmt: skip
+    recipients = add.add_mutually_exclusive_group()
+    recipients.add_argument(
+        "--report-to", action="append", default=None, metavar="ADDR",
+        help="send the tour's own weekly report here (repeatable; replaces the addresses)",
+    )  # fmt: skip
+    recipients.add_argument(
+        "--no-report-to", action="store_true", help="no weekly report of its own any more"
+    )
     tours.add_parser("list", parents=[data], help="list every tour")
 
     tokens = commands.add_parser("tokens", help="issue, list and revoke tokens").add_subparsers(
@@ -223,7 +248,26 @@ def _parser() -> argparse.ArgumentParser:
     stats.add_argument("--interval", choices=("day", "hour"))
     stats.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
     stats.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    stats.add_argument(
+        "--breakdown",
+        metavar="NAME",
+        help="with --format csv: this breakdown's rows rather than the series",
+    )
+
     _filter_flag(stats)
+
+    funnel = commands.add_parser(
+        "funnel", parents=[data], help="visits that took steps in order, step by step"
+    )
+    funnel.add_argument("tour", type=_tour, metavar="TOUR")
+    funnel.add_argument(
+        "--step", action="append", required=True, metavar="STEP",
+        help="view, scene:NAME or action:NAME (repeatable, in order)",
+    )  # fmt: skip
+    funnel.add_argument("--from", dest="start", metavar="YYYY-MM-DD")
+    funnel.add_argument("--to", dest="end", metavar="YYYY-MM-DD")
+    funnel.add_argument("--tz", metavar="ZONE", help="days in this IANA zone (default: the tour's)")
+    funnel.add_argument("--format", choices=("table", "json"), default="table")
 
     abuse = commands.add_parser(
         "abuse", parents=[data], help="what was not counted, and who sent it"
@@ -235,7 +279,12 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", parents=[data], help="an organization's weekly report, as an e-mail"
     )
-    report.add_argument("--org", required=True)
+    whose = report.add_mutually_exclusive_group(required=True)
+    whose.add_argument("--org", help="the report of the organization's tours")
+    whose.add_argument(
+        "--tour", type=_tour, metavar="TOUR",
+        help="the tour's own report; with --smtp, to its --report-to addresses unless --to",
+    )  # fmt: skip
     report.add_argument(
         "--week", metavar="WEEK", help="2026-W48, or a day of it (default: the last complete week)"
     )
@@ -308,7 +357,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 # Commands that only read (or work on what is there): they create no data directory.
-READERS = {"stats", "abuse", "report", "forget", "purge", "compact", "tours list",
+READERS = {"stats", "funnel", "abuse", "report", "forget", "purge", "compact", "tours list",
            "tokens list", "tokens revoke"}  # fmt: skip
 
 
@@ -354,6 +403,7 @@ def serve_settings(data_dir: Path, args: argparse.Namespace) -> Settings:
         redis_url=args.redis,
         redis_durability=args.redis_durability,
         workers=args.workers,
+        geoip=args.geoip,
     )
 
 
@@ -372,7 +422,7 @@ def ingest_settings(args: argparse.Namespace) -> Settings:
         host=args.host, port=args.port, trusted_proxies=Settings.proxies(args.trusted_proxy),
         redis_url=args.redis, redis_durability=args.redis_durability, workers=args.workers,
         limit_concurrency=args.limit_concurrency, timeout_keep_alive=args.timeout_keep_alive,
-        timeout_request=args.timeout_request,
+        timeout_request=args.timeout_request, geoip=args.geoip,
     )  # fmt: skip
 
 
@@ -424,12 +474,17 @@ def _rate(name: str, per_second: float, burst: int) -> Rate:
 def _add_tour(backend: Backend, args: argparse.Namespace) -> str:
     tour = backend.put_tour(
         args.tour, args.org, args.origin, args.scene, args.move, args.public_counter,
-        args.timezone,
+        args.timezone, [] if args.no_goals else args.goal,
     )  # fmt: skip
     zone = tour.get("timezone", "UTC")
-    return f"registered {tour['tour']} for {tour['org']}" + (
+    done = f"registered {tour['tour']} for {tour['org']}" + (
         f" in {zone}\n" if zone != "UTC" else "\n"
     )
+    if args.report_to is not None or args.no_report_to:
+        chosen = backend.set_report_to(tour["tour"], args.report_to or [])
+        done += f"its weekly report goes to {', '.join(chosen)}\n" if chosen else (
+            "it has no weekly report of its own\n")  # fmt: skip
+    return done
 
 
 def _list_tours(backend: Backend, args: argparse.Namespace) -> str:
@@ -438,6 +493,7 @@ def _list_tours(backend: Backend, args: argparse.Namespace) -> str:
         + (f"  scenes: {' '.join(t['scenes'])}" if t.get("scenes") is not None else "")
         + ("  public counter" if t.get("public_counter") else "")
         + (f"  {t['timezone']}" if t.get("timezone", "UTC") != "UTC" else "")
+        + (f"  goals: {' '.join(t['goals'])}" if t.get("goals") else "")
         for t in backend.list_tours()
     ]
     return "".join(line + "\n" for line in lines) or "no tours registered\n"
@@ -467,12 +523,44 @@ def _revoke_token(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _stats(backend: Backend, args: argparse.Namespace) -> str:
+    if args.breakdown is not None and args.format != "csv":
+        raise InvalidValue("breakdown", "is for --format csv: the others show every breakdown")
     document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz, args.filters)
+    # the document holds the breakdowns shown: countries only where the server looks them up
+    geoip = "country" in document.get("breakdown", {})
+    chosen = None if args.breakdown is None else exported(args.breakdown, geoip)
     if args.format == "json":
         return _json(document)
+    if chosen is not None:
+        return breakdown_csv(document, chosen)
     if args.format == "csv":
         return series_csv(document)
     return _table(document)
+
+
+def _funnel(backend: Backend, args: argparse.Namespace) -> str:
+    document = backend.funnel(args.tour, args.step, args.start, args.end, args.tz)
+    if args.format == "json":
+        return _json(document)
+    return funnel_table(document)
+
+
+def funnel_table(document: dict[str, Any]) -> str:
+    """Each step with its visits, its share of the first step's and the drop from the last."""
+    steps = document["steps"]
+    lines = [
+        f"{document['tour']}  {document['from']} to {document['to']}  "
+        f"({document.get('timezone', 'UTC')})",
+        "",
+        f"{'step':<40}{'visits':>10}{'of first':>10}{'drop':>10}",
+    ]
+    first = steps[0]["visits"] if steps else 0
+    for at, step in enumerate(steps):
+        before = steps[at - 1]["visits"] if at else step["visits"]
+        share = f"{step['visits'] / first:.0%}" if first else "-"
+        drop = f"{(before - step['visits']) / before:.0%}" if at and before else ""
+        lines.append(f"{step['step'][:39]:<40}{step['visits']:>10,}{share:>10}{drop:>10}")
+    return "\n".join(lines) + "\n"
 
 
 def _abuse(backend: Backend, args: argparse.Namespace) -> str:
@@ -481,7 +569,15 @@ def _abuse(backend: Backend, args: argparse.Namespace) -> str:
 
 
 def _report(backend: Backend, args: argparse.Namespace) -> str:
-    where = delivery(args.smtp, args.sender, args.recipients, args.out)  # before the work
+    recipients = args.recipients
+    if args.tour is not None and args.smtp is not None and not recipients:
+        recipients = backend.report_to(args.tour)
+        if not recipients:
+            raise InvalidValue("to", f"tour {args.tour} has no recipients: give --to, or "
+                               f"tours add {args.tour} --report-to ADDR")  # fmt: skip
+    where = delivery(args.smtp, args.sender, recipients, args.out)  # before the work
+    if args.tour is not None:
+        return deliver(backend.tour_report(args.tour, args.week, args.filters), where)
     return deliver(backend.report(args.org, args.week, args.filters), where)
 
 
@@ -514,6 +610,7 @@ COMMANDS: dict[str, Callable[[Backend, argparse.Namespace], str]] = {
     "tokens list": _list_tokens,
     "tokens revoke": _revoke_token,
     "stats": _stats,
+    "funnel": _funnel,
     "abuse": _abuse,
     "report": _report,
     "forget": _forget,
@@ -594,7 +691,23 @@ def _table(document: dict[str, Any]) -> str:
             f"{move['from'][:21]:<22}{move['to'][:21]:<22}{move['visits']:>10,}"
             for move in document["transitions"]
         ]
+    lines += _goal_lines(document)
     return "\n".join(lines) + "\n"
+
+
+def _goal_lines(document: dict[str, Any]) -> list[str]:
+    """The goals' conversion, each against the previous period's."""
+    goals = document.get("goals") or []
+    if not goals:
+        return []
+    before = {g["goal"]: g["visits"] for g in document.get("previous", {}).get("goals", [])}
+    lines = ["", f"{'goal':<40}{'visits':>10}{'rate':>8}"]
+    lines += [
+        f"{g['goal'][:39]:<40}{g['visits']:>10,}{g['rate']:>8.1%}"
+        f"{_change(g['visits'], before.get(g['goal']))}"
+        for g in goals
+    ]
+    return lines
 
 
 def _change(now: int, before: int | None) -> str:

@@ -22,7 +22,7 @@ from tourviews.operations import Operations
 from tourviews.storage.clock import SystemClock
 from tourviews.storage.database import open_database
 from tourviews.storage.errors import InvalidValue, StorageBusy, StorageError
-from tourviews.storage.registry import KEEP, Registry, check_token_id
+from tourviews.storage.registry import KEEP, Registry, Tour, check_token_id
 from tourviews.storage.secret import derive_key, load_secret
 
 SERVER_FILE = "server.json"
@@ -89,7 +89,7 @@ class Backend(Protocol):
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
-        timezone: str | None = None,
+        timezone: str | None = None, goals: list[str] | None = None,
     ) -> dict[str, Any]: ...  # fmt: skip
     def list_tours(self) -> list[dict[str, Any]]: ...
     def create_token(self, org: str, admin: bool, tour: str | None) -> str: ...
@@ -99,8 +99,17 @@ class Backend(Protocol):
         self, tour: str, start: str | None, end: str | None, interval: str | None,
         tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]: ...  # fmt: skip
+    def funnel(
+        self, tour: str, steps: list[str], start: str | None, end: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]: ...  # fmt: skip
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
     def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]: ...
+    def tour_report(
+        self, tour: str, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]: ...
+    def report_to(self, tour: str) -> list[str]: ...
+    def set_report_to(self, tour: str, recipients: list[str]) -> list[str]: ...
     def forget(self, visitor: str) -> int: ...
     def purge(self) -> int: ...
     def compact(self) -> tuple[int, int]: ...
@@ -119,10 +128,12 @@ class Local:
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
-        timezone: str | None = None,
+        timezone: str | None = None, goals: list[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         kept = KEEP if scenes is None else scenes  # a command cannot ask for "any scene"
-        entry = self.operations.put_tour(tour, org, origins, kept, move, public_counter, timezone)
+        entry = self.operations.put_tour(
+            tour, org, origins, kept, move, public_counter, timezone, goals
+        )
         return entry.document()
 
     def list_tours(self) -> list[dict[str, Any]]:
@@ -142,16 +153,36 @@ class Local:
         self, tour: str, start: str | None, end: str | None, interval: str | None,
         tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
-        found = self.operations.tours.get(tour)
-        if found is None:
-            raise InvalidValue("tour", f"unknown tour {tour!r}")
-        return self.operations.stats(found, start, end, interval, tz, filters=filters)
+        return self.operations.stats(self._tour(tour), start, end, interval, tz, filters=filters)
+
+    def funnel(
+        self, tour: str, steps: list[str], start: str | None, end: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        return self.operations.funnel(self._tour(tour), steps, start, end, tz)
 
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         return self.operations.abuse(start, end)
 
     def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]:
         return self.operations.report(org, week, filters)
+
+    def _tour(self, tour: str) -> Tour:
+        found = self.operations.tours.get(tour)
+        if found is None:
+            raise InvalidValue("tour", f"unknown tour {tour!r}")
+        return found
+
+    def tour_report(
+        self, tour: str, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        return self.operations.tour_report(self._tour(tour), week, filters)
+
+    def report_to(self, tour: str) -> list[str]:
+        return list(self.operations.report_to(self._tour(tour)))
+
+    def set_report_to(self, tour: str, recipients: list[str]) -> list[str]:
+        return list(self.operations.set_report_to(tour, recipients))
 
     def forget(self, visitor: str) -> int:
         return self.operations.forget(visitor)
@@ -195,10 +226,10 @@ class Remote:
     def put_tour(
         self, tour: str, org: str, origins: list[str] | None = None,
         scenes: list[str] | None = None, move: bool = False, public_counter: bool | None = None,
-        timezone: str | None = None,
+        timezone: str | None = None, goals: list[str] | None = None,
     ) -> dict[str, Any]:  # fmt: skip
         given = {"origins": origins, "scenes": scenes, "public_counter": public_counter,
-                 "timezone": timezone}  # fmt: skip
+                 "timezone": timezone, "goals": goals}  # fmt: skip
         body = {"org": org, "move": move} | {k: v for k, v in given.items() if v is not None}
         result: dict[str, Any] = self._call("PUT", f"/v1/admin/tours/{tour}", json=body)
         return result
@@ -228,6 +259,15 @@ class Remote:
         result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/stats", params=params)
         return result
 
+    def funnel(
+        self, tour: str, steps: list[str], start: str | None, end: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        given = (("from", start), ("to", end), ("tz", tz))
+        params = [("step", step) for step in steps] + [(k, v) for k, v in given if v]
+        result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/funnel", params=params)
+        return result
+
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         params = {k: v for k, v in (("from", start), ("to", end)) if v}
         result: dict[str, Any] = self._call("GET", "/v1/admin/abuse", params=params)
@@ -238,6 +278,21 @@ class Remote:
         params |= _filters(filters)
         result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
         return result
+
+    def tour_report(
+        self, tour: str, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"tour": tour, "format": "json"} | ({"week": week} if week else {})
+        params |= _filters(filters)
+        result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
+        return result
+
+    def report_to(self, tour: str) -> list[str]:
+        return list(self._call("GET", f"/v1/admin/tours/{tour}/report")["report_to"])
+
+    def set_report_to(self, tour: str, recipients: list[str]) -> list[str]:
+        body = {"report_to": recipients}
+        return list(self._call("PUT", f"/v1/admin/tours/{tour}/report", json=body)["report_to"])
 
     def forget(self, visitor: str) -> int:
         return int(self._call("DELETE", f"/v1/admin/visitors/{visitor}")["deleted"])

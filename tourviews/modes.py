@@ -33,8 +33,15 @@ from tourviews.ingest.repeats import RepeatedErrors
 from tourviews.ingest.rules.dedup import Deduplicator
 from tourviews.ingest.rules.ledger import Ledger
 from tourviews.ingest.rules.memory_ledger import MemoryLedger
-from tourviews.ingest.rules.names import SceneBound
-from tourviews.ingest.rules.redis_ledger import RedisLedger, Rules, answers, connect, seed_names
+from tourviews.ingest.rules.names import SceneBound, source_bounds
+from tourviews.ingest.rules.redis_ledger import (
+    NAME_KEYS,
+    RedisLedger,
+    Rules,
+    answers,
+    connect,
+    seed_names,
+)
 from tourviews.ingest.rules.restore import counted_names, restore
 from tourviews.ingest.rules.rotation import RotationGuard
 from tourviews.ingest.rules.throttle import Gcra, Limiter
@@ -196,8 +203,9 @@ class EmbeddedMode:
         scenes = SceneBound(settings.max_scenes)
         actions = SceneBound(settings.max_scenes, declared=False)
         visits = Visits()
+        sources = source_bounds(settings.max_scenes)
         restore(db, dedup, self._rotation, scenes, clock.now(), clock.monotonic(), actions,
-                visits)  # fmt: skip
+                visits, sources)  # fmt: skip
         self.ledger: Ledger = MemoryLedger(
             limiter=Limiter(*limits(settings)),
             deduplicator=dedup,
@@ -205,6 +213,7 @@ class EmbeddedMode:
             scenes=scenes,
             actions=actions,
             visits=visits,
+            sources=sources,
             sink=self._committer,
         )
         self.salts: Salts = parts.salts
@@ -287,7 +296,7 @@ class RedisMode:
         await claim(self._redis, self._holder)
         await publish_settings(self._redis, self._settings.judging(), self._secret)
         await publish_tours(self._redis, self._registry.tours)
-        for dimension in ("scene", "action"):
+        for dimension in NAME_KEYS:
             with self._db.using() as cursor:
                 counted = counted_names(cursor, dimension)
             await seed_names(self._redis, dimension, counted, self._settings.max_scenes)

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from tourviews.app import BEACON_PATH, serve_script
 from tourviews.front import PrimaryProxy
 from tourviews.ingest.agents.classifier import AgentClassifier
+from tourviews.ingest.countries import open_countries
 from tourviews.ingest.http import scripts
 from tourviews.ingest.http.address import ClientAddress
 from tourviews.ingest.http.beacon import BeaconEndpoint, Receive, Scope, Send, answer
@@ -104,6 +105,7 @@ class IngestNode:
             tours=lambda: self.tours.tours,
             hasher=hasher(salts, judging),
             ledger=self.ledger,
+            countries=open_countries(self.settings.geoip),
         )
         self.beacon = BeaconEndpoint(
             AgentClassifier(), pipeline, ClientAddress(self.settings.trusted_proxies), self.clock

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tourviews.analytics.abuse import abuse_report
+from tourviews.analytics.breakdowns import with_geoip
 from tourviews.analytics.erasure import forget
 from tourviews.analytics.filters import parse_filters
+from tourviews.analytics.funnel import parse_steps, tour_funnel
+from tourviews.analytics.overview import overview
 from tourviews.analytics.period import Period, parse_period, parse_zone
 from tourviews.analytics.report import org_tours, weekly_report
 from tourviews.analytics.retention import purge, retention_days
@@ -26,9 +29,18 @@ from tourviews.analytics.stats import BREAKDOWN_LIMIT, tour_stats, tour_totals
 from tourviews.analytics.stats import views_to_date as counted_views
 from tourviews.analytics.stats import visitors_now as present_visitors
 from tourviews.analytics.week import parse_week
+from tourviews.mail import check_address
 from tourviews.storage.clock import Clock
 from tourviews.storage.database import Database
 from tourviews.storage.registry import KEEP, Keep, Registry, Tour
+
+
+def by_zone(tours: Iterable[Tour], tz: str | None) -> dict[str, list[str]]:
+    """The tours' IDs by the zone of their days: each its own, unless ``tz`` names one for all."""
+    zones: dict[str, list[str]] = {}
+    for tour in tours:
+        zones.setdefault(tour.timezone if tz is None else tz, []).append(tour.tour)
+    return zones
 
 
 @dataclass(frozen=True)
@@ -59,20 +71,49 @@ class Operations:
         period = self.period(tour.timezone if tz is None else tz, start, end, interval)
         picked = parse_filters(filters)
         with self.db.using() as cursor:
-            return tour_stats(cursor, tour.tour, period, rows, picked)
+            return tour_stats(cursor, tour.tour, period, rows, tour.goals, picked)
+
+    def funnel(
+        self, tour: Tour, steps: Iterable[str], start: str | None, end: str | None,
+        tz: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """How many visits of ``tour`` took ``steps`` in order, in days of ``tz`` (default:
+        the tour's zone); within raw retention alone."""
+        chosen = parse_steps(steps)
+        period = self.period(tour.timezone if tz is None else tz, start, end, None)
+        with self.db.using() as cursor:
+            return tour_funnel(cursor, tour.tour, period, chosen)
 
     def totals(
         self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
     ) -> dict[str, dict[str, Any]]:
         """Each tour's totals, in days of its own zone unless ``tz`` names one for all."""
-        zones: dict[str, list[str]] = {}
-        for tour in tours:
-            zones.setdefault(tour.timezone if tz is None else tz, []).append(tour.tour)
+        zones = by_zone(tours, tz)
         totals: dict[str, dict[str, Any]] = {}
         with self.db.using() as cursor:
             for zone, group in zones.items():
                 totals |= tour_totals(cursor, group, self.period(zone, start, end, None))
         return totals
+
+    def with_geoip(self) -> bool:
+        """Whether the stats show countries: the server last started with ``--geoip``."""
+        with self.db.using() as cursor:
+            return with_geoip(cursor)
+
+    def overview(
+        self, tours: Iterable[Tour], start: str | None, end: str | None, tz: str | None
+    ) -> dict[str, dict[str, Any]]:
+        """Each tour's overview (``tourviews.analytics.overview``), in days of its own zone
+        unless ``tz`` names one for all; with the ``from`` and ``to`` of its period."""
+        zones = by_zone(tours, tz)
+        found: dict[str, dict[str, Any]] = {}
+        with self.db.using() as cursor:
+            for zone, group in zones.items():
+                period = self.period(zone, start, end, None)
+                days = {"from": period.first.isoformat(), "to": period.last.isoformat()}
+                for tour, entry in overview(cursor, group, period).items():
+                    found[tour] = days | entry
+        return found
 
     def visitors_now(self, tour: Tour) -> int:
         """Visitors of ``tour`` in the last 5 minutes."""
@@ -98,13 +139,37 @@ class Operations:
         with self.db.using() as cursor:
             return weekly_report(cursor, org, tours, chosen, picked)
 
+    def tour_report(
+        self, tour: Tour, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        """The weekly report of ``tour`` alone: the organization's report of one tour,
+        naming it under ``tour``."""
+        chosen = parse_week(week, self.clock.now(), [tour.timezone])
+        picked = parse_filters(filters)
+        with self.db.using() as cursor:
+            zones = {tour.tour: tour.timezone}
+            document = weekly_report(cursor, tour.org, zones, chosen, picked)
+        return {"org": document.pop("org"), "tour": tour.tour, **document}
+
+    def report_to(self, tour: Tour) -> tuple[str, ...]:
+        """The addresses ``tour``'s own weekly report goes to."""
+        return self.registry.report_to(tour.tour)
+
+    def set_report_to(self, tour: str, recipients: Iterable[str]) -> tuple[str, ...]:
+        """Send ``tour``'s own weekly report to ``recipients`` (none: no report of its own)."""
+        addresses = [check_address("report_to", address) for address in recipients]
+        return self.registry.set_report_to(tour, addresses)
+
     def put_tour(
         self, tour: str, org: str, origins: Iterable[str] | None = None,
         scenes: Iterable[str] | Keep | None = KEEP, move: bool = False,
         public_counter: bool | None = None, timezone: str | None = None,
+        goals: Iterable[str] | None = None,
     ) -> Tour:  # fmt: skip
         """Register or update a tour; what is not given (None, ``KEEP``) keeps its value."""
-        return self.registry.put_tour(tour, org, origins, scenes, move, public_counter, timezone)
+        return self.registry.put_tour(
+            tour, org, origins, scenes, move, public_counter, timezone, goals
+        )
 
     def delete_tour(self, tour: str) -> bool:
         """Unregister ``tour`` and delete its history; False when there is no such tour."""

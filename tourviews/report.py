@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tourviews.analytics.report_email import html, subject, text
+from tourviews.analytics.report_email import about, html, subject, text
 from tourviews.control import CommandError
 from tourviews.mail import MailError, SmtpServer, check_address, compose, parse_smtp_url, send
 from tourviews.storage.errors import InvalidValue
@@ -44,7 +44,7 @@ def deliver(report: dict[str, Any], where: Delivery) -> str:
     page = html(report)
     if where.out is None and where.server is None:
         return page
-    what = f"the weekly report of {report['org']} ({report['week']})"
+    what = f"the weekly report of {about(report)} ({report['week']})"
     done = []
     if where.out is not None:
         try:

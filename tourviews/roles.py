@@ -128,10 +128,13 @@ def _without_workers(argv: Sequence[str]) -> list[str]:
 
 
 def _connection_argv(settings: Settings) -> list[str]:
-    """The flags a worker needs besides the URL: its connections and trusted proxies."""
+    """The flags a worker needs besides the URL: its connections, trusted proxies and,
+    since it looks up the countries of the beacons it takes, the --geoip database."""
     argv = ["--limit-concurrency", str(settings.limit_concurrency),
             "--timeout-keep-alive", str(settings.timeout_keep_alive),
             "--timeout-request", str(settings.timeout_request)]  # fmt: skip
     for network in settings.trusted_proxies:
         argv += ["--trusted-proxy", str(network)]
+    if settings.geoip is not None:
+        argv += ["--geoip", str(settings.geoip)]
     return argv

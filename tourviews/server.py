@@ -22,6 +22,7 @@ import uvicorn
 from tourviews.app import create_app
 from tourviews.control import CommandError, remove_server_file, write_server_file
 from tourviews.front import FromFront
+from tourviews.ingest.countries import open_countries
 from tourviews.modes import mode_for
 from tourviews.node import IngestNode, check_redis, create_node_app, node_secret
 from tourviews.process import GIL_SWITCH_SECONDS, LOGGING, allow_open_files, take_signals
@@ -105,6 +106,7 @@ def serve(
     data directory as ``listen_fd``, and ``argv``, the operator's own flags) and then
     N front workers on the port (``tourviews.front``).
     """
+    _check_geoip(settings)
     if listen_fd is None:
         check_port(settings.host, settings.port)
     logging.config.dictConfig(LOGGING)
@@ -150,6 +152,7 @@ def serve_node(
     ``listen_fd`` and a pipe, ``ready_fd``, to say when it accepts connections. A front
     worker of ``serve --workers N`` is given the primary's socket too, ``primary``.
     """
+    _check_geoip(settings)
     if listen_fd is None:
         check_port(settings.host, settings.port, hint="")
     secret = node_secret()
@@ -171,6 +174,14 @@ def serve_node(
     take_signals(worker=listen_fd is not None)
     server = NodeServer(_config(app, settings), ready)
     server.run(sockets=None if listen_fd is None else [socket.socket(fileno=listen_fd)])
+
+
+def _check_geoip(settings: Settings) -> None:
+    """Refuse an unreadable ``--geoip`` file before anything starts (``GeoipError``, one
+    line), rather than in each worker that would open it."""
+    countries = open_countries(settings.geoip)
+    if countries is not None:
+        countries.close()
 
 
 def _refuse_unfit(check: Callable[[], None]) -> None:

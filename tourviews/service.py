@@ -11,11 +11,13 @@ from datetime import date, datetime, timedelta
 import duckdb
 
 from tourviews.analytics.auth import Authenticator
+from tourviews.analytics.breakdowns import GEOIP
 from tourviews.analytics.clustering import cluster_completed_weeks
 from tourviews.analytics.retention import RETENTION, purge, retention_days
 from tourviews.analytics.rollup import complete_before, roll_up_completed
 from tourviews.api import Context
 from tourviews.ingest.agents.classifier import AgentClassifier
+from tourviews.ingest.countries import open_countries
 from tourviews.ingest.http.address import ClientAddress
 from tourviews.ingest.http.beacon import BeaconEndpoint
 from tourviews.ingest.http.forget import WITHDRAWALS, WithdrawalEndpoint
@@ -85,6 +87,7 @@ class Service:
             tours=lambda: self.registry.tours,
             hasher=hasher(self.mode.salts, settings),
             ledger=self.mode.ledger,
+            countries=open_countries(settings.geoip),
         )
         self.beacon = BeaconEndpoint(
             AgentClassifier(),
@@ -106,6 +109,8 @@ class Service:
         )
         with self.db.using() as cursor:
             write_meta(cursor, RETENTION, str(settings.raw_retention_days))
+            # what the stats show, read by a command without the server too
+            write_meta(cursor, GEOIP, "off" if settings.geoip is None else "on")
         self._purged_on: date | None = None
         # How far the wall clock is ahead of the monotonic one: it changes when the wall
         # clock steps. Retention deletes raw events by the wall clock's date, so while it

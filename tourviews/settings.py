@@ -67,6 +67,9 @@ class Settings:
     redis_url: str | None = None
     redis_durability: str = "strict"
     workers: int = 1  # processes on one listening socket (tourviews.workers)
+    # A MaxMind-format database: each counted beacon keeps its address's country
+    # (tourviews.ingest.countries). Each process reads its own: not published to nodes.
+    geoip: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

@@ -132,8 +132,8 @@ def test_the_dashboard_is_told_each_breakdown_in_order(
     add(monkeypatch, PLATFORM)
     listed = client.get("/v1/tours", headers={"Authorization": f"Bearer {admin_token}"}).json()
     assert [b["name"] for b in listed["breakdowns"]] == [
-        "scene", "entry_scene", "exit_scene", "transitions", "action", "device", "browser", "os",
-        "platform",
+        "scene", "entry_scene", "exit_scene", "transitions", "action", "source", "channel",
+        "utm_source", "utm_medium", "utm_campaign", "device", "browser", "os", "platform",
     ]  # fmt: skip
     assert listed["breakdowns"][0] == {
         "name": "scene",
@@ -172,3 +172,30 @@ def test_a_name_registered_twice_is_refused(monkeypatch: pytest.MonkeyPatch) -> 
     add(monkeypatch, Breakdown("os", "Systems", "OS", COUNTS, "view", "os"))
     with pytest.raises(ValueError, match="registered twice: os"):
         breakdowns.registered()
+
+
+@pytest.mark.parametrize("period", ["week", "purged days", "past retention in Kolkata"])
+def test_sources_channels_and_campaigns_are_counted_past_raw_retention(
+    client: TestClient, clock: ManualClock, admin_token: str, period: str
+) -> None:
+    clock.advance(timedelta(days=-39))
+    for _ in range(40):  # a day: one from a search engine, one from a campaign, one direct
+        view(client, visitor(), referrer="https://www.yandex.kz/search/?text=tour")
+        view(client, visitor(), utm_source="vk", utm_campaign="spring")
+        view(client, visitor())
+        clock.advance(timedelta(days=1))
+    clock.advance(timedelta(days=-1))
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    assert client.post("/v1/admin/purge", headers=auth).json()["deleted"] == 9 * 3
+    answer = client.get("/v1/tours/t1/stats", params=PERIODS[period], headers=auth).json()
+    third = answer["totals"]["views"] // 3
+    assert third > 0
+
+    def counted(name: str) -> dict[str, int]:
+        return {row["key"]: row["views"] for row in answer["breakdown"][name]}
+
+    assert counted("source") == {"(direct)": 2 * third, "yandex.kz": third}
+    assert counted("channel") == {"direct": third, "search": third, "campaign": third}
+    assert counted("utm_source") == {"(none)": 2 * third, "vk": third}
+    assert counted("utm_medium") == {"(none)": 3 * third}
+    assert counted("utm_campaign") == {"(none)": 2 * third, "spring": third}

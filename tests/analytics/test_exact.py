@@ -46,6 +46,17 @@ AGENTS = (
 )
 
 
+# Where views came from: stored before the fields (all NULL), embedded in a portal, from
+# a search engine, a campaign, direct.
+CAME_FIELDS = ("source", "channel", "utm_source", "utm_medium", "utm_campaign")
+CAME = ((None,) * 5, ("krisha.kz", "embed", None, None, None),
+        ("yandex.kz", "search", None, None, None), (None, "campaign", "vk", "social", "spring"),
+        (None, "direct", None, None, None))  # fmt: skip
+# The key a view without a value is counted under, in each breakdown of them.
+ABSENT = {"source": "(direct)", "channel": "direct", "utm_source": "(none)",
+          "utm_medium": "(none)", "utm_campaign": "(none)"}  # fmt: skip
+
+
 def traffic(rng: random.Random, visits: int = 120) -> list[Event]:
     """Visits over DAYS days: regulars who come back, some on another browser, scenes."""
     people = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(25)]
@@ -62,7 +73,8 @@ def traffic(rng: random.Random, visits: int = 120) -> list[Event]:
                   "browser": browser, "os": os}  # fmt: skip
         if rng.random() < 0.8:  # sometimes only scenes: the view was the day before
             first = rng.choice((None, "lobby"))
-            rows.append(event(ts=at, scene=first, **shared))
+            came = dict(zip(CAME_FIELDS, rng.choice(CAME), strict=True))
+            rows.append(event(ts=at, scene=first, **shared, **came))
         for scene in rng.sample(("lobby", "hall", "roof", "hall"), rng.randrange(4)):
             # now and then a pause past 30 minutes: what follows belongs to no visit
             at += timedelta(minutes=rng.choice((1, 5, 20, 29, 31, 45)))
@@ -166,7 +178,8 @@ def expected(events: list[Event], tour: str, period: Period) -> dict[str, Any]:
     def breakdown(rows: list[Event], column: str) -> list[dict[str, Any]]:
         groups: dict[str, list[Event]] = defaultdict(list)
         for e in rows:
-            groups[str(getattr(e, column))].append(e)
+            value = getattr(e, column)
+            groups[ABSENT[column] if value is None else str(value)].append(e)
         found = [{"key": key, **count(group)} for key, group in groups.items()]
         return sorted(found, key=lambda kv: (-kv["views"], kv["key"]))
 
@@ -189,6 +202,7 @@ def expected(events: list[Event], tour: str, period: Period) -> dict[str, Any]:
         "series": [count([e for e in views if b <= e.ts < b + step]) | began(b) for b in buckets],
         "breakdown": {
             **{column: breakdown(views, column) for column in ("device", "browser", "os")},
+            **{column: breakdown(views, column) for column in CAME_FIELDS},
             "scene": scenes,
             "entry_scene": visits["entry_scene"],
             "exit_scene": visits["exit_scene"],

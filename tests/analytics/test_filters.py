@@ -200,7 +200,8 @@ def test_the_listing_says_which_breakdowns_filter(client: TestClient, admin_toke
     listed = get(client, admin_token, "/v1/tours", []).json()["breakdowns"]
     assert {b["name"]: b["filter"] for b in listed} == {
         "scene": True, "entry_scene": True, "exit_scene": True, "transitions": False,
-        "action": True, "device": True, "browser": True, "os": True,
+        "action": True, "source": True, "channel": True, "utm_source": True,
+        "utm_medium": True, "utm_campaign": True, "device": True, "browser": True, "os": True,
     }  # fmt: skip
 
 
@@ -214,7 +215,7 @@ def test_a_quote_in_a_key_is_a_key_like_any_other(db: Database) -> None:
 @pytest.mark.parametrize(
     ("text", "said"),
     [
-        ("country:KZ", "no such breakdown"),
+        ("region:almaty", "no such breakdown"),
         ("transitions:lobby>kitchen", "no such breakdown"),
         ("device", "NAME:KEY"),
         ("device:", "the key"),
@@ -232,7 +233,9 @@ def test_a_bad_filter_is_refused_naming_the_field(text: str, said: str) -> None:
 def test_an_unknown_filter_lists_the_names_it_may_give() -> None:
     with pytest.raises(InvalidValue) as refused:
         parse_filters(["colour:red"])
-    assert "scene, entry_scene, exit_scene, action, device, browser, os" in refused.value.message
+    listed = ("scene, entry_scene, exit_scene, action, source, channel, utm_source, utm_medium, "
+              "utm_campaign, device, browser, os, country")  # fmt: skip
+    assert listed in refused.value.message
 
 
 def test_filters_by_every_key_of_a_breakdown_share_its_visits_out() -> None:

@@ -37,7 +37,7 @@ def test_completed_day_is_rolled_up_once_with_every_dimension(
     one, two = visitor(), visitor()
     view(client, one)
     clock.advance(timedelta(hours=2))
-    view(client, two, IPAD)
+    view(client, two, IPAD, referrer="https://www.krisha.kz/a/show/1")
     view(client, two, IPAD, event="scene", scene="lobby")
     clock.advance(timedelta(days=1, hours=-2))
     view(client, one)  # today: not rolled up yet
@@ -55,6 +55,14 @@ def test_completed_day_is_rolled_up_once_with_every_dimension(
         ("os", "Windows"): (1, 1),
         ("os", "iOS"): (1, 1),
         ("scene", "lobby"): (1, 1),
+        ("source", "(direct)"): (1, 1),
+        ("source", "krisha.kz"): (1, 1),
+        ("channel", "direct"): (1, 1),
+        ("channel", "referral"): (1, 1),
+        ("utm_source", "(none)"): (2, 2),
+        ("utm_medium", "(none)"): (2, 2),
+        ("utm_campaign", "(none)"): (2, 2),
+        ("country", "(unknown)"): (2, 2),  # counted without --geoip too, shown only with it
         # the day's visits: two, one through the lobby, neither engaged (views: visits)
         ("visits", ""): (2, 0),
         ("engaged", "0"): (2, 0),
@@ -62,6 +70,7 @@ def test_completed_day_is_rolled_up_once_with_every_dimension(
         ("scenes", "1"): (1, 0),
         ("entry", "lobby"): (1, 0),
         ("exit", "lobby"): (1, 0),
+        ("reached", "scene:lobby"): (1, 0),  # the visits that reached each goal it could have
     }
     assert rollups(app, clock.now().date()) == {}
 

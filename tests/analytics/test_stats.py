@@ -154,6 +154,7 @@ def test_admin_registers_a_tour_that_takes_beacons_at_once(
         "scenes": None,
         "public_counter": False,
         "timezone": "UTC",
+        "goals": [],
     }
     body = orjson.dumps({"tour": "fresh", "visitor": visitor()})
     assert (

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,27 +11,12 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.browser.conftest import desktop_agent
-from tests.conftest import ServerProcess, StartServer, found
+from tests.browser.conftest import command, desktop_agent
+from tests.conftest import ServerProcess, found
 
 PAGE = """<!doctype html><html><head><title>A tour</title>
 <script src="{service}/beacon.js" data-tour="t1" {extra} defer></script></head>
 <body><h1>A 3D tour</h1></body></html>"""
-
-
-def command(data_dir: Path, *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "tourviews", *args, "--data", str(data_dir)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return result.stdout.strip()
-
-
-@pytest.fixture
-def service(data_dir: Path, start: StartServer) -> tuple[ServerProcess, str]:
-    command(data_dir, "tours", "add", "t1", "--org", "acme")
-    token = command(data_dir, "tokens", "create", "--org", "acme")
-    return start(data_dir), token
 
 
 @pytest.fixture

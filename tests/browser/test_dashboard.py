@@ -14,12 +14,14 @@ period before), then a real server serves it:
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -61,8 +63,10 @@ class Dashboard:
     rooftop: str  # a token for tour rooftop alone
     admin: str
 
-    def url(self, token: str) -> str:
-        return f"{self.server.url}/dashboard#token={token}"
+    def url(self, token: str, tour: str | None = "museum-hall") -> str:
+        """The dashboard's link, opening on ``tour`` (None: where the page lands by itself)."""
+        linked = "" if tour is None else f"&tour={tour}"
+        return f"{self.server.url}/dashboard#token={token}{linked}"
 
 
 class Sender:
@@ -248,7 +252,8 @@ def test_the_tables_are_the_breakdowns_the_service_lists(
     loaded(page)
     assert page.locator("#breakdowns h2").all_inner_texts() == [
         "Scenes", "Where visits began", "Where visits ended", "Paths between scenes", "Actions",
-        "Devices", "Browsers", "Operating systems", "Platforms",
+        "Sources", "Channels", "Campaign sources", "Campaign media", "Campaigns", "Devices",
+        "Browsers", "Operating systems", "Platforms",
     ]  # fmt: skip
     systems = rows(page, "breakdown-os")
     assert len(systems) == 2
@@ -472,8 +477,9 @@ def test_labels_are_one_size_in_both_charts(pages: Pages, dashboard: Dashboard) 
 
 
 def test_a_link_made_for_one_tour_shows_that_tour_alone(pages: Pages, dashboard: Dashboard) -> None:
-    page = pages.open(dashboard.url(dashboard.rooftop))
+    page = pages.open(dashboard.url(dashboard.rooftop, tour=None))
     expect(page.locator("#views")).to_have_text("1,200")
+    assert page.locator("#overview").is_hidden()
     assert page.locator("#tour option").all_inner_texts() == ["rooftop"]
     assert page.locator("#tourList").is_hidden()  # a list of one tour says nothing
     assert page.locator("#abuse").is_hidden()
@@ -528,8 +534,10 @@ def test_the_token_form_fits_a_phone_and_shows_no_controls_yet(
     page.fill("#token", dashboard.owner)
     page.click("#login button")
     loaded(page)
-    for control in ("#tour", "#csv", "#signout"):
+    for control in ("#tour", "#signout", "#overview"):  # several tours: the overview
         assert page.locator(control).is_visible(), control
+    page.select_option("#tour", "museum-hall")
+    expect(page.locator("#csv")).to_be_visible()
 
 
 def test_dashboard_asks_for_a_token_and_refuses_a_bad_one(
@@ -542,3 +550,108 @@ def test_dashboard_asks_for_a_token_and_refuses_a_bad_one(
     page.click("#login button")
     expect(page.locator("#problem")).to_have_text("That token is not valid here.")
     assert page.locator("#content").is_hidden()
+
+
+# The organization's overview: where a token of several tours lands
+
+SCREENSHOTS = os.environ.get("TOURVIEWS_SCREENSHOTS")  # a directory: make screenshot
+
+
+def overview_rows(page: Page) -> list[list[str]]:
+    """Each tour's row of the overview: its name, then each figure and its change."""
+    cells = page.locator("#overviewTable tr").evaluate_all(
+        "rows => rows.slice(1).map(r => [...r.cells].map(c => [...c.childNodes]"
+        ".map(n => n.textContent).filter(t => t).join(' | ')))"
+    )
+    return list(cells)
+
+
+ROOFTOP = ["rooftop", "1,200 | ▲ 20%", "1,200 | ▲ 20%", "0 s | no change", DASH]
+MUSEUM = ["museum-hall", "2 | ▼ 50%", "2 | ▼ 50%", "55 s | new", DASH]
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_a_token_of_several_tours_lands_on_the_overview_of_them_all(
+    pages: Pages, dashboard: Dashboard, viewport: ViewportSize, tmp_path: Path
+) -> None:
+    page = pages.open(dashboard.url(dashboard.owner, tour=None), viewport)
+    expect(page.locator("#overview")).to_be_visible()
+    assert page.locator("#tour").input_value() == ""
+    assert page.locator("#tour option").first.inner_text() == "All tours"
+    for hidden in ("#kpis", "#chartCard", "#breakdowns", "#csv", "#tourList", "#abuse"):
+        assert page.locator(hidden).is_hidden(), hidden
+    # the most viewed first; the days are UTC days, the tours being in two zones
+    found = overview_rows(page)
+    assert found[:2] == [ROOFTOP, MUSEUM]
+    assert found[2][0] == "open-house"  # another test may send it a view: not counted on here
+    assert "Days in UTC." in page.locator("#range").inner_text()
+    spark = page.locator("#overviewTable tr[data-tour=rooftop] svg.spark")
+    label = spark.get_attribute("aria-label") or ""
+    assert label.startswith("views per day: ") and label.count(",") >= 6  # seven days
+    assert sum(int(v.replace(",", "")) for v in label[15:].split(", ")) == 1_200
+    assert page.evaluate("document.scrollingElement.scrollWidth <= innerWidth")
+    assert page.locator("#overview .scroll").evaluate("box => box.scrollWidth <= box.clientWidth")
+    name = "desktop" if viewport == DESKTOP else "phone"
+    folder = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+    page.screenshot(path=folder / f"dashboard-overview-{name}.png", full_page=True)
+
+
+def test_the_overview_sorts_by_any_column_and_back(pages: Pages, dashboard: Dashboard) -> None:
+    page = pages.open(dashboard.url(dashboard.owner, tour=None))
+    heading = page.locator("#overviewTable th")
+
+    def order() -> list[str]:
+        return [row[0] for row in overview_rows(page)]
+
+    page.click("#overviewTable th button:text-is('Views')")  # again: the fewest first
+    assert order() == ["open-house", "museum-hall", "rooftop"]
+    expect(heading.nth(1)).to_have_attribute("aria-sort", "ascending")
+    page.click("#overviewTable th button:text-is('Engaged')")  # a new column: the most first
+    assert order() == ["museum-hall", "open-house", "rooftop"]  # a tie goes by name
+    expect(heading.nth(3)).to_have_attribute("aria-sort", "descending")
+    page.click("#overviewTable th button:text-is('Tour')")  # names: from A
+    assert order() == ["museum-hall", "open-house", "rooftop"]
+    page.click("#overviewTable th button:text-is('Tour')")
+    assert order() == ["rooftop", "open-house", "museum-hall"]
+    assert heading.nth(1).get_attribute("aria-sort") is None
+
+
+def test_clicking_a_tour_of_the_overview_opens_it_and_all_tours_comes_back(
+    pages: Pages, dashboard: Dashboard
+) -> None:
+    page = pages.open(dashboard.url(dashboard.owner, tour=None), PHONE)
+    page.locator("#overviewTable tr[data-tour=museum-hall]").click()
+    expect(page.locator("#views")).to_have_text("2")
+    loaded(page)
+    assert page.locator("#tour").input_value() == "museum-hall"
+    assert page.locator("#overview").is_hidden()
+    assert page.locator("#engaged_seconds").inner_text() == "55 s"
+    page.select_option("#tour", "")
+    expect(page.locator("#overview")).to_be_visible()
+    loaded(page)
+    assert overview_rows(page)[0] == ROOFTOP
+
+
+def test_the_overview_shows_the_first_goals_conversion_when_the_service_sends_goals(
+    pages: Pages, dashboard: Dashboard
+) -> None:
+    def with_goals(route: Route) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        for entry in body["tours"]:
+            if entry["tour"] == "museum-hall":
+                entry["goals"] = [{"goal": "action:lead-form", "visits": 1, "rate": 0.5},
+                                  {"goal": "scene:kitchen", "visits": 1, "rate": 0.5}]  # fmt: skip
+                entry["previous"]["goals"] = [
+                    {"goal": "action:lead-form", "visits": 1, "rate": 0.25}]  # fmt: skip
+        route.fulfill(response=answer, json=body)
+
+    page = pages.new()
+    page.route("**/v1/overview?*", with_goals)
+    page.goto(dashboard.url(dashboard.owner, tour=None))
+    loaded(page)
+    rows = {row[0]: row for row in overview_rows(page)}
+    assert rows["museum-hall"][4] == "50% | ▲ 25 pts"  # a share moves by points
+    assert rows["rooftop"][4] == DASH  # no goals: nothing to claim
+    page.click("#overviewTable th button:text-is('Conversion')")
+    assert overview_rows(page)[0][0] == "museum-hall"

@@ -17,8 +17,7 @@ import orjson
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
-from tests.browser.conftest import desktop_agent
-from tests.browser.test_beacon_js import command
+from tests.browser.conftest import command, desktop_agent
 from tests.conftest import ServerProcess, StartServer, visitor
 
 TOUR = """<!doctype html><html><head><title>A tour</title>

@@ -22,6 +22,7 @@ import httpx
 import orjson
 import pytest
 
+from tests.builders import SQL_COLUMNS
 from tests.conftest import (
     CHROME,
     PROXY,
@@ -208,8 +209,8 @@ def seed(data_dir: Path) -> None:
 
     with duckdb.connect(str(data_dir / DATABASE_FILE)) as con:
         con.execute(
-            "INSERT INTO events SELECT now()::TIMESTAMP - INTERVAL 1 HOUR, 't1', 'scene', 'hall', "
-            "uuid(), '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL FROM range(?)",
+            f"INSERT INTO events ({SQL_COLUMNS}) SELECT now()::TIMESTAMP - INTERVAL 1 HOUR, "
+            "'t1', 'scene', 'hall', uuid(), '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL FROM range(?)",
             [SEEDED],
         )
 

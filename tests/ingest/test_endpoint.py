@@ -44,7 +44,7 @@ def test_scene_event_with_scene_is_accepted(client: TestClient) -> None:
 
 
 def test_unknown_fields_are_ignored(client: TestClient) -> None:
-    assert post(client, beacon(referrer="x", extra={"a": [1, 2]})).status_code == 204
+    assert post(client, beacon(colour="x", extra={"a": [1, 2]})).status_code == 204
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ class Backend:
     stored: Callable[[], Coroutine[Any, Any, tuple[Counter[str], Counter[str]]]]
     # the ledger's clock reads this many seconds earlier than at its last beacon
     step_back: Callable[[float], Coroutine[Any, Any, None]]
+    db: Database  # where they stored it, once ``stored`` has returned
 
     def pipeline(self, node: int = 0) -> Pipeline:
         return Pipeline(lambda: TOURS, _HASHER, self.ledgers[node % len(self.ledgers)])
@@ -95,7 +96,7 @@ def _memory(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
     async def step_back(seconds: float) -> None:
         """The process's monotonic clock, which the memory ledger reads, never goes back."""
 
-    yield Backend([ledger], stored, step_back)
+    yield Backend([ledger], stored, step_back, db)
     db.close()
 
 
@@ -124,7 +125,7 @@ def _redis(settings: Settings, tmp_path: Path) -> Iterator[Backend]:
             # ``seconds`` earlier than its last, as a step of the clock would.
             await clients[0].hincrbyfloat(CLOCK, "offset", -seconds)
 
-        yield Backend([ledger(), ledger()], stored, step_back)
+        yield Backend([ledger(), ledger()], stored, step_back, db)
         db.close()
 
 
@@ -139,17 +140,21 @@ def _stored(db: Database) -> tuple[Counter[str], Counter[str]]:
         return Counter(dict(rows)), Counter({k: int(v) for k, v in drops.fetchall()})
 
 
+def _either(request: pytest.FixtureRequest, tmp_path: Path, **settings: Any) -> Iterator[Backend]:
+    """The backend the fixture's param names, its settings but ``settings`` the defaults."""
+    make = _memory if request.param == "memory" else _redis
+    yield from make(Settings(data_dir=tmp_path / "data", **settings), tmp_path)
+
+
 @pytest.fixture(params=["memory", "redis"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    make = _memory if request.param == "memory" else _redis
-    yield from make(Settings(data_dir=tmp_path / "data"), tmp_path)
+    yield from _either(request, tmp_path)
 
 
 @pytest.fixture(params=["memory", "redis"])
 def quick(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     """A backend whose windows last a second."""
-    make = _memory if request.param == "memory" else _redis
-    yield from make(Settings(data_dir=tmp_path / "data", dedup_window_seconds=WINDOW), tmp_path)
+    yield from _either(request, tmp_path, dedup_window_seconds=WINDOW)
 
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:
@@ -305,6 +310,68 @@ def test_one_network_brings_at_most_fifty_new_scene_names(backend: Backend) -> N
                 )
             )
         assert Counter(outcomes) == {Outcome.COUNTED: 50, Outcome.SCENE_LIMIT: 1}
+
+    run(scenario())
+
+
+@pytest.fixture(params=["memory", "redis"])
+def narrow(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A backend whose tours count 3 names of each bounded dimension."""
+    yield from _either(request, tmp_path, max_scenes=3)
+
+
+def test_sources_past_a_tours_bound_are_counted_as_other(narrow: Backend) -> None:
+    async def scenario() -> None:
+        nodes = [narrow.pipeline(0), narrow.pipeline(1)]
+        sent = ["a.example", "b.example", "c.example", "d.example", "a.example", "e.example"]
+        for i, host in enumerate(sent):
+            came = {"referrer": host, "utm": (f"s{i % 4}", None, f"c{i}")}
+            view = hit(nodes[i % 2], address=f"198.51.100.{i}", **came)
+            assert await nodes[i % 2].settle(view) is Outcome.COUNTED  # nothing is refused
+        other = hit(nodes[0], tour="declared", referrer="z.example")  # each tour its own
+        assert await nodes[0].settle(other) is Outcome.COUNTED
+        rows, _ = await narrow.stored()
+        assert rows == {"view": 7}
+        stored = (
+            narrow.db.cursor()
+            .execute(
+                "SELECT tour, source, channel, utm_source, utm_campaign FROM events ORDER BY ts, source"
+            )
+            .fetchall()
+        )
+        assert sorted(stored) == sorted([
+            ("t1", "a.example", "campaign", "s0", "c0"),
+            ("t1", "b.example", "campaign", "s1", "c1"),
+            ("t1", "c.example", "campaign", "s2", "c2"),
+            ("t1", "(other)", "campaign", "(other)", "(other)"),
+            ("t1", "a.example", "campaign", "s0", "(other)"),  # counted before: its own name
+            ("t1", "(other)", "campaign", "s1", "(other)"),
+            ("declared", "z.example", "referral", None, None),
+        ])  # fmt: skip
+
+    run(scenario())
+
+
+@pytest.fixture(params=["memory", "redis"])
+def lenient(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """A backend whose rotation guard lets one network bring 1,000 visitors."""
+    yield from _either(request, tmp_path, rotation_limit=1_000)
+
+
+def test_one_network_brings_at_most_fifty_new_sources(lenient: Backend) -> None:
+    async def scenario() -> None:
+        node = lenient.pipeline()
+        for i in range(60):
+            view = hit(node, address="203.0.113.9", referrer=f"site{i}.example")
+            assert await node.settle(view) is Outcome.COUNTED
+        late = hit(node, address="203.0.113.10", referrer="late.example")
+        assert await node.settle(late) is Outcome.COUNTED
+        await lenient.stored()
+        found = lenient.db.cursor().execute(
+            "SELECT count(*) FILTER (source = '(other)'), count(DISTINCT source) FILTER "
+            "(source LIKE 'site%'), list(source) FILTER (source = 'late.example') FROM events"
+        )
+        assert found.fetchall() == [(10, 50, ["late.example"])]
 
     run(scenario())
 

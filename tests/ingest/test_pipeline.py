@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import duckdb
 import orjson
@@ -10,6 +12,7 @@ from starlette.testclient import TestClient
 
 from tests.conftest import CHROME, counted_views, visitor
 from tourviews.app import TourviewsApp, create_app
+from tourviews.settings import Settings
 from tourviews.storage.clock import ManualClock
 
 TEXT = {"Content-Type": "text/plain"}
@@ -80,3 +83,50 @@ def test_dedup_state_survives_a_restart(
     with TestClient(again, headers={"user-agent": CHROME}) as second:
         assert send(second, same) == 204
     assert counted_views(app.service.settings.data_dir, "t1") == 1
+
+
+def stored_sources(data_dir: Path) -> list[tuple[str | None, str | None, str | None]]:
+    path = data_dir / "tourviews.duckdb"
+    with duckdb.connect(str(path), read_only=True) as con:
+        rows = con.execute("SELECT source, channel, utm_campaign FROM events ORDER BY ts")
+        return rows.fetchall()
+
+
+def test_a_tours_bound_of_sources_holds_across_a_restart(
+    settings: Settings, clock: ManualClock
+) -> None:
+    settings = replace(settings, max_scenes=2)
+    first = create_app(settings, clock)
+    first.service.registry.put_tour("t1", "acme")
+    with TestClient(first, headers={"user-agent": CHROME}) as client:
+        for host in ("a.example", "b.example"):
+            assert send(client, {"tour": "t1", "visitor": visitor(), "referrer": host}) == 204
+            clock.advance(timedelta(seconds=1))
+    again = create_app(settings, clock)
+    with TestClient(again, headers={"user-agent": CHROME}) as client:
+        for host in ("c.example", "a.example"):
+            assert send(client, {"tour": "t1", "visitor": visitor(), "referrer": host}) == 204
+            clock.advance(timedelta(seconds=1))
+    assert [source for source, _, _ in stored_sources(settings.data_dir)] == [
+        "a.example", "b.example", "(other)", "a.example"
+    ]  # fmt: skip
+
+
+def test_an_old_beacon_is_direct_and_a_bad_field_stores_nothing(
+    app: TourviewsApp, client: TestClient, clock: ManualClock
+) -> None:
+    assert send(client, {"tour": "t1", "visitor": visitor()}) == 204
+    clock.advance(timedelta(seconds=1))
+    for field, value in (("referrer", "about:blank"), ("embedded", "yes"),
+                         ("utm_campaign", "x" * 101)):  # fmt: skip
+        answer = client.post("/v1/beacon", headers=TEXT, content=orjson.dumps(
+            {"tour": "t1", "visitor": visitor(), field: value}))  # fmt: skip
+        assert answer.status_code == 400
+        assert answer.json()["field"] == field
+    came = {"referrer": "https://www.krisha.kz/a/show/1?x=2", "utm_campaign": "spring"}
+    assert send(client, {"tour": "t1", "visitor": visitor(), **came}) == 204
+    client.__exit__(None, None, None)
+    assert stored_sources(app.service.settings.data_dir) == [
+        (None, "direct", None),
+        ("krisha.kz", "campaign", "spring"),
+    ]

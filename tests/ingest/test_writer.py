@@ -12,7 +12,7 @@ import pytest
 from tests.builders import event
 from tourviews.ingest.store.writer import SMALL_BATCH, EventWriter
 from tourviews.storage.database import Database, open_database
-from tourviews.storage.event import Event
+from tourviews.storage.event import COLUMNS, Event
 
 AT = datetime(2026, 11, 24, 12, 0)
 
@@ -29,15 +29,7 @@ def db(tmp_path: Path) -> Database:
 
 
 def stored(db: Database) -> list[tuple[object, ...]]:
-    return (
-        db.cursor()
-        .execute(
-            "SELECT ts, tour, kind, scene, visitor::VARCHAR, ip_hash, device, browser, os, seconds, "
-            "action "
-            "FROM events ORDER BY visitor"
-        )
-        .fetchall()
-    )
+    return db.cursor().execute(f"SELECT {COLUMNS} FROM events ORDER BY visitor").fetchall()
 
 
 @pytest.mark.parametrize("size", [1, SMALL_BATCH - 1, SMALL_BATCH, 3 * SMALL_BATCH])

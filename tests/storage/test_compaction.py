@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.builders import SQL_COLUMNS
 from tests.conftest import (
     CHROME,
     PROXY,
@@ -40,10 +41,10 @@ def fill(cursor: duckdb.DuckDBPyConnection, visitors: list[str], each: int = 3) 
     row = "(now()::TIMESTAMP, 't1', 'view', NULL, ?::UUID, '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL)"
     for who in visitors:
         for _ in range(each):
-            cursor.execute(f"INSERT INTO events VALUES {row}", [who])
+            cursor.execute(f"INSERT INTO events ({SQL_COLUMNS}) VALUES {row}", [who])
     cursor.execute(
-        "INSERT INTO events SELECT now()::TIMESTAMP, 't1', 'view', NULL, uuid(), "
-        "'\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL FROM range(?)",
+        f"INSERT INTO events ({SQL_COLUMNS}) SELECT now()::TIMESTAMP, 't1', 'view', NULL, "
+        "uuid(), '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL FROM range(?)",
         [ROWS],
     )
     cursor.execute("CHECKPOINT")
@@ -104,8 +105,8 @@ def test_threads_that_read_and_write_wait_for_a_compaction_and_go_on(data_dir: P
             while not stop.is_set():
                 with db.using() as cursor:
                     cursor.execute(
-                        "INSERT INTO events VALUES (now()::TIMESTAMP, 't1', 'view', NULL, uuid(), "
-                        "'\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL)"
+                        f"INSERT INTO events ({SQL_COLUMNS}) VALUES (now()::TIMESTAMP, 't1', "
+                        "'view', NULL, uuid(), '\\x00'::BLOB, 'desktop', 'Chrome', 'Windows', NULL, NULL)"
                     )
                 written += 1
         except BaseException as exc:

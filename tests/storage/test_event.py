@@ -31,14 +31,21 @@ events = st.builds(
     os=st.text(max_size=10),
     seconds=st.none() | st.integers(0, 2**31 - 1),
     action=names,
+    country=st.none() | st.text(min_size=2, max_size=2),
+    source=names,
+    channel=names,
+    utm_source=names,
+    utm_medium=names,
+    utm_campaign=names,
 )
 
 
 def written_before(e: Event) -> bytes:
-    """A stream row as the Redis ledger wrote it before the event spec."""
+    """A stream row as the Redis ledger wrote it before the event spec, with the fields
+    added since (plain JSON values, each with a default) at its end."""
     return orjson.dumps(
         (e.ts.isoformat(), e.tour, e.kind, e.scene, e.visitor, e.ip_hash.hex(), e.device,
-         e.browser, e.os, e.seconds, e.action)
+         e.browser, e.os, e.seconds, e.action, *e[11:])
     )  # fmt: skip
 
 
@@ -60,6 +67,12 @@ def test_the_events_table_has_the_fields_of_an_event_in_order(tmp_path: Path) ->
         ("os", "VARCHAR", "NO"),
         ("seconds", "INTEGER", "YES"),
         ("action", "VARCHAR", "YES"),
+        ("country", "VARCHAR", "YES"),
+        ("source", "VARCHAR", "YES"),
+        ("channel", "VARCHAR", "YES"),
+        ("utm_source", "VARCHAR", "YES"),
+        ("utm_medium", "VARCHAR", "YES"),
+        ("utm_campaign", "VARCHAR", "YES"),
     ]
     assert arrow_schema().names == list(Event._fields)
 
@@ -92,6 +105,12 @@ def test_an_event_decodes_from_its_stream_row(e: Event) -> None:
     assert decode(encode(e)) == e
 
 
+def test_a_row_written_before_the_country_decodes_without_one() -> None:
+    counted = event(country="KZ")
+    before = orjson.loads(encode(counted))[: Event._fields.index("country")]
+    assert decode(orjson.dumps(before)) == counted._replace(country=None)
+
+
 def test_a_row_written_before_the_spec_decodes() -> None:
     row = (
         b'["2026-11-24T12:00:00.000250","t1","scene","hall","4c081d77-446a-4f8f-89c6-86b91f3a1094",'
@@ -116,7 +135,7 @@ VALUES = orjson.loads(encode(event()))  # a good row's values, to spoil
         b'"2026-11-24T12:00:00"',
         b"null",
         orjson.dumps([*VALUES, "one too many"]),
-        orjson.dumps(VALUES[:-2]),  # two fields short, neither with a default
+        orjson.dumps(VALUES[:9]),  # no seconds and no action, neither with a default
         orjson.dumps([None, *VALUES[1:]]),  # no time
         orjson.dumps([*VALUES[:5], "not hex", *VALUES[6:]]),
     ],

@@ -119,7 +119,11 @@ def test_a_file_of_version_1_has_every_table_and_column_of_a_new_one(
     assert shape(v1_data_dir / DATABASE_FILE) == shape(new_file)
 
 
-ADDED = {"breakdowns"}  # keys of answers added since the recording (docs/CONTRACT.md)
+ADDED = {"breakdowns", "goals"}  # keys of answers added since the recording (docs/CONTRACT.md)
+# Breakdowns added since the recording, and the one key each has for the file's views:
+# a view stored before its field was is counted under it.
+ADDED_BREAKDOWNS = {"source": "(direct)", "channel": "direct", "utm_source": "(none)",
+                    "utm_medium": "(none)", "utm_campaign": "(none)"}  # fmt: skip
 
 
 def test_a_file_of_version_1_answers_what_it_answered(v1_data_dir: Path) -> None:
@@ -137,6 +141,12 @@ def test_a_file_of_version_1_answers_what_it_answered(v1_data_dir: Path) -> None
             answer = (
                 {key: answer[key] for key in asked["answer"]} if ADDED & set(answer) else answer
             )
+            if isinstance(answer.get("previous"), dict):  # the stats' goals came later too
+                answer["previous"] = {k: v for k, v in answer["previous"].items() if k != "goals"}
+            for name, key in ADDED_BREAKDOWNS.items():
+                rows = answer.get("breakdown", {}).pop(name, [])
+                if [row["key"] for row in rows if row["key"] != key]:
+                    differ.append((asked["path"], asked["query"]))
             if answer != asked["answer"]:
                 differ.append((asked["path"], asked["query"]))
     assert differ == []

@@ -53,12 +53,13 @@ def test_stats_offline_prints_the_contract_document(data_dir: Path) -> None:
     document = orjson.loads(ok(data_dir, "stats", "t1", "--format", "json"))
     assert set(document) == {
         "tour", "from", "to", "interval", "timezone", "totals", "previous", "series", "breakdown",
-        "breakdowns_exact", "transitions",
+        "breakdowns_exact", "transitions", "goals",
     }  # fmt: skip
     assert document["totals"].items() >= {"views": 0, "visitors": 0, "visitors_exact": True}.items()
     assert len(document["series"]) == 30
     assert set(document["breakdown"]) == {
-        "device", "browser", "os", "scene", "entry_scene", "exit_scene", "action",
+        "device", "browser", "os", "scene", "entry_scene", "exit_scene", "action", "source",
+        "channel", "utm_source", "utm_medium", "utm_campaign",
     }  # fmt: skip
     assert "views 0" in ok(data_dir, "stats", "t1")
     csv = ok(

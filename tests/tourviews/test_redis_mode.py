@@ -17,11 +17,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import httpx
 import orjson
 import pytest
 import redis
 
+from tests import referrers
 from tests.conftest import CHROME, ServerProcess, counted_views, found, start_server
 from tests.redis_server import RedisServer, redis_server
 from tourviews.ingest.store.drain import backlog
@@ -283,6 +285,39 @@ def test_an_erased_visitor_leaves_no_byte_in_the_data_or_in_redis(tmp_path: Path
         server.stop()
 
 
+def test_no_referrer_path_or_query_reaches_the_data_redis_or_output(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    data = tmp_path / "data"
+    primary = start_server(data, "--redis", server.url, *PROXY, env=SECRET)
+    try:
+        command(data, "tours", "add", "t1", "--org", "acme")
+        time.sleep(1.0)
+        (node, url), *_ = start_nodes(server.url, [tmp_path / "node.log"])
+        headers = {"Content-Type": "text/plain", "User-Agent": CHROME}
+        for i, (body, status) in enumerate(referrers.bodies()):
+            sent = httpx.post(f"{(url, primary.url)[i % 2]}/v1/beacon", content=body,
+                              headers=headers | {"X-Forwarded-For": f"192.0.2.{i}"})  # fmt: skip
+            assert sent.status_code == status, sent.text
+        wait_until_drained(server.url)
+        node.terminate()
+        node.wait(10)
+        assert primary.terminate() == 0
+        with duckdb.connect(str(data / "tourviews.duckdb"), read_only=True) as con:
+            kept = con.execute("SELECT source FROM events WHERE kind = 'view'").fetchall()
+        assert kept == [(referrers.HOST,)] * 3
+        files = [(str(p), p.read_bytes()) for d in (data, server.directory)
+                 for p in d.rglob("*") if p.is_file()]  # fmt: skip
+        in_redis = [blob for name, blob in files if name.startswith(str(server.directory))]
+        assert any(referrers.HOST.encode() in blob for blob in in_redis)  # the scan reaches it
+        output = [("primary", primary.output()), ("node", (tmp_path / "node.log").read_bytes())]
+        assert referrers.leaks(files + output) == []
+    finally:
+        if primary.process.poll() is None:
+            primary.kill()
+        server.stop()
+
+
 def wait_until_drained(url: str) -> None:
     """Until the primary has committed every entry of the stream."""
     client = redis.Redis.from_url(url)
@@ -306,7 +341,7 @@ def wait_for_rewrite(url: str, before: int) -> None:
     raise AssertionError("Redis did not rewrite its append-only file")
 
 
-def test_a_switch_to_redis_mode_keeps_each_tours_scene_bound(tmp_path: Path) -> None:
+def test_a_switch_to_redis_mode_keeps_each_tours_scene_and_source_bounds(tmp_path: Path) -> None:
     data = tmp_path / "data"
     embedded = start_server(data, *PROXY, "--max-scenes", "3", env=SECRET)
     try:
@@ -319,6 +354,10 @@ def test_a_switch_to_redis_mode_keeps_each_tours_scene_bound(tmp_path: Path) -> 
                 {"tour": "t1", "visitor": who, "event": "scene", "scene": scene}),
                 headers={"Content-Type": "text/plain", "User-Agent": CHROME})  # fmt: skip
             assert sent.status_code == 204
+        sent = client.post("/v1/beacon", content=orjson.dumps(
+            {"tour": "t1", "visitor": str(uuid.uuid4()), "referrer": "https://vk.com/x"}),
+            headers={"Content-Type": "text/plain", "User-Agent": CHROME})  # fmt: skip
+        assert sent.status_code == 204
         assert embedded.terminate() == 0
     finally:
         if embedded.process.poll() is None:
@@ -329,6 +368,7 @@ def test_a_switch_to_redis_mode_keeps_each_tours_scene_bound(tmp_path: Path) -> 
             time.sleep(0.5)
             names = redis.Redis.from_url(url).smembers("tv:{0}:sc:t1")
             assert names == {b"lobby", b"kitchen", b"garden"}  # the bound is full: no fourth
+            assert redis.Redis.from_url(url).smembers("tv:{0}:so:t1") == {b"vk.com"}
         finally:
             primary.kill()
 

@@ -9,9 +9,12 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import duckdb
 import httpx
 import orjson
+import pytest
 
+from tests import referrers
 from tests.conftest import (
     CHROME,
     PROXY,
@@ -22,6 +25,7 @@ from tests.conftest import (
     stored_visitors,
     visitor,
 )
+from tests.countries import geoip_database
 
 
 def test_sigterm_commits_every_acknowledged_beacon_then_exits_cleanly(
@@ -61,11 +65,14 @@ def test_marker_scan_finds_a_planted_marker(tmp_path: Path) -> None:
     assert leaks([("planted", (tmp_path / "planted").read_bytes())]) != []
 
 
+@pytest.mark.parametrize("geoip", [False, True], ids=["", "with-geoip"])
 def test_no_raw_address_or_user_agent_reaches_disk_or_output(
-    data_dir: Path, start: StartServer
+    data_dir: Path, start: StartServer, tmp_path: Path, geoip: bool
 ) -> None:
     register(data_dir)
-    server = start(data_dir, *PROXY)
+    # with --geoip the markers' country is looked up (and kept) before the hash
+    database = geoip_database(tmp_path / "geoip", {"KZ": [f"{MARK_V4}/32", f"{MARK_V6}/128"]})
+    server = start(data_dir, *PROXY, *(("--geoip", str(database)) if geoip else ()))
     agent = f"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 {MARK_UA} Chrome/131.0"
     bot = f"Mozilla/5.0 (compatible; Googlebot/2.1; {MARK_UA})"
     url = f"{server.url}/v1/beacon"
@@ -94,8 +101,35 @@ def test_no_raw_address_or_user_agent_reaches_disk_or_output(
     files = [(str(path), path.read_bytes()) for path in data_dir.rglob("*") if path.is_file()]
     assert any(name.endswith(".duckdb") for name, _ in files)
     assert counted_views(data_dir, "t1") == 3  # the events are there, the markers are not
+    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
+        countries = con.execute("SELECT DISTINCT country FROM events").fetchall()
+    assert countries == [("KZ",) if geoip else (None,)]
     assert leaks(files) == []
     assert leaks([("server output", server.output())]) == []
+
+
+def test_referrer_scan_finds_a_planted_mark() -> None:
+    assert referrers.leaks([("planted", referrers.REFERRERS[1].encode())]) != []
+
+
+def test_no_referrer_path_or_query_reaches_disk_or_output(
+    data_dir: Path, start: StartServer
+) -> None:
+    register(data_dir)
+    server = start(data_dir, *PROXY)
+    headers = {"Content-Type": "text/plain", "User-Agent": CHROME}
+    with httpx.Client() as client:
+        for body, status in referrers.bodies():
+            answer = client.post(f"{server.url}/v1/beacon", content=body, headers=headers)
+            assert answer.status_code == status, answer.text
+            assert referrers.leaks([("answer", answer.content)]) == []
+    assert server.terminate() == 0
+    files = [(str(path), path.read_bytes()) for path in data_dir.rglob("*") if path.is_file()]
+    with duckdb.connect(str(data_dir / "tourviews.duckdb"), read_only=True) as con:
+        kept = con.execute("SELECT source, count(*) FROM events GROUP BY ALL ORDER BY 1")
+        assert kept.fetchall() == [(referrers.HOST, 3), (None, 1)]  # the host, and the scene
+    assert referrers.leaks(files) == []
+    assert referrers.leaks([("server output", server.output())]) == []
 
 
 def test_forwarded_for_from_an_untrusted_peer_does_not_split_one_address(

@@ -15,6 +15,12 @@ entry here says how people see them.
 
 The order of ``BREAKDOWNS`` is the order people see them in: the dashboard, the weekly
 report, the stats document and the command line's table.
+
+A breakdown marked ``geoip`` (countries) is counted and rolled up like any other, but
+shown (``shown``) only while the data directory's server looks countries up: ``serve
+--geoip`` records that in ``meta`` at start, so a command reading the directory without
+the server (``tourviews stats``) shows what the server would. Without it the breakdown
+is absent from the stats document and from ``GET /v1/tours``, not a column of unknowns.
 """
 
 from __future__ import annotations
@@ -23,6 +29,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import duckdb
+
+from tourviews.storage.database import read_meta
 
 Counts = Literal["view", "scene", "visit"]
 
@@ -47,6 +57,7 @@ class Column:
 
 
 COUNTS = (Column("views", "views"), Column("visitors", "visitors"))
+UNKNOWN_COUNTRY = "(unknown)"  # the country row of views whose address has none (--geoip)
 VISITS = (Column("visits", "visits"),)
 
 
@@ -63,6 +74,7 @@ class Breakdown:
     daily: bool = True  # kept in the daily rollups, so it outlives the raw events
     report: str | None = None  # its title in the weekly report (None: not in it)
     top: int | None = None  # the dashboard shows this many rows at most (None: all)
+    geoip: bool = False  # shown only while the server looks countries up (``shown``)
     # For a breakdown counting visits: an aggregate over one visit's events, true when
     # the visit counts under the key ``{value}`` (a bound parameter); empty: no filter
     # by it. One counting events needs none: ``matches`` derives it from the key.
@@ -130,9 +142,22 @@ BREAKDOWNS: tuple[Breakdown, ...] = (
     Breakdown("transitions", "Paths between scenes", "from → to", VISITS, "visit", top=10),
     Breakdown("action", "Actions", "action", (Column("count", "times"), COUNTS[1]), "visit",
               report="Actions", visit_match="bool_or(kind = 'action' AND action = {value})"),
+    # Where views came from (tourviews.ingest.sources): views stored before it, and those
+    # without the beacon field, are direct; values past a tour's bound are "(other)".
+    Breakdown("source", "Sources", "source", COUNTS, "view", "coalesce(source, '(direct)')"),
+    Breakdown("channel", "Channels", "channel", COUNTS, "view", "coalesce(channel, 'direct')"),
+    Breakdown("utm_source", "Campaign sources", "utm_source", COUNTS, "view",
+              "coalesce(utm_source, '(none)')"),
+    Breakdown("utm_medium", "Campaign media", "utm_medium", COUNTS, "view",
+              "coalesce(utm_medium, '(none)')"),
+    Breakdown("utm_campaign", "Campaigns", "utm_campaign", COUNTS, "view",
+              "coalesce(utm_campaign, '(none)')"),
     Breakdown("device", "Devices", "device", COUNTS, "view", "device"),
     Breakdown("browser", "Browsers", "browser", COUNTS, "view", "browser"),
     Breakdown("os", "Operating systems", "OS", COUNTS, "view", "os"),
+    # an address with no country in the database (private, loopback, unlisted) is one row
+    Breakdown("country", "Countries", "country", COUNTS, "view",
+              f"coalesce(country, '{UNKNOWN_COUNTRY}')", report="Countries", geoip=True),
 )  # fmt: skip
 
 
@@ -143,6 +168,20 @@ def registered() -> tuple[Breakdown, ...]:
     if twice:
         raise ValueError(f"breakdowns registered twice: {', '.join(twice)}")
     return BREAKDOWNS
+
+
+# meta: "on" while the server last started with --geoip (tourviews.service writes it)
+GEOIP = "geoip"
+
+
+def with_geoip(cursor: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the data directory's server looks countries up (its last start said so)."""
+    return read_meta(cursor, GEOIP) == "on"
+
+
+def shown(geoip: bool) -> tuple[Breakdown, ...]:
+    """The breakdowns people see, in order: those marked ``geoip`` only with ``geoip``."""
+    return tuple(b for b in registered() if geoip or not b.geoip)
 
 
 def counted() -> tuple[Breakdown, ...]:

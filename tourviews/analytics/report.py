@@ -101,10 +101,14 @@ def weekly_report(
             {
                 "tour": tour,
                 "current": tour_stats(
-                    cursor, tour, week.period(ZoneInfo(zones[tour])), ROWS, filters
+                    cursor, tour, week.period(ZoneInfo(zones[tour])), ROWS, filters=filters
                 ),
                 "previous": tour_stats(
-                    cursor, tour, week.previous.period(ZoneInfo(zones[tour])), ROWS, filters
+                    cursor,
+                    tour,
+                    week.previous.period(ZoneInfo(zones[tour])),
+                    ROWS,
+                    filters=filters,
                 ),
             }
             for tour in seen[:DETAILED]

@@ -31,8 +31,14 @@ TEXT_BAR = 24  # characters of the longest bar in the plain-text part
 
 
 def subject(report: Mapping[str, Any]) -> str:
-    """``tourviews weekly report: ORG, 23-29 Nov 2026`` (with an en dash)."""
-    return f"tourviews weekly report: {report['org']}, {span(report['from'], report['to'])}"
+    """``tourviews weekly report: ORG, 23-29 Nov 2026`` (with an en dash); a tour's own
+    report names the tour."""
+    return f"tourviews weekly report: {about(report)}, {span(report['from'], report['to'])}"
+
+
+def about(report: Mapping[str, Any]) -> str:
+    """Whom the report is about: the tour of a tour's own report, else the organization."""
+    return str(report.get("tour") or report["org"])
 
 
 def span(first: str, last: str) -> str:
@@ -91,7 +97,7 @@ def _header(report: Mapping[str, Any]) -> str:
     previous = report["previous"]
     return _block(
         f'<p style="margin:0;color:{MUTED};font-size:13px;">tourviews weekly report</p>'
-        f'<h1 style="margin:4px 0 0 0;font-size:22px;">{escape(report["org"])}</h1>'
+        f'<h1 style="margin:4px 0 0 0;font-size:22px;">{escape(about(report))}</h1>'
         f'<p style="margin:4px 0 0 0;font-size:14px;">'
         f"{_nowrap(span(report['from'], report['to']))} ({escape(report['week'])}), "
         f"compared with {_nowrap(span(previous['from'], previous['to']))}</p>"

@@ -26,8 +26,9 @@ from tourviews.analytics.breakdowns import (
     key_columns,
     parts,
     quoted,
-    registered,
     rolled_up,
+    shown,
+    with_geoip,
 )
 from tourviews.analytics.exact import exact_stats, exact_totals, fresh_from
 from tourviews.analytics.filters import Filters, answerable, filtered_figures
@@ -62,37 +63,45 @@ MAX_BREAKDOWN_LIMIT = 1_000
 
 
 def tour_stats(
-    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int = BREAKDOWN_LIMIT,
+    cursor: duckdb.DuckDBPyConnection,
+    tour: str,
+    period: Period,
+    limit: int = BREAKDOWN_LIMIT,
+    goals: tuple[str, ...] = (),
     filters: Filters = (),
-) -> dict[str, Any]:  # fmt: skip
+) -> dict[str, Any]:
     """The contract's stats document for ``tour`` over ``period``; ``limit`` rows a breakdown.
 
     Within raw retention every number is exact. Days whose raw events were purged
     come from the rollups: per day and hour still exact, but over several days the
-    visitors are a union of sketches, and ``visitors_exact`` says so. With ``filters``,
-    the figures of the visits they pick (``tourviews.analytics.filters``).
+    visitors are a union of sketches, and ``visitors_exact`` says so. ``goals``: the
+    tour's, each with the visits that reached it (here and in ``previous``). With
+    ``filters``, the figures of the visits they pick (``tourviews.analytics.filters``).
     """
     if filters:
-        return _filtered_stats(cursor, tour, period, limit, filters)
+        return _filtered_stats(cursor, tour, period, limit, filters, goals)
     with reading(cursor):
         series, cells = _views(cursor, tour, period)
         visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
-        document = _document(tour, period, series, cells, visits, limit)
+        document = _document(tour, period, series, cells, visits, limit, with_geoip(cursor))
+        document["goals"] = visits.goals(goals)
         previous = period.before()
         document["previous"] = {
             "from": previous.first.isoformat(),
             "to": previous.last.isoformat(),
-            **_past_totals(cursor, tour, previous),
+            **_past_totals(cursor, tour, previous, goals),
         }
     return document
 
 
-def _past_totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
+def _past_totals(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, goals: tuple[str, ...]
+) -> dict[str, Any]:
     """``_totals``, kept while the figures of the period's days cannot change (the
     dashboard asks for the period before its own again and again)."""
     last = (period.end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    key = ("totals", tour, period.first, period.last, period.zone.key)
-    return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period)))
+    key = ("totals", tour, period.first, period.last, period.zone.key, goals)
+    return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period, goals)))
 
 
 def _rolled(cursor: duckdb.DuckDBPyConnection, period: Period) -> date | None:
@@ -123,10 +132,14 @@ def _views(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> tupl
     return _merged_stats(cursor, tour, period)
 
 
-def _totals(cursor: duckdb.DuckDBPyConnection, tour: str, period: Period) -> dict[str, Any]:
-    """The totals of ``tour``'s stats document for ``period`` (no series, no breakdown)."""
+def _totals(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, goals: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The totals of ``tour``'s stats document for ``period`` (no series, no breakdown),
+    and its ``goals``."""
     visits = visit_figures(cursor, tour, period, _rolled(cursor, period), totals_only=True)
-    return tour_totals(cursor, [tour], period)[tour] | visits.totals()
+    reached = {"goals": visits.goals(goals)}
+    return tour_totals(cursor, [tour], period)[tour] | visits.totals() | reached
 
 
 def _merged_stats(
@@ -173,14 +186,20 @@ def _merged_stats(
 
 
 def _document(
-    tour: str, period: Period, series: Series, cells: Cells, visits: VisitFigures, limit: int
+    tour: str,
+    period: Period,
+    series: Series,
+    cells: Cells,
+    visits: VisitFigures,
+    limit: int,
+    geoip: bool,
 ) -> dict[str, Any]:
     total = cells.get(("total", ""), Cell())
     ranked = sorted(cells.items(), key=lambda kv: (-kv[1].views, kv[0]))
     found = {b.name: _rows(b, ranked, visits, limit) for b in counted()}
     found |= visits.breakdowns(limit)
     # the paths between scenes are the document's own ``transitions``, not in ``found``
-    breakdown = {b.name: found[b.name] for b in registered() if b.name in found}
+    breakdown = {b.name: found[b.name] for b in shown(geoip) if b.name in found}
     starts = period.buckets()
     utc = [start.astimezone(UTC).replace(tzinfo=None) for start in starts]
     return {
@@ -218,16 +237,23 @@ def _document(
 
 
 def _filtered_stats(
-    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, limit: int, filters: Filters
+    cursor: duckdb.DuckDBPyConnection,
+    tour: str,
+    period: Period,
+    limit: int,
+    filters: Filters,
+    goals: tuple[str, ...],
 ) -> dict[str, Any]:
     """The stats document of the visits ``filters`` pick, with ``filters`` listed. Its
     ``previous`` has totals only when the period before is kept raw too."""
-    document = _document(tour, period, *_filtered(cursor, tour, period, filters), limit)
+    series, cells, visits = _filtered(cursor, tour, period, filters)
+    document = _document(tour, period, series, cells, visits, limit, with_geoip(cursor))
+    document["goals"] = visits.goals(goals)
     document["filters"] = [str(f) for f in filters]
     previous = period.before()
     document["previous"] = {"from": previous.first.isoformat(), "to": previous.last.isoformat()}
     if answerable(cursor, previous):
-        document["previous"] |= filtered_totals(cursor, tour, previous, filters)
+        document["previous"] |= filtered_totals(cursor, tour, previous, filters, goals)
     return document
 
 
@@ -239,13 +265,18 @@ def _filtered(
 
 
 def filtered_totals(
-    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, filters: Filters
+    cursor: duckdb.DuckDBPyConnection,
+    tour: str,
+    period: Period,
+    filters: Filters,
+    goals: tuple[str, ...] = (),
 ) -> dict[str, Any]:
-    """The totals of the visits of ``tour`` that ``filters`` pick over ``period``."""
+    """The totals of the visits of ``tour`` that ``filters`` pick over ``period``, and
+    their ``goals``."""
     _, cells, visits = _filtered(cursor, tour, period, filters)
     total = cells.get(("total", ""), Cell())
     return {"views": total.views, "visitors": total.visitors, "visitors_exact": True,
-            **visits.totals()}  # fmt: skip
+            **visits.totals(), "goals": visits.goals(goals)}  # fmt: skip
 
 
 def _rows(

@@ -34,10 +34,10 @@ from tourviews.storage.visit import IDLE_SECONDS
 UNIX_EPOCH = datetime(1970, 1, 1)  # naive UTC, as the events' ts
 Rows = list[tuple[str, str, int, Any]]  # (dimension, key, amount, visitor IDs or a sketch)
 
-# The events of a span cut into visits. {where} selects the span's events; {bucket}
-# is what the rows are grouped by besides the tour (a quarter of the visit's start,
-# or nothing).
-CUT = """
+# The events of a span cut into runs: a run of a visitor's events begins with a view,
+# or after a pause; {where} selects the span's events. The visits are the runs that
+# begin with a view (``VISITS``, ``tourviews.analytics.funnel``).
+RUNS = """
 WITH ev AS MATERIALIZED (
     SELECT tour, visitor, ts::DATE AS day, ts, kind, scene, seconds, action,
         coalesce(kind = 'view' OR ts - lag(ts) OVER w > INTERVAL {idle} SECOND, kind = 'view')
@@ -51,7 +51,9 @@ runs AS MATERIALIZED (
     ) AS run
     FROM ev
 ),"""
-# The visits' figures, from ``runs``: the events of each visit under its ``run`` (> 0).
+# The visits' figures, from ``runs`` (the events of each visit under its ``run``, > 0),
+# as rows. {bucket} is what the rows are grouped by besides the tour (a quarter of the
+# visit's start, or nothing).
 FIGURES = """
 visits AS MATERIALIZED (
     SELECT tour, visitor, day, run, {bucket} AS bucket, min(ts) AS began,
@@ -59,7 +61,9 @@ visits AS MATERIALIZED (
         coalesce([step.scene FOR step IN list_sort(list({{'ts': ts, 'later': kind <> 'view',
             'scene': scene}}) FILTER (kind IN ('view', 'scene') AND scene IS NOT NULL))], [])
             AS path,
-        coalesce(sum(seconds), 0) AS engaged
+        coalesce(sum(seconds), 0) AS engaged,
+        -- the goals it reached: every scene entered and action taken
+        coalesce(list_distinct(list({goal}) FILTER ({goal_events})), []) AS reached
     FROM runs
     WHERE run > 0  -- run 0: the span (or the UTC day) began inside it
     GROUP BY tour, visitor, day, run
@@ -93,6 +97,10 @@ FROM inside WHERE kind = 'action' GROUP BY ALL
 UNION ALL
 SELECT tour, bucket, 'scene_engaged', scene, sum(seconds), NULL
 FROM inside WHERE kind = 'engage' AND scene IS NOT NULL GROUP BY ALL
+UNION ALL
+SELECT tour, bucket, 'reached', goal, count(*), NULL FROM (
+    SELECT tour, bucket, unnest(reached) AS goal FROM visits
+) GROUP BY ALL
 {series}"""
 # For the series: the visits and their engaged seconds by the quarter they began in.
 # (In ``quarters`` the visits and engaged rows of each bucket say as much.)
@@ -108,19 +116,29 @@ FROM visits GROUP BY ALL
 """
 
 
-VISITS = CUT + FIGURES
+# An event as a goal or a funnel's step (``scene:NAME``, ``action:NAME``), and the
+# events that are one: a view or scene event with its scene, an action.
+GOAL = "CASE kind WHEN 'action' THEN 'action:' || action ELSE 'scene:' || scene END"
+GOAL_EVENTS = (
+    "kind IN ('view', 'scene') AND scene IS NOT NULL OR kind = 'action' AND action IS NOT NULL"
+)
+VISITS = RUNS + FIGURES
 
 
 def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
     """The query of the visit rows (tour, bucket, dimension, key, amount, visitor IDs)."""
-    return VISITS.format(where=where, bucket=bucket, idle=IDLE_SECONDS, series=series)
+    return VISITS.format(
+        where=where, bucket=bucket, idle=IDLE_SECONDS, series=series, goal=GOAL,
+        goal_events=GOAL_EVENTS,
+    )  # fmt: skip
 
 
 def rows_of_runs(runs: str, series: str = "") -> str:
     """The visit rows of events cut already: ``runs`` is a relation of them with the
     columns tour, visitor, day (UTC), run (> 0, one number per visit), ts, kind, scene,
     seconds and action, the first event of each run its view."""
-    return f"WITH runs AS MATERIALIZED {runs}," + FIGURES.format(bucket="NULL", series=series)
+    figures = FIGURES.format(bucket="NULL", series=series, goal=GOAL, goal_events=GOAL_EVENTS)
+    return f"WITH runs AS MATERIALIZED {runs}," + figures
 
 
 OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end", series=SERIES)
@@ -156,7 +174,8 @@ FROM rollups
 WHERE tour = $tour AND day BETWEEN $first AND $last AND dimension IN ('visits', 'engaged')
 GROUP BY ALL
 """
-TOTALS = ("visits", "engaged", "scenes")  # the parts the totals are made of
+# the parts the totals are made of (with the goals: the visits that reached each)
+TOTALS = ("visits", "engaged", "scenes", "reached")
 PARTS = (*TOTALS, "entry", "exit", "transition", "scene_engaged")  # and the rest, but actions
 QUARTERS = (
     "SELECT start, dimension, amount FROM quarters WHERE tour = $tour AND start >= $start "
@@ -251,6 +270,20 @@ class VisitFigures:
                 sums[at][1] += engaged
         return [(visits, engaged) for visits, engaged in sums]
 
+    def goals(self, goals: Iterable[str]) -> list[dict[str, Any]]:
+        """Each goal, with the visits that reached it and their share of the visits.
+
+        Beyond raw retention in a zone other than UTC, the visits that reached a goal are
+        those of the whole UTC days around the period (as the breakdowns): the share is
+        then at most 1.
+        """
+        return [
+            {"goal": goal, "visits": reached,
+             "rate": round(min(1.0, reached / self.visits), 4) if self.visits else 0}
+            for goal in goals
+            for reached in [self.amounts.get(("reached", goal), 0)]
+        ]  # fmt: skip
+
     def by_key(self, dimension: str) -> dict[str, int]:
         """The amounts of one part of the visit rows by key (``scene_engaged``: seconds)."""
         return {key: n for (part, key), n in self.amounts.items() if part == dimension}
@@ -284,6 +317,7 @@ def cut(rows: Iterable[tuple[str, int, str, str | None, int | None, str | None]]
     began: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # quarter -> visits, engaged
     actors: dict[str, set[str]] = defaultdict(set)
     path: list[str] = []
+    reached: set[str] = set()  # the goals of the current visit: scenes entered, actions taken
     engaged = start = last = midnight = 0
     counted = False  # the current run is a visit (it began with a view)
     who = ""
@@ -302,6 +336,8 @@ def cut(rows: Iterable[tuple[str, int, str, str | None, int | None, str | None]]
             amounts["exit", path[-1]] += 1
         for move in {f"{a}>{b}" for a, b in itertools.pairwise(path) if a != b}:
             amounts["transition", move] += 1
+        for goal in reached:
+            amounts["reached", goal] += 1
 
     for visitor, at, kind, scene, seconds, action in rows:
         if visitor != who or at >= midnight:  # visits end at UTC midnight
@@ -309,15 +345,16 @@ def cut(rows: Iterable[tuple[str, int, str, str | None, int | None, str | None]]
             counted = False  # a visitor's day that begins without a view: no visit yet
             who, midnight = visitor, (at // DAY_US + 1) * DAY_US
             if kind == "view":
-                counted, start, path, engaged = True, at, [], 0
+                counted, start, path, engaged, reached = True, at, [], 0, set()
         elif kind == "view" or at - last > IDLE_US:
             close()
-            counted, start, path, engaged = kind == "view", at, [], 0
+            counted, start, path, engaged, reached = kind == "view", at, [], 0, set()
         last = at
         if not counted:
             continue
         if kind in ("view", "scene") and scene is not None:
             path.append(scene)
+            reached.add(f"scene:{scene}")
         elif kind == "engage":
             engaged += seconds or 0
             if scene is not None:
@@ -325,6 +362,7 @@ def cut(rows: Iterable[tuple[str, int, str, str | None, int | None, str | None]]
         elif kind == "action" and action is not None:
             amounts["action", action] += 1
             actors[action].add(visitor)
+            reached.add(f"action:{action}")
     close()
     rows_: Rows = [
         (dimension, key, amount, sorted(actors[key]) if dimension == "action" else None)

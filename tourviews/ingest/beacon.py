@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from tourviews.ingest.sources import NO_UTM, host_of
 from tourviews.storage.registry import NAME
 
 MAX_BYTES = 2_048
@@ -38,10 +39,17 @@ class Beacon:
     scene: str | None
     seconds: int | None = None  # an engage beacon's visible seconds
     action: str | None = None  # an action beacon's name
+    referrer: str | None = None  # the referrer's host alone (``host_of``)
+    embedded: bool = False  # the tour runs in an iframe
+    utm: tuple[str | None, str | None, str | None] = NO_UTM  # source, medium, campaign
 
 
 KINDS = ("view", "scene", "engage", "action")
 MAX_ENGAGED = 1_800  # seconds one engage beacon may report: beacon.js sends at least this often
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign")
+MAX_UTM = 100  # characters
+# Control characters would break a CSV line or a log line that shows a value.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def parse_beacon(body: bytes) -> Beacon:
@@ -75,6 +83,7 @@ def parse_beacon(body: bytes) -> Beacon:
     elif not isinstance(scene, str) or not NAME.fullmatch(scene):
         raise BeaconError("scene must be 1-64 characters of A-Z a-z 0-9 _ -", "scene")
 
+    referrer, embedded, utm = _acquisition(data)
     if kind == "engage":
         seconds = data.get("seconds")
         # bool is an int to Python: true would be one second
@@ -83,12 +92,49 @@ def parse_beacon(body: bytes) -> Beacon:
                 f"seconds must be a whole number from 1 to {MAX_ENGAGED} for an engage event",
                 "seconds",
             )
-        return Beacon(tour, visitor.lower(), kind, scene, seconds=seconds)
+        return Beacon(tour, visitor.lower(), kind, scene, seconds, None, referrer, embedded, utm)
     if kind == "action":
         name = data.get("name")
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise BeaconError(
                 "name must be 1-64 characters of A-Z a-z 0-9 _ - for an action event", "name"
             )
-        return Beacon(tour, visitor.lower(), kind, scene, action=name)
-    return Beacon(tour, visitor.lower(), kind, scene)
+        return Beacon(tour, visitor.lower(), kind, scene, None, name, referrer, embedded, utm)
+    return Beacon(tour, visitor.lower(), kind, scene, None, None, referrer, embedded, utm)
+
+
+def _acquisition(
+    data: dict[str, object],
+) -> tuple[str | None, bool, tuple[str | None, str | None, str | None]]:
+    """The referrer's host, whether the tour is embedded, and the UTM values. An absent
+    field, null and "" all mean "not given"."""
+    referrer = data.get("referrer")
+    host = None
+    if referrer is not None and referrer != "":
+        if not isinstance(referrer, str):
+            raise BeaconError("referrer must be a URL or a host", "referrer")
+        try:
+            host = host_of(referrer)
+        except ValueError as exc:  # never the value itself: it may hold a path and query
+            raise BeaconError(f"referrer: {exc}", "referrer") from None
+    embedded = data.get("embedded", False)
+    if embedded is None:
+        embedded = False
+    elif type(embedded) is not bool:
+        raise BeaconError("embedded must be true or false", "embedded")
+    if "utm_source" not in data and "utm_medium" not in data and "utm_campaign" not in data:
+        return host, embedded, NO_UTM
+    source, medium, campaign = (_utm(data, name) for name in UTM_FIELDS)
+    return host, embedded, (source, medium, campaign)
+
+
+def _utm(data: dict[str, object], name: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_UTM or CONTROL.search(value):
+        raise BeaconError(
+            f"{name} must be text of at most {MAX_UTM} characters, without control characters",
+            name,
+        )
+    return value.strip() or None

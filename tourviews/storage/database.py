@@ -53,7 +53,12 @@ CREATE TABLE IF NOT EXISTS tours (
     created TIMESTAMP NOT NULL,
     scenes VARCHAR[],                  -- declared scenes; NULL: any, up to --max-scenes
     public_counter BOOLEAN DEFAULT false, -- its view count is readable without a token
-    timezone VARCHAR DEFAULT 'UTC'     -- IANA name: the zone of the owner's days
+    timezone VARCHAR DEFAULT 'UTC',    -- IANA name: the zone of the owner's days
+    goals VARCHAR[]                    -- scene:NAME or action:NAME, in the owner's order
+);
+CREATE TABLE IF NOT EXISTS tour_reports (
+    tour VARCHAR PRIMARY KEY,
+    recipients VARCHAR[] NOT NULL      -- where the tour's own weekly report goes
 );
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash BLOB PRIMARY KEY,       -- SHA-256 of the token, never the token

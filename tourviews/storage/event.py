@@ -59,6 +59,20 @@ class Event(NamedTuple):
         int | None, Column("INTEGER", "int32", "'engage': visible seconds since the last one")
     ]
     action: Annotated[str | None, Column("VARCHAR", "string", "'action': its name")]
+    country: Annotated[
+        str | None,
+        Column("VARCHAR", "string", "ISO 3166-1 alpha-2 of the address (--geoip), or NULL"),
+    ] = None
+    # Where a view came from (NULL for the other events, and for views stored before).
+    source: Annotated[
+        str | None, Column("VARCHAR", "string", "'view': its referrer's host, or (other)")
+    ] = None
+    channel: Annotated[
+        str | None, Column("VARCHAR", "string", "'view': direct | internal | embed | ...")
+    ] = None
+    utm_source: Annotated[str | None, Column("VARCHAR", "string", "'view': or (other)")] = None
+    utm_medium: Annotated[str | None, Column("VARCHAR", "string", "'view': or (other)")] = None
+    utm_campaign: Annotated[str | None, Column("VARCHAR", "string", "'view': or (other)")] = None
 
 
 def _fields() -> list[tuple[str, Any, Column]]:

@@ -106,6 +106,29 @@ MIGRATIONS: tuple[Migration, ...] = (
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS tour VARCHAR",
         "ALTER TABLE tokens ADD COLUMN IF NOT EXISTS last_used TIMESTAMP",
     )),
+    # Goals: a tour's goals, and the visits that reached each scene and action kept in
+    # the rollups. Rolled-up days whose raw events are kept are rolled up again (at the
+    # next housekeeping round) to gain those rows; until then their raw events answer.
+    Migration(3, (
+        "ALTER TABLE tours ADD COLUMN goals VARCHAR[]",
+        "DELETE FROM rolled_days WHERE day >= coalesce((SELECT value FROM meta "
+        "WHERE key = 'raw_from')::DATE, DATE '1970-01-01')",
+    )),
+    # The sender's country (serve --geoip): NULL for every event before it.
+    Migration(4, ("ALTER TABLE events ADD COLUMN IF NOT EXISTS country VARCHAR",)),
+    # Where a view came from (issue 27): its referrer's host, channel and UTM values.
+    Migration(5, (
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS source VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS channel VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS utm_source VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS utm_medium VARCHAR",
+        "ALTER TABLE events ADD COLUMN IF NOT EXISTS utm_campaign VARCHAR",
+    )),
+    # A tour's own weekly report: the addresses it goes to (tours add --report-to).
+    Migration(6, (
+        """CREATE TABLE IF NOT EXISTS tour_reports (
+            tour VARCHAR PRIMARY KEY, recipients VARCHAR[] NOT NULL)""",
+    )),
 )  # fmt: skip
 LATEST = MIGRATIONS[-1].number
 

@@ -34,6 +34,8 @@ TOKEN_PREFIX = "tv_"
 TOKEN_ID = re.compile(r"[0-9a-fA-F]{12}")  # a token's id: the start of its hash, in hex
 LAST_USED_STEP = timedelta(minutes=1)
 MAX_DECLARED_SCENES = 10_000
+GOAL = re.compile(r"(scene|action):([A-Za-z0-9_-]{1,64})")
+MAX_GOALS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +46,7 @@ class Tour:
     scenes: frozenset[str] | None = None  # declared scenes; None: any, up to --max-scenes
     public_counter: bool = False  # its view count may be read without a token
     timezone: str = "UTC"  # IANA name: the zone of the owner's days and hours
+    goals: tuple[str, ...] = ()  # ``scene:NAME`` or ``action:NAME``: what a visit should reach
 
     def allows(self, origin: str) -> bool:
         return not self.origins or origin.lower() in self.origins
@@ -53,7 +56,7 @@ class Tour:
         scenes = None if self.scenes is None else sorted(self.scenes)
         return {"tour": self.tour, "org": self.org, "origins": list(self.origins),
                 "scenes": scenes, "public_counter": self.public_counter,
-                "timezone": self.timezone}  # fmt: skip
+                "timezone": self.timezone, "goals": list(self.goals)}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,25 @@ def check_name(field: str, value: object) -> str:
     if not isinstance(value, str) or not NAME.fullmatch(value):
         raise InvalidValue(field, f"{field} must be 1-64 characters of A-Z a-z 0-9 _ -")
     return value
+
+
+def check_goals(values: Iterable[object]) -> tuple[str, ...]:
+    """A tour's goals, each ``scene:NAME`` or ``action:NAME``, in order, without repeats.
+
+    A ``view`` is no goal: every visit begins with one, so its rate would always be 1.
+    """
+    goals: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or not GOAL.fullmatch(value):
+            raise InvalidValue(
+                "goals", f"a goal is scene:NAME or action:NAME (NAME: 1-64 characters of "
+                f"A-Z a-z 0-9 _ -), not {value!r}",
+            )  # fmt: skip
+        if value not in goals:
+            goals.append(value)
+    if len(goals) > MAX_GOALS:
+        raise InvalidValue("goals", f"a tour has at most {MAX_GOALS} goals")
+    return tuple(goals)
 
 
 def check_token_id(value: str) -> str:
@@ -162,6 +184,7 @@ def _tour(
     scenes: list[str] | None,
     public: bool | None,
     timezone: str | None,
+    goals: list[str] | None = None,
 ) -> Tour:
     """A tour as stored."""
     return Tour(
@@ -171,13 +194,15 @@ def _tour(
         None if scenes is None else frozenset(scenes),
         bool(public),
         timezone or "UTC",
+        tuple(goals or ()),
     )
 
 
 def tour_from_document(document: Mapping[str, Any]) -> Tour:
     """A tour from its ``Tour.document()`` (as the primary publishes it to ingest nodes)."""
     return _tour(document["tour"], document["org"], document["origins"], document["scenes"],
-                 document["public_counter"], document["timezone"])  # fmt: skip
+                 document["public_counter"], document["timezone"],
+                 document.get("goals"))  # fmt: skip
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -212,7 +237,7 @@ class Registry:
     def reload(self) -> None:
         with self._db.using() as cursor:
             rows = cursor.execute(
-                "SELECT tour, org, origins, scenes, public_counter, timezone FROM tours"
+                "SELECT tour, org, origins, scenes, public_counter, timezone, goals FROM tours"
             ).fetchall()
         self._tours = MappingProxyType({row[0]: _tour(*row) for row in rows})
 
@@ -225,6 +250,7 @@ class Registry:
         move: bool = False,
         public_counter: bool | None = None,
         timezone: str | None = None,
+        goals: Iterable[str] | None = None,
     ) -> Tour:
         """Register a tour, or update it; what is not given (None, ``KEEP``) keeps its value.
 
@@ -241,12 +267,14 @@ class Registry:
         given = None if origins is None else tuple(sorted({check_origin(o) for o in origins}))
         if timezone is not None:
             timezone = check_timezone(timezone)
+        wanted = None if goals is None else check_goals(goals)
         # The tour as stored, read in the transaction that writes it: a change made
         # meanwhile by another request cannot slip between the check and the write.
         with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
             row = one(
                 cursor,
-                "SELECT org, origins, scenes, public_counter, timezone FROM tours WHERE tour = ?",
+                "SELECT org, origins, scenes, public_counter, timezone, goals FROM tours "
+                "WHERE tour = ?",
                 [tour],
             )
             current = None if row is None else _tour(tour, *row)
@@ -264,18 +292,28 @@ class Registry:
                 public_counter = current is not None and current.public_counter
             if timezone is None:
                 timezone = "UTC" if current is None else current.timezone
+            if wanted is None:
+                wanted = () if current is None else current.goals
             entry = Tour(
-                tour, org, kept if given is None else given, declared, public_counter, timezone
+                tour,
+                org,
+                kept if given is None else given,
+                declared,
+                public_counter,
+                timezone,
+                wanted,
             )
             if current is None:
                 _delete_history(cursor, tour)
             cursor.execute(
-                "INSERT INTO tours (tour, org, origins, created, scenes, public_counter, timezone) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE SET "
+                "INSERT INTO tours (tour, org, origins, created, scenes, public_counter, timezone, "
+                "goals) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tour) DO UPDATE SET "
                 "org = excluded.org, origins = excluded.origins, scenes = excluded.scenes, "
-                "public_counter = excluded.public_counter, timezone = excluded.timezone",
+                "public_counter = excluded.public_counter, timezone = excluded.timezone, "
+                "goals = excluded.goals",
                 [entry.tour, entry.org, list(entry.origins), self._naive_now(),
-                 None if declared is None else sorted(declared), public_counter, timezone],
+                 None if declared is None else sorted(declared), public_counter, timezone,
+                 list(wanted)],
             )  # fmt: skip
         self.reload()
         return entry
@@ -289,9 +327,28 @@ class Registry:
         found = tour in self._tours
         with self._db.maintenance, self._db.using() as cursor, transaction(cursor):
             cursor.execute("DELETE FROM tours WHERE tour = ?", [tour])
+            cursor.execute("DELETE FROM tour_reports WHERE tour = ?", [tour])
             _delete_history(cursor, tour)
         self.reload()
         return found
+
+    def report_to(self, tour: str) -> tuple[str, ...]:
+        """The addresses ``tour``'s own weekly report goes to (none: it has no report)."""
+        with self._db.using() as cursor:
+            row = one(cursor, "SELECT recipients FROM tour_reports WHERE tour = ?", [tour])
+        return () if row is None else tuple(row[0])
+
+    def set_report_to(self, tour: str, recipients: Iterable[str]) -> tuple[str, ...]:
+        """Send ``tour``'s own weekly report to ``recipients`` (checked by the caller)
+        from now on; none: no report of its own. ``InvalidValue`` for an unknown tour."""
+        chosen = tuple(dict.fromkeys(recipients))  # in the order given, each once
+        with self._db.using() as cursor, transaction(cursor):
+            if one(cursor, "SELECT 1 FROM tours WHERE tour = ?", [tour]) is None:
+                raise InvalidValue("tour", f"unknown tour {tour!r}")
+            cursor.execute("DELETE FROM tour_reports WHERE tour = ?", [tour])
+            if chosen:
+                cursor.execute("INSERT INTO tour_reports VALUES (?, ?)", [tour, list(chosen)])
+        return chosen
 
     def create_token(
         self, org: str, admin: bool = False, tour: str | None = None, token: str | None = None

@@ -24,6 +24,7 @@ neither put its own text on disk nor make a breakdown unbounded.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -88,33 +89,50 @@ class _Turn:
     waiting: list[tuple[str, asyncio.Future[Agent]]] = field(default_factory=list)
 
 
-class AgentClassifier:
-    """Classifies user-agent strings; the last ``entries`` results are cached."""
+class _Automata:
+    """The compiled patterns: they hold no state, so a process builds them once."""
 
-    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+    def __init__(self) -> None:
         browsers, systems, devices = ua_parser.load_builtins()
         fields = attrgetter("regex", "family", "major", "minor", "patch", "patch_minor")
         device_fields = attrgetter("regex", "regex_flag", "family", "brand", "model")
         browser_rows, system_rows = list(map(fields, browsers)), list(map(fields, systems))
-        self._browsers = ua_parser_rs.UserAgentExtractor(browser_rows)
-        self._systems = ua_parser_rs.OSExtractor(system_rows)
-        self._devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
+        self.browsers = ua_parser_rs.UserAgentExtractor(browser_rows)
+        self.systems = ua_parser_rs.OSExtractor(system_rows)
+        self.devices = ua_parser_rs.DeviceExtractor(map(device_fields, devices))
         # One automaton tells a decisive match from a listed one and from one that only
         # Matomo's look-around patterns may confirm: the first match wins. Each is one
         # alternation: the automaton then runs once per user-agent instead of once per
         # pattern or list (BENCHMARKS.md has the classifier's cost).
-        self._guarded = MatomoGuarded(matomo_patterns()[1])
-        self._bots = ua_parser_rs.DeviceExtractor(
+        self.guarded = MatomoGuarded(matomo_patterns()[1])
+        self.bots = ua_parser_rs.DeviceExtractor(
             [(any_of(DECISIVE), None, DECIDED, None, None),
              (any_of((*GRAMMAR, *listed_patterns())), None, LISTED, None, None),
-             (self._guarded.loose, None, GUARDED, None, None)]
+             (self.guarded.loose, None, GUARDED, None, None)]
         )  # fmt: skip
-        self._form = FormFactor()
-        self._models = device_models()
-        self._people = ua_parser_rs.DeviceExtractor(
+        self.form = FormFactor()
+        self.people = ua_parser_rs.DeviceExtractor(
             [(any_of(people_patterns()), None, "person", None, None)]
         )
         self.family_names = family_names((row[0], row[1]) for row in (*browser_rows, *system_rows))
+
+
+@functools.cache
+def _automata() -> _Automata:
+    """One set per process: compiling them takes about a second."""
+    return _Automata()
+
+
+class AgentClassifier:
+    """Classifies user-agent strings; the last ``entries`` results are cached."""
+
+    def __init__(self, entries: int = CACHE_ENTRIES) -> None:
+        automata = _automata()
+        self._browsers, self._systems = automata.browsers, automata.systems
+        self._devices, self._guarded, self._bots = automata.devices, automata.guarded, automata.bots
+        self._form, self._people = automata.form, automata.people
+        self._models = device_models()
+        self.family_names = automata.family_names
         self._entries = entries
         self._cache: OrderedDict[str, Agent] = OrderedDict()  # least recently used first
         self._turn: _Turn | None = None  # user-agents waiting for the next turn

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from tourviews.ingest.agents.classifier import AgentClassifier
-from tourviews.ingest.beacon import MAX_BYTES, RANDOM_UUID, BeaconError, parse_beacon
+from tourviews.ingest.beacon import KINDS, MAX_BYTES, RANDOM_UUID, BeaconError, parse_beacon
 from tourviews.ingest.http.address import ClientAddress
 from tourviews.ingest.repeats import RepeatedErrors
 from tourviews.ingest.rules.ledger import Hit, Unavailable
@@ -211,7 +211,7 @@ _BEACON_SCHEMA = {
         "visitor": {"type": "string", "format": "uuid", "pattern": f"^{RANDOM_UUID.pattern}$"},
         "event": {
             "type": "string",
-            "enum": ["view", "scene", "engage", "action"],
+            "enum": list(KINDS),
             "default": "view",
         },
         "scene": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},

@@ -20,9 +20,12 @@ from typing import Protocol
 
 from tourviews.ingest.agents.classifier import Agent
 from tourviews.ingest.beacon import Beacon
+from tourviews.ingest.sources import Acquisition
 from tourviews.storage.event import Event
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
+
+UNKNOWN = Acquisition(None, None, None, None, None)  # what events other than views keep
 
 # Engagement and actions, which are not deduplicated (``DEDUPLICATED``), count only
 # inside a visit.
@@ -50,15 +53,22 @@ class Hit:
     agent: Agent
     origin: str | None  # the page's origin, as the browser sent it
     scene: str | None  # the scene kept with it (a view's scene past the bound is not)
+    country: str | None = None  # of the sender's address (--geoip); stored
+    # a view's: where it came from (its values past the tour's bounds are ``OTHER``)
+    acquisition: Acquisition | None = None
     retry_after: float = 0.0
 
     def as_event(self) -> Event:
         """The row this hit is stored as once counted (by either ledger)."""
         beacon, agent = self.beacon, self.agent
+        came = self.acquisition or UNKNOWN
         return Event(
             ts=self.at.replace(tzinfo=None), tour=beacon.tour, kind=beacon.kind, scene=self.scene,
             visitor=beacon.visitor, ip_hash=self.ip_hash, device=agent.device,
             browser=agent.browser, os=agent.os, seconds=beacon.seconds, action=beacon.action,
+            country=self.country,
+            source=came.source, channel=came.channel, utm_source=came.utm_source,
+            utm_medium=came.utm_medium, utm_campaign=came.utm_campaign,
         )  # fmt: skip
 
 

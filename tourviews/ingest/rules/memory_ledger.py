@@ -15,7 +15,7 @@ drop as a counter) and taken back if the store fails, so that its retry counts.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import datetime
 from typing import Protocol
 
@@ -27,12 +27,13 @@ from tourviews.ingest.rules.ledger import (
     drop_sender,
     hour_of,
 )
-from tourviews.ingest.rules.names import SceneBound
+from tourviews.ingest.rules.names import SceneBound, source_bounds
 from tourviews.ingest.rules.rotation import RotationGuard
 from tourviews.ingest.rules.steps import LEDGER, REFUSED_OUTCOMES, SHARED, SILENT_DROPS, Passes
 from tourviews.ingest.rules.throttle import Limiter
 from tourviews.ingest.rules.visits import Visits
 from tourviews.ingest.rules.withdrawn import Withdrawn
+from tourviews.ingest.sources import BOUNDED, DIRECT_VIEW, OTHER
 from tourviews.ingest.store.committer import Overloaded, StorageFailed
 from tourviews.ingest.store.writer import DropKey
 from tourviews.storage.event import Event
@@ -58,12 +59,15 @@ class MemoryLedger:
         withdrawn: Withdrawn | None = None,
         actions: SceneBound | None = None,
         visits: Visits | None = None,
+        sources: Mapping[str, SceneBound] | None = None,
     ) -> None:
         self.sink = sink
         self.withdrawn = withdrawn or Withdrawn()
         self.visits = visits or Visits()
         # action names are bounded like scene names, each tour's apart from its scenes
         self._actions = actions or SceneBound(scenes.max_scenes, declared=False)
+        # a view's source and UTM values, each field's per tour like its scene names
+        self._sources = sources or source_bounds(scenes.max_scenes)
         self._limiter = limiter
         self._deduplicator = deduplicator
         self._rotation = rotation
@@ -112,6 +116,9 @@ class MemoryLedger:
             self.visits.extend(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
         elif beacon.action is not None:
             self._actions.record(beacon.tour, beacon.action, hit.source)
+        for field, value in zip(BOUNDED, sourced(hit), strict=True):
+            if value is not None and value != OTHER:
+                self._sources[field].record(beacon.tour, value, hit.source)
         return Outcome.COUNTED
 
     def _store(self, outcome: Outcome, hit: Hit) -> Awaitable[None]:
@@ -147,12 +154,25 @@ class MemoryLedger:
         action = hit.beacon.action
         if action is not None and not self._actions.admits(hit.tour, action, hit.source):
             return False
+        self._bound_sources(hit)
         if hit.scene is None or self._scenes.admits(hit.tour, hit.scene, hit.source):
             return True
         if hit.beacon.kind == "scene":
             return False
         hit.scene = None  # another event is counted; its scene field is not kept
         return True
+
+    def _bound_sources(self, hit: Hit) -> None:
+        """A view's source and UTM values past the tour's bounds are counted as ``OTHER``:
+        nothing is refused for them."""
+        assert hit.tour is not None
+        past = {
+            field: OTHER
+            for field, value in zip(BOUNDED, sourced(hit), strict=True)
+            if value is not None and not self._sources[field].admits(hit.tour, value, hit.source)
+        }
+        if past and hit.acquisition is not None:
+            hit.acquisition = hit.acquisition._replace(**past)
 
     def guard_rotation(self, hit: Hit) -> bool:
         """Whether the beacon's network is not cycling through visitor IDs."""
@@ -171,6 +191,17 @@ class MemoryLedger:
         if beacon.kind not in WITHIN_VISIT:
             return True
         return self.visits.extend(beacon.tour, beacon.visitor, hit.moment, hit.at.toordinal())
+
+
+NOT_SOURCED = (None,) * len(BOUNDED)
+
+
+def sourced(hit: Hit) -> tuple[str | None, ...]:
+    """The values of a view's ``BOUNDED`` fields, in their order (None: not given)."""
+    came = hit.acquisition
+    if came is None or came is DIRECT_VIEW:
+        return NOT_SOURCED
+    return tuple(getattr(came, field) for field in BOUNDED)
 
 
 def key_of(hit: Hit) -> tuple[str, str | None, str]:

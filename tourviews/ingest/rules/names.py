@@ -7,12 +7,16 @@ name is not kept. Names are admitted only by a counted beacon, so bots, throttle
 rotating senders cannot fill a tour's list, and one source network brings in at most
 ``NEW_PER_SOURCE`` new names to a tour: filling it takes ten networks, not one
 browser. The lists are rebuilt from the stored events and rollups at start.
+
+The same bound holds a view's source and UTM values (``source_bounds``), except that a
+value past it is counted as ``(other)`` rather than dropped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from tourviews.ingest.sources import BOUNDED
 from tourviews.storage.registry import Tour
 
 NEW_PER_SOURCE = 50  # new names one source network may bring to one tour
@@ -51,3 +55,9 @@ class SceneBound:
         """Remember the (tour, scene) names counted before a restart, first counted first."""
         for tour, scene in counted:
             self.record(tour, scene, None)
+
+
+def source_bounds(max_names: int) -> dict[str, SceneBound]:
+    """A bound for each of a view's ``BOUNDED`` fields (its source, its UTM values), as
+    wide as a tour's scene names; a value past it is counted as ``(other)``."""
+    return {field: SceneBound(max_names, declared=False) for field in BOUNDED}

@@ -1,7 +1,8 @@
 """The ingest path: a beacon judged by the steps of ``tourviews.ingest.rules.steps``.
 
 A parsed beacon meets its tour, is stripped of identity (IP hash, source network,
-user-agent class), and then passes the steps in the table's order. Each step lets it
+user-agent class, and with ``--geoip`` the country), and then passes the steps in the
+table's order. Each step lets it
 through or drops it with one ``Outcome``; what passes them all is counted.
 
 The pipeline decides what the beacon alone tells (its tour, its page's origin, its
@@ -20,20 +21,27 @@ from datetime import datetime
 
 from tourviews.ingest.agents.classifier import Agent
 from tourviews.ingest.beacon import Beacon
+from tourviews.ingest.countries import Countries
 from tourviews.ingest.privacy import IpHasher
 from tourviews.ingest.rules.ledger import Hit, Ledger
 from tourviews.ingest.rules.steps import AHEAD, VERDICT, bind
+from tourviews.ingest.sources import acquisition_of
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
 
 
 class Pipeline:
     def __init__(
-        self, tours: Callable[[], Mapping[str, Tour]], hasher: IpHasher, ledger: Ledger
+        self,
+        tours: Callable[[], Mapping[str, Tour]],
+        hasher: IpHasher,
+        ledger: Ledger,
+        countries: Countries | None = None,
     ) -> None:
         self._tours = tours
         self._hasher = hasher
         self.ledger = ledger
+        self._countries = countries
         self._ahead = bind(self, AHEAD)
         # their first drop is the verdict, which the ledger applies at its place
         self.checks = bind(self, VERDICT)
@@ -47,10 +55,16 @@ class Pipeline:
         moment: float,
         origin: str | None = None,
     ) -> Hit:
-        """Keep only the hashes and the user-agent class of the sender."""
+        """Keep only the hashes, the user-agent class and the country of the sender."""
         ip_hash, source = self._hasher.hashes(address, now)
+        country = None if self._countries is None else self._countries.of(address)
         tour = self._tours().get(beacon.tour)
-        return Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene)
+        hit = Hit(beacon, tour, now, moment, ip_hash, source, agent, origin, beacon.scene, country)
+        if beacon.kind == "view" and tour is not None:  # only a view keeps where it came from
+            hit.acquisition = acquisition_of(
+                beacon.referrer, beacon.embedded, beacon.utm, tour.origins, origin
+            )
+        return hit
 
     async def settle(self, hit: Hit) -> Outcome:
         """Judge ``hit`` and store what it became; raises ``Unavailable`` if it cannot be.

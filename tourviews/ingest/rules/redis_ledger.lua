@@ -12,11 +12,13 @@
 --
 -- KEYS: 1 the clock, 2 the stream, 3 withdrawn, 4-6 the limits (source network,
 -- visitor, tour), 7-8 scene names and those the source brought, 9-10 action names and
--- those it brought, 11 rotation, 12 dedup, 13 visit.
+-- those it brought, 11 rotation, 12 dedup, 13 visit; then, for each bounded value of a
+-- view (its source, its UTM values), that dimension's names and those the source brought.
 -- ARGV: 1 kind, 2 the pipeline's verdict or "", 3 scene or "", 4 the scene rule
 -- ("bound": the tour's bound applies; "in", "out": the tour declares its scenes),
 -- 5 action or "", 6 the UTC day (ordinal), 7 the row, 8 the hour, 9 tour, 10 IP hash,
--- 11 source network, 12 the visitor's keyed hash.
+-- 11 source network, 12 the visitor's keyed hash; then, for each bounded value, its
+-- dimension (a field of the row) and the value.
 -- Returns {outcome, retry after in ms}. ARGV[1] "withdraw" (KEYS 1-3 only): the visitor
 -- withdrew consent; their beacons in flight are dropped for a while.
 
@@ -98,6 +100,17 @@ end
 if action ~= '' and not admits(KEYS[9], KEYS[10], action) then
   return drop('scene_limit', ARGV[10])
 end
+-- a view's source and UTM values past their bounds are counted as (other): the row's
+-- "other" names their fields, for the drain; nothing is dropped for them
+local bounded, others = {}, {}
+for i = 0, (#ARGV - 12) / 2 - 1 do
+  local names, brought, value = KEYS[14 + 2 * i], KEYS[15 + 2 * i], ARGV[14 + 2 * i]
+  if admits(names, brought, value) then
+    bounded[#bounded + 1] = {names, brought, value}
+  else
+    others[#others + 1] = ARGV[13 + 2 * i]
+  end
+end
 local scene_kept = scene ~= ''
 if scene_kept then
   if scene_rule == 'bound' then
@@ -162,9 +175,15 @@ end
 if action ~= '' then
   record(KEYS[9], KEYS[10], action)
 end
-if scene_kept or scene == '' then
-  redis.call('XADD', KEYS[2], '*', 'row', ARGV[7])
-else
-  redis.call('XADD', KEYS[2], '*', 'row', ARGV[7], 'noscene', '1')
+for _, each in ipairs(bounded) do
+  record(each[1], each[2], each[3])
 end
+local entry = {'row', ARGV[7]}
+if not scene_kept and scene ~= '' then
+  entry[#entry + 1], entry[#entry + 2] = 'noscene', '1'
+end
+if #others > 0 then
+  entry[#entry + 1], entry[#entry + 2] = 'other', table.concat(others, ' ')
+end
+redis.call('XADD', KEYS[2], '*', unpack(entry))
 return {'counted', 0}

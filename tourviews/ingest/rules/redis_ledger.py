@@ -33,6 +33,7 @@ from tourviews.ingest.rules.names import NEW_PER_SOURCE
 from tourviews.ingest.rules.throttle import Gcra
 from tourviews.ingest.rules.visits import IDLE
 from tourviews.ingest.rules.withdrawn import WINDOW as WITHDRAWN_WINDOW
+from tourviews.ingest.sources import BOUNDED, DIRECT_VIEW, OTHER
 from tourviews.storage.event import encode
 from tourviews.storage.outcomes import Outcome
 from tourviews.storage.registry import Tour
@@ -43,6 +44,12 @@ CLOCK = PREFIX + b"clock"
 DEDUP = PREFIX + b"dd:"
 KEEP_MS = 3_600_000  # state outlives its window by an hour: a forward step of Redis' clock
 OUTCOMES = {outcome.value.encode(): outcome for outcome in Outcome}
+# Each bounded dimension's key tag: the set of a tour's names is PREFIX + tag + tour,
+# what one source network brought to it PREFIX + tag (less its ":") + "b:" + tour + ":"
+# + network. Keys outlive an upgrade in a running Redis: their bytes must not change.
+NAME_KEYS = {"scene": b"sc:", "action": b"ac:", "source": b"so:", "utm_source": b"us:",
+             "utm_medium": b"um:", "utm_campaign": b"uc:"}  # fmt: skip
+_BROUGHT = {dimension: tag[:-1] + b"b:" for dimension, tag in NAME_KEYS.items()}
 
 SOCKET_SECONDS = 5.0  # a Redis that stops answering: 503 after this, not a hang
 
@@ -130,10 +137,8 @@ class RedisLedger:
             PREFIX + b"lim:s:" + source,
             PREFIX + b"lim:v:" + visitor,
             PREFIX + b"lim:t:" + name,
-            PREFIX + b"sc:" + name,
-            PREFIX + b"scb:" + name + b":" + source,
-            PREFIX + b"ac:" + name,
-            PREFIX + b"acb:" + name + b":" + source,
+            *names_keys("scene", name, source),
+            *names_keys("action", name, source),
             PREFIX + b"rot:" + name + b":" + source,
             dedup_window_key(name, beacon.kind, scene, visitor),
             PREFIX + b"vis:" + name + b":" + visitor,
@@ -143,6 +148,13 @@ class RedisLedger:
             _scene_rule(tour, hit.scene), action, str(hit.at.toordinal()), encode(hit.as_event()),
             hour_of(hit.at).isoformat(), name, hit.ip_hash, source, visitor,
         ]  # fmt: skip
+        came = hit.acquisition
+        if came is not None and came is not DIRECT_VIEW:  # the view's bounded values, if any
+            for dimension in BOUNDED:
+                value = getattr(came, dimension)
+                if value is not None and value != OTHER:  # a page's "(other)" is no name
+                    keys += names_keys(dimension, name, source)
+                    args += [dimension, value]
         outcome, retry_after = await self._call(keys, args)
         hit.retry_after = retry_after
         return outcome
@@ -215,10 +227,10 @@ class RedisLedger:
 async def seed_names(
     client: Redis, dimension: str, counted: list[tuple[str, str]], max_names: int
 ) -> int:
-    """Give Redis the scene or action names counted before it held them (a switch from
-    the embedded mode): a tour's bound then goes on from them. A tour whose names Redis
-    holds already keeps them. How many names were given."""
-    tag = {"scene": b"sc:", "action": b"ac:"}[dimension]
+    """Give Redis the names of a dimension of ``NAME_KEYS`` counted before it held them
+    (a switch from the embedded mode): a tour's bound then goes on from them. A tour
+    whose names Redis holds already keeps them. How many names were given."""
+    tag = NAME_KEYS[dimension]
     by_tour: dict[str, list[str]] = {}
     for tour, name in counted:
         names = by_tour.setdefault(tour, [])
@@ -231,6 +243,12 @@ async def seed_names(
             await client.sadd(key, *names)
             given += len(names)
     return given
+
+
+def names_keys(dimension: str, tour: bytes, source: bytes) -> list[bytes]:
+    """The keys of a tour's names of ``dimension`` and of those ``source`` brought it."""
+    brought = PREFIX + _BROUGHT[dimension] + tour + b":" + source
+    return [PREFIX + NAME_KEYS[dimension] + tour, brought]
 
 
 def dedup_window_key(tour: bytes, kind: str, scene: bytes, visitor: bytes) -> bytes:

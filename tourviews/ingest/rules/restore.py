@@ -1,7 +1,8 @@
-"""The dedup, rotation, scene, action and visit state rebuilt from the counted events."""
+"""The dedup, rotation, scene, action, source and visit state rebuilt from the counted events."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import duckdb
@@ -10,6 +11,7 @@ from tourviews.ingest.rules.dedup import DEDUPLICATED, Deduplicator, dedup_key
 from tourviews.ingest.rules.names import SceneBound
 from tourviews.ingest.rules.rotation import RotationGuard
 from tourviews.ingest.rules.visits import Visits
+from tourviews.ingest.sources import BOUNDED, PLACEHOLDERS
 from tourviews.storage.database import Database
 
 # Per (tour, visitor) seen today (UTC), its last run of beacons without a 30-minute
@@ -40,6 +42,7 @@ def restore(
     moment: float,
     actions: SceneBound | None = None,
     visits: Visits | None = None,
+    sources: Mapping[str, SceneBound] | None = None,
 ) -> None:
     """Remember every key counted within the windows before ``now``.
 
@@ -54,6 +57,8 @@ def restore(
         _restore(cursor, dedup, rotation, scenes, since, offset, moment)
         if actions is not None:
             actions.restore(counted_names(cursor, "action"))
+        for field, bound in (sources or {}).items():
+            bound.restore(counted_names(cursor, field))
         if visits is not None:
             naive = now.replace(tzinfo=None)
             midnight = datetime.combine(naive.date(), datetime.min.time())
@@ -93,14 +98,18 @@ def _restore(
 
 
 def counted_names(cursor: duckdb.DuckDBPyConnection, dimension: str) -> list[tuple[str, str]]:
-    """(tour, name) of every scene or action name counted, raw or rolled up, in the order
-    they were first counted: the order in which a tour's bound admits them."""
-    assert dimension in ("scene", "action")  # a column of events, a dimension of rollups
+    """(tour, name) of every scene or action name, or a view's source or UTM value (a
+    field of ``BOUNDED``), counted, raw or rolled up, in the order they were first
+    counted: the order in which a tour's bound admits them. The keys that stand for no
+    value or for those past the bound (``PLACEHOLDERS``) are none."""
+    # a column of events, a dimension of rollups
+    assert dimension in ("scene", "action", *BOUNDED)
     rows = cursor.execute(
         f"SELECT tour, name FROM (SELECT tour, {dimension} AS name, min(ts)::DATE AS first "
         f"FROM events WHERE {dimension} IS NOT NULL GROUP BY ALL UNION ALL "
-        "SELECT tour, key, min(day) FROM rollups WHERE dimension = ? GROUP BY ALL) "
+        "SELECT tour, key, min(day) FROM rollups WHERE dimension = $dimension GROUP BY ALL) "
+        "WHERE name NOT IN (SELECT unnest($placeholders)) "
         "GROUP BY ALL ORDER BY min(first), 1, 2",
-        [dimension],
+        {"dimension": dimension, "placeholders": list(PLACEHOLDERS)},
     ).fetchall()
     return [(str(tour), str(name)) for tour, name in rows]

@@ -25,6 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from tourviews.ingest.repeats import RepeatedErrors
 from tourviews.ingest.rules.redis_ledger import STREAM
+from tourviews.ingest.sources import BOUNDED, OTHER
 from tourviews.ingest.store.writer import DropKey, EventWriter
 from tourviews.storage import event
 from tourviews.storage.database import Database, read_meta
@@ -155,6 +156,15 @@ def backlog(client: redis.Redis) -> int:
     return int(group["lag"] or 0) + int(group["pending"])
 
 
+def past_bounds(other: bytes) -> dict[str, Any]:
+    """The fields an entry's ``other`` names (``redis_ledger.lua``), each as ``OTHER``;
+    ``ValueError`` for a name that is no bounded field."""
+    fields = other.decode().split()
+    if not set(fields) <= set(BOUNDED):
+        raise ValueError(f"not bounded fields: {other[:100]!r}")
+    return dict.fromkeys(fields, OTHER)
+
+
 def decode(
     entries: Sequence[Entry],
 ) -> tuple[list[Event], Counter[DropKey], list[Entry]]:
@@ -171,6 +181,8 @@ def decode(
                 counted = event.decode(row)
                 if b"noscene" in fields:  # a view's scene past the tour's bound is not kept
                     counted = counted._replace(scene=None)
+                if b"other" in fields:  # a view's values past their bounds: (other)
+                    counted = counted._replace(**past_bounds(fields[b"other"]))
                 rows.append(counted)
             else:
                 hour = datetime.fromisoformat(fields[b"hour"].decode())

@@ -2,66 +2,75 @@
    engage.js, loaded after it, adds engaged time and actions */
 (function () {
   try {
-    var me = document.currentScript, tour = me && me.getAttribute("data-tour");
-    if (!tour) return;
-    var nav = navigator, w = window, d = document, ls, key = "tourviews.visitor",
+    var me = document.currentScript, data = me.dataset, tour = data.tour, nav = navigator,
+      w = window, d = document, at = location, key = "tourviews.visitor",
       off = "tourviews.optout", mem, viewed, noop = function () {},
-      get = function (k) { try { return ls.getItem(k); } catch (e) {} },
-      put = function (k, v) { try { ls.setItem(k, v); } catch (e) {} };
-    try { ls = localStorage; } catch (e) {} // blocked: reading it throws
-    /* a page driven by automation is no person, and a withdrawn visitor stays out */
-    var out = get(off), quiet = nav.webdriver || w._phantom || w.callPhantom || w.__nightmare ||
-      w.Cypress || out || me.getAttribute("data-respect-dnt") == "true" &&
-      (nav.doNotTrack == "1" || nav.globalPrivacyControl),
-      /* a random (version 4) UUID; crypto.randomUUID is missing on plain-http pages */
-      uuid = function () {
-        var b = crypto.getRandomValues(new Uint8Array(16)), h = "";
-        b[6] = b[6] & 15 | 64; b[8] = b[8] & 63 | 128;
-        for (var i = 0; i < 16; i++) h += (b[i] + 256).toString(16).slice(1) + (i % 2 && i > 2 && i < 10 ? "-" : "");
-        return h;
+      /* store(k) reads, store(k, v) writes; blocked localStorage throws even when read */
+      store = function (k, v) {
+        try { return v == null ? localStorage.getItem(k) : localStorage.setItem(k, v); } catch (e) {}
       },
+      /* a page driven by automation is no person, and a withdrawn visitor stays out */
+      out = store(off), quiet = nav.webdriver || w._phantom || w.callPhantom || w.__nightmare ||
+      w.Cypress || out || data.respectDnt == "true" &&
+      (nav.doNotTrack == "1" || nav.globalPrivacyControl),
+      /* where the viewer came from, sent with the view alone: a host, never a path or a
+         query. In an iframe, the embedding page's, which ancestorOrigins names even when
+         that page sends no referrer (Firefox has no ancestorOrigins) */
+      up = at.ancestorOrigins, from = { embedded: w != top },
       /* a string body is sent as text/plain: no CORS preflight. keepalive lets a request
          outlive the page, as sendBeacon would, and unlike it gives the answer back */
       post = function (path, body, then) {
         fetch(new URL(path, me.src), { method: "POST", body: JSON.stringify(body), keepalive: 1 })
-          .then(then)["catch"](noop);
+          .then(then).catch(noop);
       },
       send = function (event, scene, seconds, name) {
         try {
           if (quiet) return;
-          mem = get(key) || mem;
-          /* one written by something else would be refused (400) on every beacon */
-          if (!/^[\da-f]{8}-[\da-f]{4}-4[\da-f]{3}-[89ab][\da-f]{3}-[\da-f]{12}$/i.test(mem)) mem = uuid();
-          put(key, mem); // storage blocked: one visitor for this page view
-          post("/v1/beacon", { tour: tour, visitor: mem, event: event, scene: scene, seconds: seconds, name: name });
+          mem = store(key) || mem;
+          /* one written by something else would be refused (400) on every beacon. A new one
+             is random (version 4), as a blob URL ends with (File API): crypto.randomUUID is
+             missing on plain-http pages */
+          if (!/^[\da-f]{8}-[\da-f]{4}-4[\da-f]{3}-[89ab][\da-f]{3}-[\da-f]{12}$/i.test(mem))
+            mem = URL.createObjectURL(new Blob).slice(-36);
+          store(key, mem); // storage blocked: one visitor for this page view
+          post("/v1/beacon", Object.assign({ tour: tour, visitor: mem, event: event, scene: scene,
+            seconds: seconds, name: name }, event == "view" && from));
         } catch (e) {}
       },
       /* withdrawal of consent: the ID stays in the opt-out key until the erasure is
          confirmed (204), and is sent again from the next page otherwise */
       withdraw = function (id) {
-        post("/v1/visitor/forget", { visitor: id }, function (r) { if (r.ok) put(off, 1); });
+        post("/v1/visitor/forget", { visitor: id }, function (r) { r.ok && store(off, 1); });
       },
-      /* the view counts once the page is shown: not while prerendered or hidden */
+      /* the view counts once the page has loaded and is shown: not while prerendered or
+         hidden */
       view = function () {
-        if (!viewed && !d.prerendering && d.visibilityState != "hidden") viewed = send("view") || 1;
-      },
-      loaded = function () {
-        ["visibility", "prerendering"].forEach(function (n) { d.addEventListener(n + "change", view); });
-        view();
+        if (!viewed && d.readyState == "complete" && !d.prerendering && d.visibilityState != "hidden")
+          viewed = send("view") || 1;
       };
-    if (out && out != 1) withdraw(out);
+    if (!tour) return;
+    try { from.referrer = new URL(up && up[0] || d.referrer).hostname; } catch (e) {} // none: direct
+    /* as the server takes them (no control characters, at most 100 whole characters): a
+       long or odd campaign must not cost the view */
+    new URLSearchParams(at.search).forEach(function (v, k) {
+      if (/^utm_(source|medium|campaign)$/.test(k))
+        from[k] = v.replace(/[\0-\x1f\x7f-\x9f]/g, "").match(/[^]{0,100}/u)[0];
+    });
+    out && out != 1 && withdraw(out);
     w.tourviews = {
       send: send,
       scene: function (id) { send("scene", "" + id); },
       forget: function () {
-        var id = get(key) || mem;
+        var id = store(key) || mem;
         quiet = 1;
-        put(key, ""); // the ID is gone
-        put(off, id || 1);
-        if (id) withdraw(id);
+        store(key, ""); // the ID is gone
+        store(off, id || 1);
+        id && withdraw(id);
       }
     };
-    if (d.readyState == "complete") loaded();
-    else addEventListener("load", loaded);
+    ["readystate", "visibility", "prerendering"].forEach(function (n) {
+      d.addEventListener(n + "change", view);
+    });
+    view(); // a script added after the page loaded
   } catch (e) {}
 })();
