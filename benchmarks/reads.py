@@ -9,10 +9,12 @@ copied for each run, so the writer that runs during the reads never changes it.
 
 Measured in one process that owns the file, as the service does: the stats of the
 busiest tour and of the median tour over the last 30 days (today included, so today
-answers from raw events), and the totals of the biggest organization's tours (as
-``GET /v1/tours``) and their overview (``GET /v1/overview``: the period before and
-views per day too), taking turns, read again and again as a dashboard does (what is
-read of completed days is kept, ``tourviews.analytics.kept``); then each as a first read, with
+answers from raw events), the busiest tour's stats filtered to its phones' visits
+(``filter=device:mobile``: raw events alone, ``tourviews.analytics.filters``), and the
+totals of the biggest organization's tours (as ``GET /v1/tours``) and their overview
+(``GET /v1/overview``: the period before and views per day too), taking turns, read
+again and again as a dashboard does (what is read of completed days is kept,
+``tourviews.analytics.kept``; nothing of a filtered read is); then each as a first read, with
 nothing kept; then the same while a thread commits batches of 32 events back to back,
 the service's writer under load.
 """
@@ -32,6 +34,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+from tourviews.analytics.filters import parse_filters
 from tourviews.analytics.kept import clear
 from tourviews.analytics.overview import overview
 from tourviews.analytics.period import Period
@@ -72,6 +75,7 @@ RETURNING = 0.35  # share of visits by someone who came before
 SCENE_ON = 0.6  # after each view or scene, the chance of entering one more scene
 ENGAGED = 0.5  # the chance that a scene's time is sent (engage.js on half the pages)
 ACTED = 0.03  # the chance that a visit ends with an action
+FILTERS = ("device:mobile",)  # the filtered read: a click on the devices' busiest row
 
 
 def tour_name(n: int) -> str:
@@ -267,9 +271,11 @@ def bench_reads(rounds: int = 100) -> dict[str, float]:
             cursor = db.cursor()
             period = Period(TODAY - timedelta(days=29), TODAY, "day")
             busy, median, mine = subjects(db)
+            filtered = parse_filters(FILTERS)
             queries: dict[str, Callable[[], object]] = {
                 "busy": lambda: tour_stats(cursor, busy, period),
                 "median": lambda: tour_stats(cursor, median, period),
+                "filtered": lambda: tour_stats(cursor, busy, period, filters=filtered),
                 "listing": lambda: tour_totals(cursor, mine, period),
                 "overview": lambda: overview(cursor, mine, period),
             }
@@ -287,6 +293,9 @@ def bench_reads(rounds: int = 100) -> dict[str, float]:
                 name: tour_stats(cursor, tour, period)["totals"]["views"]
                 for name, tour in (("busy", busy), ("median", median))
             }
+            events["filtered"] = tour_stats(cursor, busy, period, filters=filtered)["totals"][
+                "views"
+            ]
         finally:
             db.close()
     figures: dict[str, float] = {}
@@ -299,6 +308,7 @@ def bench_reads(rounds: int = 100) -> dict[str, float]:
         "writer_alone_commits_per_s": idle,
         "busy_views": events["busy"],
         "median_views": events["median"],
+        "filtered_views": events["filtered"],
         "listing_tours": len(mine),
         "raw_retention_days": DEFAULT_RETENTION_DAYS,
         "generate_s": generate_s,
@@ -315,7 +325,8 @@ def main() -> int:
         f"Stats over the last 30 days of the busiest tour ({figures['busy_views']:,.0f} views) "
         f"and the median tour ({figures['median_views']:,.0f} views); listing: the totals of "
         f"the {figures['listing_tours']:.0f} tours of the biggest organization; overview: "
-        "theirs and the 30 days before, with views per day. "
+        "theirs and the 30 days before, with views per day; filtered: the busiest tour's, "
+        f"{' and '.join(FILTERS)} ({figures['filtered_views']:,.0f} views). "
         "_writing: while a thread commits 32-event batches back to back."
     )
     for key, value in figures.items():

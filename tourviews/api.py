@@ -203,6 +203,14 @@ Zone = Annotated[
 
 
 TourName = Annotated[str, Path(json_schema_extra=_shape(NAME.pattern))]
+FilterParameter = Annotated[
+    list[str] | None,
+    Query(
+        description="NAME:KEY, a breakdown and one of its keys, like device:mobile: the "
+        "figures of the visits it picks (repeatable: the visits all of them pick)",
+        json_schema_extra={"examples": [["device:mobile", "entry_scene:lobby"]]},
+    ),
+]
 
 
 @owner.get(
@@ -232,6 +240,7 @@ def stats(
         Query(description="with format=csv: this breakdown's rows (a name GET /v1/tours lists) "
               "rather than the series"),
     ] = None,
+    filter: FilterParameter = None,
 ) -> Any:  # fmt: skip
     found = visible_tour(ops, caller, tour)
     if format not in ("json", "csv"):
@@ -247,7 +256,7 @@ def stats(
             raise ApiError(400, f"limit must be a whole number from 1 to {MAX_BREAKDOWN_LIMIT}",
                            "limit")  # fmt: skip
         rows = int(limit)
-    document = ops.stats(found, start, end, interval, tz, rows)
+    document = ops.stats(found, start, end, interval, tz, rows, filter or ())
     if format == "json":
         return document
     filename = f"{tour}-{document['from']}-{document['to']}-{document['interval']}.csv"
@@ -430,6 +439,7 @@ def report(
         str,
         Query(description="html (default) or json", json_schema_extra={"enum": ["html", "json"]}),
     ] = "html",
+    filter: FilterParameter = None,
 ) -> Any:
     if format not in ("html", "json"):
         raise ApiError(400, "format must be 'html' or 'json'", "format")
@@ -440,10 +450,10 @@ def report(
             found = ops.tours.get(tour)
             if found is None:
                 raise ApiError(404, "unknown tour", "tour")
-            document = ops.tour_report(found, week)
+            document = ops.tour_report(found, week, filter or ())
         else:
             assert org is not None
-            document = ops.report(org, week)
+            document = ops.report(org, week, filter or ())
     except UnknownOrganization as exc:
         raise ApiError(404, exc.message, "org") from None
     return document if format == "json" else HTMLResponse(html(document))

@@ -25,7 +25,7 @@ FLAGS = {"tour": "TOUR", "from": "--from", "to": "--to", "interval": "--interval
          "origins": "--origin", "scenes": "--scene", "visitor": "VISITOR",
          "data": "--data", "week": "--week", "smtp": "--smtp", "out": "--out",
          "timezone": "--timezone", "tz": "--tz", "goals": "--goal", "step": "--step",
-         "breakdown": "--breakdown", "report_to": "--report-to"}  # fmt: skip
+         "breakdown": "--breakdown", "report_to": "--report-to", "filter": "--filter"}  # fmt: skip
 # What a flag of serve or ingest leaves out: the default of its setting, defined in Settings.
 DEFAULT: dict[str, Any] = {f.name: f.default for f in fields(Settings) if f.default is not MISSING}
 
@@ -254,6 +254,8 @@ def _parser() -> argparse.ArgumentParser:
         help="with --format csv: this breakdown's rows rather than the series",
     )
 
+    _filter_flag(stats)
+
     funnel = commands.add_parser(
         "funnel", parents=[data], help="visits that took steps in order, step by step"
     )
@@ -287,6 +289,7 @@ def _parser() -> argparse.ArgumentParser:
         "--week", metavar="WEEK", help="2026-W48, or a day of it (default: the last complete week)"
     )
     report.add_argument("--out", type=Path, metavar="FILE", help="write the HTML here")
+    _filter_flag(report)
     report.add_argument(
         "--smtp",
         metavar="URL",
@@ -309,6 +312,14 @@ def _parser() -> argparse.ArgumentParser:
         "compact", parents=[data], help="rewrite the database so that deleted data is gone"
     )
     return parser
+
+
+def _filter_flag(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--filter", dest="filters", action="append", default=[], metavar="NAME:KEY",
+        help="the visits with this key of a breakdown, like device:mobile (repeatable: the "
+        "visits all of them pick)",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -514,7 +525,7 @@ def _revoke_token(backend: Backend, args: argparse.Namespace) -> str:
 def _stats(backend: Backend, args: argparse.Namespace) -> str:
     if args.breakdown is not None and args.format != "csv":
         raise InvalidValue("breakdown", "is for --format csv: the others show every breakdown")
-    document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz)
+    document = backend.stats(args.tour, args.start, args.end, args.interval, args.tz, args.filters)
     # the document holds the breakdowns shown: countries only where the server looks them up
     geoip = "country" in document.get("breakdown", {})
     chosen = None if args.breakdown is None else exported(args.breakdown, geoip)
@@ -566,8 +577,8 @@ def _report(backend: Backend, args: argparse.Namespace) -> str:
                                f"tours add {args.tour} --report-to ADDR")  # fmt: skip
     where = delivery(args.smtp, args.sender, recipients, args.out)  # before the work
     if args.tour is not None:
-        return deliver(backend.tour_report(args.tour, args.week), where)
-    return deliver(backend.report(args.org, args.week), where)
+        return deliver(backend.tour_report(args.tour, args.week, args.filters), where)
+    return deliver(backend.report(args.org, args.week, args.filters), where)
 
 
 def _forget(backend: Backend, args: argparse.Namespace) -> str:
@@ -646,6 +657,11 @@ def _table(document: dict[str, Any]) -> str:
     lines = [
         f"{document['tour']}  {document['from']} to {document['to']}  by {document['interval']}"
         f"  ({document.get('timezone', 'UTC')})",
+        *(
+            [f"the visits of {' and '.join(document['filters'])}"]
+            if document.get("filters")
+            else []
+        ),
         f"views {totals['views']:,}{_change(totals['views'], previous.get('views'))}   "
         f"visitors {totals['visitors']:,}{_change(totals['visitors'], previous.get('visitors'))} "
         f"({exact})",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -96,15 +97,17 @@ class Backend(Protocol):
     def revoke_token(self, identifier: str) -> None: ...
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None,
+        tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]: ...  # fmt: skip
     def funnel(
         self, tour: str, steps: list[str], start: str | None, end: str | None,
         tz: str | None = None,
     ) -> dict[str, Any]: ...  # fmt: skip
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]: ...
-    def report(self, org: str, week: str | None) -> dict[str, Any]: ...
-    def tour_report(self, tour: str, week: str | None) -> dict[str, Any]: ...
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]: ...
+    def tour_report(
+        self, tour: str, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]: ...
     def report_to(self, tour: str) -> list[str]: ...
     def set_report_to(self, tour: str, recipients: list[str]) -> list[str]: ...
     def forget(self, visitor: str) -> int: ...
@@ -148,9 +151,9 @@ class Local:
 
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None,
+        tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
-        return self.operations.stats(self._tour(tour), start, end, interval, tz)
+        return self.operations.stats(self._tour(tour), start, end, interval, tz, filters=filters)
 
     def funnel(
         self, tour: str, steps: list[str], start: str | None, end: str | None,
@@ -161,8 +164,8 @@ class Local:
     def abuse(self, start: str | None, end: str | None) -> dict[str, Any]:
         return self.operations.abuse(start, end)
 
-    def report(self, org: str, week: str | None) -> dict[str, Any]:
-        return self.operations.report(org, week)
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]:
+        return self.operations.report(org, week, filters)
 
     def _tour(self, tour: str) -> Tour:
         found = self.operations.tours.get(tour)
@@ -170,8 +173,10 @@ class Local:
             raise InvalidValue("tour", f"unknown tour {tour!r}")
         return found
 
-    def tour_report(self, tour: str, week: str | None) -> dict[str, Any]:
-        return self.operations.tour_report(self._tour(tour), week)
+    def tour_report(
+        self, tour: str, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        return self.operations.tour_report(self._tour(tour), week, filters)
 
     def report_to(self, tour: str) -> list[str]:
         return list(self.operations.report_to(self._tour(tour)))
@@ -247,10 +252,10 @@ class Remote:
 
     def stats(
         self, tour: str, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None,
+        tz: str | None = None, filters: Sequence[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
         given = (("from", start), ("to", end), ("interval", interval), ("tz", tz))
-        params = {k: v for k, v in given if v}
+        params: dict[str, Any] = {k: v for k, v in given if v} | _filters(filters)
         result: dict[str, Any] = self._call("GET", f"/v1/tours/{tour}/stats", params=params)
         return result
 
@@ -268,13 +273,17 @@ class Remote:
         result: dict[str, Any] = self._call("GET", "/v1/admin/abuse", params=params)
         return result
 
-    def report(self, org: str, week: str | None) -> dict[str, Any]:
-        params = {"org": org, "format": "json"} | ({"week": week} if week else {})
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]:
+        params: dict[str, Any] = {"org": org, "format": "json"} | ({"week": week} if week else {})
+        params |= _filters(filters)
         result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
         return result
 
-    def tour_report(self, tour: str, week: str | None) -> dict[str, Any]:
-        params = {"tour": tour, "format": "json"} | ({"week": week} if week else {})
+    def tour_report(
+        self, tour: str, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"tour": tour, "format": "json"} | ({"week": week} if week else {})
+        params |= _filters(filters)
         result: dict[str, Any] = self._call("GET", "/v1/admin/report", params=params)
         return result
 
@@ -313,3 +322,8 @@ def connect(data_dir: Path) -> Backend:
             if time.monotonic() > deadline:
                 raise StorageError(f"{exc}, which is not a tourviews server answering") from None
             time.sleep(0.2)
+
+
+def _filters(filters: Sequence[str]) -> dict[str, Any]:
+    """The query parameters of ``filters``: ``filter`` once each (none: no parameter)."""
+    return {"filter": list(filters)} if filters else {}

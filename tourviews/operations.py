@@ -11,13 +11,14 @@ already translates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tourviews.analytics.abuse import abuse_report
 from tourviews.analytics.breakdowns import with_geoip
 from tourviews.analytics.erasure import forget
+from tourviews.analytics.filters import parse_filters
 from tourviews.analytics.funnel import parse_steps, tour_funnel
 from tourviews.analytics.overview import overview
 from tourviews.analytics.period import Period, parse_period, parse_zone
@@ -63,12 +64,14 @@ class Operations:
 
     def stats(
         self, tour: Tour, start: str | None, end: str | None, interval: str | None,
-        tz: str | None = None, rows: int = BREAKDOWN_LIMIT,
+        tz: str | None = None, rows: int = BREAKDOWN_LIMIT, filters: Sequence[str] = (),
     ) -> dict[str, Any]:  # fmt: skip
-        """The stats document of ``tour``, in days of ``tz`` (default: the tour's zone)."""
+        """The stats document of ``tour``, in days of ``tz`` (default: the tour's zone), of
+        the visits that ``filters`` (``NAME:KEY`` each) pick."""
         period = self.period(tour.timezone if tz is None else tz, start, end, interval)
+        picked = parse_filters(filters)
         with self.db.using() as cursor:
-            return tour_stats(cursor, tour.tour, period, rows, tour.goals)
+            return tour_stats(cursor, tour.tour, period, rows, tour.goals, picked)
 
     def funnel(
         self, tour: Tour, steps: Iterable[str], start: str | None, end: str | None,
@@ -130,19 +133,24 @@ class Operations:
         with self.db.using() as cursor:
             return abuse_report(cursor, period)
 
-    def report(self, org: str, week: str | None) -> dict[str, Any]:
+    def report(self, org: str, week: str | None, filters: Sequence[str] = ()) -> dict[str, Any]:
         """The weekly report of ``org``; ``UnknownOrganization`` when it has no tour."""
         tours = org_tours(self.registry.tours, org)
         chosen = parse_week(week, self.clock.now(), tours.values())
+        picked = parse_filters(filters)
         with self.db.using() as cursor:
-            return weekly_report(cursor, org, tours, chosen)
+            return weekly_report(cursor, org, tours, chosen, picked)
 
-    def tour_report(self, tour: Tour, week: str | None) -> dict[str, Any]:
+    def tour_report(
+        self, tour: Tour, week: str | None, filters: Sequence[str] = ()
+    ) -> dict[str, Any]:
         """The weekly report of ``tour`` alone: the organization's report of one tour,
         naming it under ``tour``."""
         chosen = parse_week(week, self.clock.now(), [tour.timezone])
+        picked = parse_filters(filters)
         with self.db.using() as cursor:
-            document = weekly_report(cursor, tour.org, {tour.tour: tour.timezone}, chosen)
+            zones = {tour.tour: tour.timezone}
+            document = weekly_report(cursor, tour.org, zones, chosen, picked)
         return {"org": document.pop("org"), "tour": tour.tour, **document}
 
     def report_to(self, tour: Tour) -> tuple[str, ...]:

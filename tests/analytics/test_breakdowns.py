@@ -145,6 +145,7 @@ def test_the_dashboard_is_told_each_breakdown_in_order(
             {"field": "engaged_seconds", "heading": "engaged", "kind": "seconds"},
         ],
         "top": None,
+        "filter": True,
     }
     assert listed["breakdowns"][-1]["title"] == "Platforms"
 

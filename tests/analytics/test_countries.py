@@ -95,7 +95,7 @@ def test_the_dashboard_is_told_of_countries_with_the_database(
         "name": "country", "title": "Countries", "heading": "country",
         "columns": [{"field": "views", "heading": "views", "kind": "count"},
                     {"field": "visitors", "heading": "visitors", "kind": "count"}],
-        "top": None,
+        "top": None, "filter": True,
     }  # fmt: skip
 
 

@@ -283,6 +283,34 @@ def test_each_figure_is_compared_with_the_period_before(pages: Pages, dashboard:
     assert f"Changes are against {expected}." in page.locator("#range").inner_text()
 
 
+def test_a_row_click_filters_and_the_filter_survives_a_reload_until_its_chip_goes(
+    pages: Pages, dashboard: Dashboard
+) -> None:
+    page = pages.open(dashboard.url(dashboard.owner))
+    page.locator("#breakdown-device tr", has_text="mobile").click()
+    expect(page.locator("#filters .chip")).to_have_text(["device: mobile \N{MULTIPLICATION SIGN}"])
+    expect(page.locator("#views")).to_have_text("1")
+    loaded(page)
+    assert "#filter=device%3Amobile" in page.url
+    assert rows(page, "breakdown-device") == [["mobile", "1", "1"]]
+    assert rows(page, "breakdown-action") == [["Nothing in this range"]]  # A sent the form
+    # a second filter from another table: the visits both pick
+    page.locator("#breakdown-entry_scene tr", has_text="lobby").click()
+    expect(page.locator("#filters .chip")).to_have_count(2)
+    loaded(page)
+    page.reload()
+    loaded(page)
+    expect(page.locator("#filters .chip")).to_have_text(
+        ["device: mobile \N{MULTIPLICATION SIGN}", "entry_scene: lobby \N{MULTIPLICATION SIGN}"]
+    )
+    expect(page.locator("#views")).to_have_text("1")
+    page.locator("#filters .chip", has_text="device").click()
+    expect(page.locator("#views")).to_have_text("2")
+    page.locator("#filters .chip").click()
+    expect(page.locator("#filters")).to_be_hidden()
+    assert "filter" not in page.url
+
+
 def test_one_number_format_in_totals_and_tables(pages: Pages, dashboard: Dashboard) -> None:
     page = pages.open(dashboard.url(dashboard.owner))
     page.locator("#tours tr[data-tour=rooftop]").click()

@@ -98,6 +98,9 @@ BAD = [
     (("tokens", "create", "--org", "acme", "--tour", "a/b"), "--tour"),
     (("tours", "add", "t3", "--org", "acme", "--origin", "notaurl"), "--origin"),
     (("tokens", "create", "--org", "a/b"), "--org"),
+    (("stats", "t1", "--filter", "colour:red"), "--filter"),
+    (("stats", "t1", "--filter", "device"), "--filter"),
+    (("stats", "t1", "--filter", "device:mobile", "--filter", "scene:"), "--filter"),
 ]
 
 

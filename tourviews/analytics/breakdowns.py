@@ -75,6 +75,10 @@ class Breakdown:
     report: str | None = None  # its title in the weekly report (None: not in it)
     top: int | None = None  # the dashboard shows this many rows at most (None: all)
     geoip: bool = False  # shown only while the server looks countries up (``shown``)
+    # For a breakdown counting visits: an aggregate over one visit's events, true when
+    # the visit counts under the key ``{value}`` (a bound parameter); empty: no filter
+    # by it. One counting events needs none: ``matches`` derives it from the key.
+    visit_match: str = ""
 
     def __post_init__(self) -> None:
         if not NAME.fullmatch(self.name) or self.name in RESERVED:
@@ -94,25 +98,50 @@ class Breakdown:
         are never NULL)."""
         return f"coalesce(({self.key})::VARCHAR, '')"
 
+    @property
+    def filterable(self) -> bool:
+        """Whether reads can be filtered by a key of it (``filter=NAME:KEY``)."""
+        return self.counts != "visit" or bool(self.visit_match)
+
+    def matches(self, value: str) -> str:
+        """An aggregate over one visit's events: true when the visit counts under the key
+        ``value`` (an SQL parameter, never the key's text). A breakdown counting events
+        matches a visit with one such event: the visit's view for a breakdown of views."""
+        if self.counts == "visit":
+            return self.visit_match.replace("{value}", value)
+        return f"bool_or({self.counted_as(value)})"
+
+    def counted_as(self, value: str) -> str:
+        """For a breakdown counting events: true of an event it counts under ``value``."""
+        return f"kind = '{self.counts}' AND {self.grouped} = {value}"
+
     def listed(self) -> dict[str, Any]:
         """The breakdown as ``GET /v1/tours`` lists it for the dashboard."""
         columns = [{"field": c.field, "heading": c.heading, "kind": c.kind} for c in self.columns]
         return {"name": self.name, "title": self.title, "heading": self.heading,
-                "columns": columns, "top": self.top}  # fmt: skip
+                "columns": columns, "top": self.top, "filter": self.filterable}  # fmt: skip
 
+
+# A visit's path of scenes, as ``tourviews.analytics.visits`` orders it: its view's scene,
+# then its scene events (at the same moment, by name); arg_min gives its first scene.
+PATH = (
+    "CASE WHEN kind IN ('view', 'scene') THEN scene END, "
+    "CASE WHEN kind IN ('view', 'scene') AND scene IS NOT NULL "
+    "THEN {'ts': ts, 'later': kind <> 'view', 'scene': scene} END"
+)
 
 BREAKDOWNS: tuple[Breakdown, ...] = (
     Breakdown("scene", "Scenes", "scene",
               (*COUNTS, Column("engaged_seconds", "engaged", "seconds", visits="scene_engaged")),
               "scene", "scene", report="Most viewed scenes"),
     Breakdown("entry_scene", "Where visits began", "scene", VISITS, "visit",
-              report="Where visits began"),
+              report="Where visits began", visit_match=f"arg_min({PATH}) = {{value}}"),
     Breakdown("exit_scene", "Where visits ended", "scene", VISITS, "visit",
-              report="Where visits ended"),
+              report="Where visits ended", visit_match=f"arg_max({PATH}) = {{value}}"),
     # the document's own ``transitions``: rows of from and to, not of a key
     Breakdown("transitions", "Paths between scenes", "from → to", VISITS, "visit", top=10),
     Breakdown("action", "Actions", "action", (Column("count", "times"), COUNTS[1]), "visit",
-              report="Actions"),
+              report="Actions", visit_match="bool_or(kind = 'action' AND action = {value})"),
     # Where views came from (tourviews.ingest.sources): views stored before it, and those
     # without the beacon field, are direct; values past a tour's bound are "(other)".
     Breakdown("source", "Sources", "source", COUNTS, "view", "coalesce(source, '(direct)')",
@@ -159,6 +188,11 @@ def shown(geoip: bool) -> tuple[Breakdown, ...]:
 def counted() -> tuple[Breakdown, ...]:
     """The breakdowns counting events, grouped by their key."""
     return tuple(b for b in registered() if b.counts != "visit")
+
+
+def filterable() -> tuple[Breakdown, ...]:
+    """The breakdowns a read can be filtered by, in the order people see them."""
+    return tuple(b for b in registered() if b.filterable)
 
 
 def rolled_up() -> tuple[Breakdown, ...]:

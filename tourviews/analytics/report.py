@@ -15,7 +15,9 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from tourviews.analytics.stats import tour_stats, tour_totals
+from tourviews.analytics.filters import Filters
+from tourviews.analytics.period import Period
+from tourviews.analytics.stats import filtered_totals, tour_stats, tour_totals
 from tourviews.analytics.week import Week
 from tourviews.storage.errors import InvalidValue
 from tourviews.storage.registry import Tour, check_org
@@ -63,19 +65,25 @@ def org_tours(registered: Mapping[str, Tour], org: str) -> dict[str, str]:
 
 
 def weekly_report(
-    cursor: duckdb.DuckDBPyConnection, org: str, zones: Mapping[str, str], week: Week
-) -> dict[str, Any]:
+    cursor: duckdb.DuckDBPyConnection, org: str, zones: Mapping[str, str], week: Week,
+    filters: Filters = (),
+) -> dict[str, Any]:  # fmt: skip
     """The report document of ``org``'s tours (with their time zones) for ``week``.
 
     ``tours`` lists every tour with its totals of both weeks, the most viewed first;
     ``details`` holds the stats documents of both weeks for the first ``DETAILED`` of
     them that had a view in either week. Each tour's week is seven days of its zone.
+    With ``filters``, every figure is that of the visits they pick, and ``filters`` lists them.
     """
     tours = list(zones)
     totals: dict[str, dict[str, Any]] = {}
     before: dict[str, dict[str, Any]] = {}
     for zone in set(zones.values()):
         group = [tour for tour in tours if zones[tour] == zone]
+        if filters:
+            totals |= _filtered(cursor, group, week.period(ZoneInfo(zone)), filters)
+            before |= _filtered(cursor, group, week.previous.period(ZoneInfo(zone)), filters)
+            continue
         totals |= tour_totals(cursor, group, week.period(ZoneInfo(zone)))
         before |= tour_totals(cursor, group, week.previous.period(ZoneInfo(zone)))
     ranked = sorted(tours, key=lambda tour: (-totals[tour]["views"], -before[tour]["views"], tour))
@@ -92,14 +100,27 @@ def weekly_report(
         "details": [
             {
                 "tour": tour,
-                "current": tour_stats(cursor, tour, week.period(ZoneInfo(zones[tour])), ROWS),
+                "current": tour_stats(
+                    cursor, tour, week.period(ZoneInfo(zones[tour])), ROWS, filters=filters
+                ),
                 "previous": tour_stats(
-                    cursor, tour, week.previous.period(ZoneInfo(zones[tour])), ROWS
+                    cursor,
+                    tour,
+                    week.previous.period(ZoneInfo(zones[tour])),
+                    ROWS,
+                    filters=filters,
                 ),
             }
             for tour in seen[:DETAILED]
         ],
-    }
+    } | ({"filters": [str(f) for f in filters]} if filters else {})
+
+
+def _filtered(
+    cursor: duckdb.DuckDBPyConnection, tours: list[str], period: Period, filters: Filters
+) -> dict[str, dict[str, Any]]:
+    """Each tour's totals of the visits ``filters`` pick (one read a tour: raw events)."""
+    return {tour: filtered_totals(cursor, tour, period, filters) for tour in tours}
 
 
 @dataclass(frozen=True, slots=True)

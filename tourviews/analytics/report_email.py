@@ -101,7 +101,14 @@ def _header(report: Mapping[str, Any]) -> str:
         f'<p style="margin:4px 0 0 0;font-size:14px;">'
         f"{_nowrap(span(report['from'], report['to']))} ({escape(report['week'])}), "
         f"compared with {_nowrap(span(previous['from'], previous['to']))}</p>"
-    )
+        + (f'<p style="margin:4px 0 0 0;font-size:14px;">{escape(filtered(report))}</p>'
+           if report.get("filters") else "")
+    )  # fmt: skip
+
+
+def filtered(report: Mapping[str, Any]) -> str:
+    """The line saying which visits a filtered report counts."""
+    return "Only the visits with " + " and ".join(report["filters"])
 
 
 def _nowrap(words: str) -> str:
@@ -273,6 +280,7 @@ def text(report: Mapping[str, Any]) -> str:
     lines = [
         subject(report),
         f"{report['week']}, compared with {span(previous['from'], previous['to'])} (UTC days)",
+        *([filtered(report)] if report.get("filters") else []),
         "",
         f"{views:,} views of {len(tours)} tour{'s' if len(tours) != 1 else ''} this week, "
         f"{change(VIEWS, views, before).text} (week before: {before:,})",

@@ -31,6 +31,7 @@ from tourviews.analytics.breakdowns import (
     with_geoip,
 )
 from tourviews.analytics.exact import exact_stats, exact_totals, fresh_from
+from tourviews.analytics.filters import Filters, answerable, filtered_figures
 from tourviews.analytics.kept import kept, reading
 from tourviews.analytics.parts import EPOCH, Cell, Cells, Series, day_key
 from tourviews.analytics.parts import (
@@ -67,14 +68,18 @@ def tour_stats(
     period: Period,
     limit: int = BREAKDOWN_LIMIT,
     goals: tuple[str, ...] = (),
+    filters: Filters = (),
 ) -> dict[str, Any]:
     """The contract's stats document for ``tour`` over ``period``; ``limit`` rows a breakdown.
 
     Within raw retention every number is exact. Days whose raw events were purged
     come from the rollups: per day and hour still exact, but over several days the
     visitors are a union of sketches, and ``visitors_exact`` says so. ``goals``: the
-    tour's, each with the visits that reached it (here and in ``previous``).
+    tour's, each with the visits that reached it (here and in ``previous``). With
+    ``filters``, the figures of the visits they pick (``tourviews.analytics.filters``).
     """
+    if filters:
+        return _filtered_stats(cursor, tour, period, limit, filters, goals)
     with reading(cursor):
         series, cells = _views(cursor, tour, period)
         visits = visit_figures(cursor, tour, period, _rolled(cursor, period))
@@ -245,6 +250,52 @@ def _document(
         "breakdowns_exact": visits.exact,
         "transitions": visits.transitions(limit),
     }
+
+
+# Filtered reads (tourviews.analytics.filters): raw events alone, in any zone.
+
+
+def _filtered_stats(
+    cursor: duckdb.DuckDBPyConnection,
+    tour: str,
+    period: Period,
+    limit: int,
+    filters: Filters,
+    goals: tuple[str, ...],
+) -> dict[str, Any]:
+    """The stats document of the visits ``filters`` pick, with ``filters`` listed. Its
+    ``previous`` has totals only when the period before is kept raw too."""
+    series, cells, visits = _filtered(cursor, tour, period, filters)
+    document = _document(tour, period, series, cells, visits, limit, with_geoip(cursor))
+    document["goals"] = visits.goals(goals)
+    document["filters"] = [str(f) for f in filters]
+    previous = period.before()
+    document["previous"] = {"from": previous.first.isoformat(), "to": previous.last.isoformat()}
+    if answerable(cursor, previous):
+        document["previous"] |= filtered_totals(cursor, tour, previous, filters, goals)
+    return document
+
+
+def _filtered(
+    cursor: duckdb.DuckDBPyConnection, tour: str, period: Period, filters: Filters
+) -> tuple[Series, Cells, VisitFigures]:
+    labels = [bucket_key(period, start) for start in period.buckets()]
+    return filtered_figures(cursor, tour, period, filters, labels)
+
+
+def filtered_totals(
+    cursor: duckdb.DuckDBPyConnection,
+    tour: str,
+    period: Period,
+    filters: Filters,
+    goals: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The totals of the visits of ``tour`` that ``filters`` pick over ``period``, and
+    their ``goals``."""
+    _, cells, visits = _filtered(cursor, tour, period, filters)
+    total = cells.get(("total", ""), Cell())
+    return {"views": total.views, "visitors": total.visitors, "visitors_exact": True,
+            **visits.totals(), "goals": visits.goals(goals)}  # fmt: skip
 
 
 def _rows(

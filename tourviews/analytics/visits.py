@@ -51,11 +51,10 @@ runs AS MATERIALIZED (
     ) AS run
     FROM ev
 ),"""
-# The runs cut into visits, and every figure of them as rows. {bucket} is what the
-# rows are grouped by besides the tour (a quarter of the visit's start, or nothing).
-VISITS = (
-    RUNS
-    + """
+# The visits' figures, from ``runs`` (the events of each visit under its ``run``, > 0),
+# as rows. {bucket} is what the rows are grouped by besides the tour (a quarter of the
+# visit's start, or nothing).
+FIGURES = """
 visits AS MATERIALIZED (
     SELECT tour, visitor, day, run, {bucket} AS bucket, min(ts) AS began,
         -- ordered aggregates cost a sort each: the list is sorted once, by its first fields
@@ -103,7 +102,6 @@ SELECT tour, bucket, 'reached', goal, count(*), NULL FROM (
     SELECT tour, bucket, unnest(reached) AS goal FROM visits
 ) GROUP BY ALL
 {series}"""
-)
 # For the series: the visits and their engaged seconds by the quarter they began in.
 # (In ``quarters`` the visits and engaged rows of each bucket say as much.)
 SERIES = """
@@ -124,6 +122,7 @@ GOAL = "CASE kind WHEN 'action' THEN 'action:' || action ELSE 'scene:' || scene 
 GOAL_EVENTS = (
     "kind IN ('view', 'scene') AND scene IS NOT NULL OR kind = 'action' AND action IS NOT NULL"
 )
+VISITS = RUNS + FIGURES
 
 
 def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
@@ -132,6 +131,14 @@ def visit_rows(where: str, bucket: str = "NULL", series: str = "") -> str:
         where=where, bucket=bucket, idle=IDLE_SECONDS, series=series, goal=GOAL,
         goal_events=GOAL_EVENTS,
     )  # fmt: skip
+
+
+def rows_of_runs(runs: str, series: str = "") -> str:
+    """The visit rows of events cut already: ``runs`` is a relation of them with the
+    columns tour, visitor, day (UTC), run (> 0, one number per visit), ts, kind, scene,
+    seconds and action, the first event of each run its view."""
+    figures = FIGURES.format(bucket="NULL", series=series, goal=GOAL, goal_events=GOAL_EVENTS)
+    return f"WITH runs AS MATERIALIZED {runs}," + figures
 
 
 OF_TOUR = visit_rows("tour = $tour AND ts >= $start AND ts < $end", series=SERIES)
