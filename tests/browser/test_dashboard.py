@@ -291,7 +291,7 @@ def test_a_row_click_filters_and_the_filter_survives_a_reload_until_its_chip_goe
     expect(page.locator("#filters .chip")).to_have_text(["device: mobile \N{MULTIPLICATION SIGN}"])
     expect(page.locator("#views")).to_have_text("1")
     loaded(page)
-    assert "#filter=device%3Amobile" in page.url
+    assert page.url.endswith("#tour=museum-hall&filter=device%3Amobile")
     assert rows(page, "breakdown-device") == [["mobile", "1", "1"]]
     assert rows(page, "breakdown-action") == [["Nothing in this range"]]  # A sent the form
     # a second filter from another table: the visits both pick
@@ -300,6 +300,7 @@ def test_a_row_click_filters_and_the_filter_survives_a_reload_until_its_chip_goe
     loaded(page)
     page.reload()
     loaded(page)
+    assert page.locator("#tour").input_value() == "museum-hall"  # the link keeps the tour
     expect(page.locator("#filters .chip")).to_have_text(
         ["device: mobile \N{MULTIPLICATION SIGN}", "entry_scene: lobby \N{MULTIPLICATION SIGN}"]
     )
@@ -309,6 +310,13 @@ def test_a_row_click_filters_and_the_filter_survives_a_reload_until_its_chip_goe
     page.locator("#filters .chip").click()
     expect(page.locator("#filters")).to_be_hidden()
     assert "filter" not in page.url
+    # filters are picked from one tour's rows: another tour starts without them
+    page.locator("#breakdown-device tr", has_text="mobile").click()
+    expect(page.locator("#filters .chip")).to_have_count(1)
+    page.select_option("#tour", "rooftop")
+    expect(page.locator("#views")).to_have_text("1,200")
+    expect(page.locator("#filters")).to_be_hidden()
+    assert page.url.endswith("#tour=rooftop")
 
 
 def test_one_number_format_in_totals_and_tables(pages: Pages, dashboard: Dashboard) -> None:
