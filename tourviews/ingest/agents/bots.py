@@ -28,12 +28,12 @@ import crawleruseragents
 import orjson
 import regex
 import ua_parser_rs
-import yaml
 from crawlerdetect.providers.crawlers import data as crawlerdetect_patterns
 from crawlerdetect.providers.exclusions import data as crawlerdetect_exclusions
 
 from tourviews.ingest.agents.devices import ANDROID_MODEL, MATOMO_BOUNDARY
 from tourviews.ingest.agents.patterns import any_of, without_look_around
+from tourviews.ingest.agents.tables import matomo_table
 
 SOURCES = ("crawler-user-agents", "crawlerdetect", "ai-crawler-index", "device-detector")
 
@@ -117,9 +117,7 @@ def matomo_patterns() -> tuple[str, tuple[str, ...]]:
     native automaton knows no look-around, so the patterns that use it are matched in
     two steps (``MatomoGuarded``).
     """
-    text = importlib.resources.files("device_detector").joinpath("regexes/upstream/bots.yml")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    patterns = [str(entry["regex"]) for entry in yaml.load(text.read_text(), Loader=loader)]
+    patterns = [str(entry["regex"]) for entry in matomo_table("bots.yml")]
     plain = [pattern for pattern in patterns if "(?" not in pattern.replace("(?:", "")]
     guarded = tuple(pattern for pattern in patterns if pattern not in plain)
     return f"(?i){MATOMO_BOUNDARY}(?:{any_of(plain)})", guarded

@@ -14,14 +14,13 @@ compiled the first time the maker is met: most makers are never met.
 from __future__ import annotations
 
 import functools
-import importlib.resources
 import re
 from typing import Any
 
 import ua_parser_rs
-import yaml
 
 from tourviews.ingest.agents.patterns import without_look_around
+from tourviews.ingest.agents.tables import matomo_table
 
 # Matomo matches each pattern ignoring case after this boundary (its BOUNDED_REGEX):
 # a name must not continue a longer word.
@@ -54,13 +53,9 @@ class DeviceModels:
     """The device class Matomo's table gives a user-agent, or None."""
 
     def __init__(self) -> None:
-        table = importlib.resources.files("device_detector").joinpath(
-            "regexes/upstream/device/mobiles.yml"
-        )
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         self._table: list[dict[str, Any]] = []
         rows = []
-        for maker in yaml.load(table.read_text(), Loader=loader).values():
+        for maker in matomo_table("device/mobiles.yml").values():
             pattern = without_look_around(str(maker["regex"]))
             if pattern is not None:
                 rows.append(_row(pattern, str(len(self._table))))
