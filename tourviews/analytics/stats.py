@@ -12,8 +12,9 @@ by ``tourviews.analytics.visits``.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import polars as pl
@@ -58,6 +59,7 @@ WITH hits AS MATERIALIZED (
     return hits + groupings(grouped, ids=ids)
 
 
+T = TypeVar("T")
 BREAKDOWN_LIMIT = 100  # rows per breakdown unless asked otherwise
 MAX_BREAKDOWN_LIMIT = 1_000
 
@@ -99,9 +101,7 @@ def _past_totals(
 ) -> dict[str, Any]:
     """``_totals``, kept while the figures of the period's days cannot change (the
     dashboard asks for the period before its own again and again)."""
-    last = (period.end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    key = ("totals", tour, period.first, period.last, period.zone.key, goals)
-    return dict(kept(cursor, key, last, lambda: _totals(cursor, tour, period, goals)))
+    return dict(_kept_for(cursor, "totals", tour, period, goals, _totals))
 
 
 def goal_rates(
@@ -109,11 +109,22 @@ def goal_rates(
 ) -> list[dict[str, Any]]:
     """The ``goals`` of ``tour``'s stats document over ``period``, kept as the totals of
     the period before are, while its days cannot change."""
-    if not goals:
-        return []
+    return list(_kept_for(cursor, "goals", tour, period, goals, _goals)) if goals else []
+
+
+def _kept_for(
+    cursor: duckdb.DuckDBPyConnection,
+    name: str,
+    tour: str,
+    period: Period,
+    goals: tuple[str, ...],
+    compute: Callable[[duckdb.DuckDBPyConnection, str, Period, tuple[str, ...]], T],
+) -> T:
+    """``compute``'s figures of ``tour`` over ``period``, kept under ``name`` while the
+    period's days cannot change."""
     last = (period.end.astimezone(UTC) - timedelta(microseconds=1)).date()
-    key = ("goals", tour, period.first, period.last, period.zone.key, goals)
-    return list(kept(cursor, key, last, lambda: _goals(cursor, tour, period, goals)))
+    key = (name, tour, period.first, period.last, period.zone.key, goals)
+    return kept(cursor, key, last, lambda: compute(cursor, tour, period, goals))
 
 
 def _goals(
