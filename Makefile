@@ -21,7 +21,7 @@ DATA ?= data
 run: $(STAMP)  ## serve on 127.0.0.1:$(PORT) with ./$(DATA) (make run PORT=8001 DATA=data2)
 	$(BIN)/tourviews serve --quickstart --port $(PORT) --data $(DATA)
 
-test: $(STAMP)  ## two workers: the suite takes about 7 minutes on 2 cores, 13 on one
+test: $(STAMP)  ## two workers: the suite takes about 11 minutes on 2 cores
 	$(BIN)/python -m pytest -n 2 --durations=30
 
 soak: $(STAMP)  ## at full length: 20 SIGKILL cycles, a kill mid-checkpoint, 30 exactness examples, 1,000 visit cuts; then make faketime
