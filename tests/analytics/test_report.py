@@ -215,6 +215,7 @@ def test_a_worse_bounce_rate_is_red_and_more_views_green() -> None:
     assert change(VIEWS, 3, 2).good is True
     assert change(VIEWS, 1, 2) == Change("▼ 50%", False)
     assert change(bounce, 0.502, 0.5) == Change("no change", None)  # both read 50%
+    assert change(bounce, 0.51, 0.5) == Change("▲ 1 pt", False)  # one point, not "1 pts"
 
 
 @pytest.mark.parametrize(

@@ -651,3 +651,9 @@ def test_the_overview_sorts_by_the_first_goals_conversion(
     assert rows["rooftop"][4] == DASH  # no goals: nothing to claim
     page.click("#overviewTable th button:text-is('Conversion')")
     assert overview_rows(page)[0][0] == "museum-hall"
+
+
+def test_a_share_moves_by_one_point_or_by_points(pages: Pages, dashboard: Dashboard) -> None:
+    page = pages.open(dashboard.url(dashboard.owner))
+    assert page.evaluate("change('share', 0.51, 0.5, false)") == ["▲ 1 pt", "good"]
+    assert page.evaluate("change('share', 0.5, 0.52, true)") == ["▼ 2 pts", "good"]

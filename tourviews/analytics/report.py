@@ -143,7 +143,7 @@ def change(figure: Figure, now: float, before: float) -> Change:
     better = (now > before) != figure.lower_is_better
     arrow = "▲" if now > before else "▼"
     if figure.kind == "share":
-        return Change(f"{arrow} {points} pts", better)
+        return Change(f"{arrow} {points} {'pt' if points == 1 else 'pts'}", better)
     if before == 0:
         return Change("new", better)
     percent = abs(now - before) / before * 100
