@@ -76,6 +76,7 @@ ACQUISITION: tuple[tuple[int, dict[str, Any]], ...] = (
     (5, {"referrer": "https://web.whatsapp.com/"}),
     (7, {"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "winter-sale"}),
 )  # fmt: skip
+_ACQUIRED_WEIGHTS, _ACQUIRED = zip(*ACQUISITION, strict=True)
 
 BROWSERS = (  # real user-agents of the browsers people use, by rough share
     (30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -170,8 +171,7 @@ class Simulation:
         """One person's visit from ``step`` on: the beacons the scripts send for it."""
         rng, plan = self.rng, self.plan
         scene = pick(rng, ENTRIES)
-        weights, sources = zip(*ACQUISITION, strict=True)
-        came_from = rng.choices(sources, weights)[0]
+        came_from = rng.choices(_ACQUIRED, _ACQUIRED_WEIGHTS)[0]
         plan[step] += [(who, beacon(who, **came_from)), (who, beacon(who, "scene", scene=scene))]
         seen = {scene}
         actions = [name for name, chance in ACTIONS if rng.random() < chance]

@@ -204,7 +204,8 @@ class AgentClassifier:
         agent.device = Device(device.family, device.brand, device.model) if device else _NO_DEVICE
         device_class = _device_class(agent)
         if device_class in DEVICES:  # the model's name tells, if a table knows it
-            known = _android(user_agent)
+            part = platform(user_agent)
+            known = None if part is None else device_models().android(part)
             if known is not None:
                 device_class = known
             elif device_class in FORMS:
@@ -240,20 +241,13 @@ class AgentClassifier:
         """Whether a device table knows the Android device this user-agent names."""
         part = platform(user_agent)
         return part is not None and (
-            _android(user_agent) is not None or self._form(part) is not None
+            device_models().android(part) is not None or self._form(part) is not None
         )
 
     def _family(self, found: ua_parser_rs.UserAgent | ua_parser_rs.OS | None) -> str:
         if found is None:
             return OTHER
         return found.family if found.family in self.family_names else OTHER
-
-
-def _android(user_agent: str) -> str | None:
-    """The class Matomo's table of models gives an Android device, or None. The table is
-    loaded at the first Android user-agent (about a second, once a process): a server that
-    meets none, as most test servers, never pays it."""
-    return device_models().android(user_agent) if platform(user_agent) is not None else None
 
 
 @lru_cache(maxsize=AGENT_KINDS)

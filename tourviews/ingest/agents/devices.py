@@ -64,17 +64,15 @@ class DeviceModels:
         self._models: dict[int, ua_parser_rs.DeviceExtractor | None] = {}
         self._by_platform: dict[str, str | None] = {}  # oldest first
 
-    def android(self, user_agent: str) -> str | None:
-        """The class of an Android device by its platform part; None if not Android or unknown.
+    def android(self, part: str) -> str | None:
+        """The class of an Android device by its platform part (``platform``); None if
+        unknown.
 
         Only the platform part ("Mozilla/5.0 (Linux; Android 13; SM-S918B Build/...)")
         is matched, so what follows it (an app's tokens, or a sender's) cannot change
         the class a model gets. It is matched once per distinct platform part: user-agents
         differ by browser and version far more often, and one match costs about 20 µs.
         """
-        part = platform(user_agent)
-        if part is None:
-            return None
         if part in self._by_platform:
             return self._by_platform[part]
         kind = self._by_platform[part] = self(part)
@@ -111,5 +109,7 @@ def _row(pattern: str, family: str) -> tuple[str, None, str, None, None]:
 
 @functools.cache
 def device_models() -> DeviceModels:
-    """One table per process: it takes about a second to load."""
+    """One table per process, loaded at its first Android user-agent (the classifier asks
+    for it only then): it takes about a second, which a server that meets none, as most
+    test servers, never pays."""
     return DeviceModels()

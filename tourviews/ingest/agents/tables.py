@@ -7,7 +7,8 @@ JSON in the user's cache directory (``$XDG_CACHE_HOME/tourviews``, else
 with orjson in milliseconds. The tables are public patterns, nothing of any visitor.
 
 A cache that cannot be read, parsed or written is left alone: the YAML is parsed as
-before. A file is written whole and then renamed, so a reader never sees half of one.
+before. A file is written whole under a temporary name and then linked to its own, so
+a reader never sees half of one.
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ def matomo_table(name: str) -> Any:
             out.write(orjson.dumps(table))
             out.flush()
             os.link(out.name, kept)  # whole or not at all; the temporary name goes either way
-    except FileExistsError:
-        pass  # another process kept it first
     except OSError:
-        pass  # read-only or full: parsed again next time
+        pass  # kept by another process first, or read-only or full: parsed again next time
     return table
